@@ -1,0 +1,1 @@
+"""The Rasa bot: the Rasa project, the action server's actions, and the gateway's client for Rasa."""

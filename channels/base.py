@@ -1,0 +1,128 @@
+"""The normalized message types every channel produces and consumes, and the adapter interface.
+
+Adapters translate a platform's payloads into `InboundMessage` and deliver
+`OutboundMessage`; they are handed the pipeline's entry point and the stores
+they need, so they never import the gateway application.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+
+class Channel(str, enum.Enum):
+    WEB = "web"
+    WECHAT = "wechat"
+    EMAIL = "email"
+    IVR = "ivr"
+    TELEGRAM = "telegram"
+    CONSOLE = "console"
+
+
+class AttachmentKind(str, enum.Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+    VOICE = "voice"
+    FILE = "file"
+    LOCATION = "location"
+
+
+class MessageKind(str, enum.Enum):
+    TEXT = "text"
+    MEDIA = "media"          # attachments, with or without text
+    EVENT = "event"          # platform events (subscribe, call started, ...)
+    UNSUPPORTED = "unsupported"  # kept with its raw payload, answered politely
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A stored piece of media. `storage_key` points into the media store (content-addressed)."""
+
+    kind: AttachmentKind
+    content_type: str
+    size: int
+    sha256: str
+    storage_key: str
+    filename: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One citizen submission, whatever the channel.
+
+    `external_id` is the platform's id for the delivery (WeChat MsgId, email
+    Message-ID, web client message id): `(channel, external_id)` is unique in
+    the store, so a re-delivery is recognised.
+    `conversation_key` groups messages into a conversation (web session, WeChat
+    openid, email thread root, call id, Telegram chat id).
+    """
+
+    channel: Channel
+    external_id: str
+    sender: str
+    conversation_key: str
+    text: str = ""
+    kind: MessageKind = MessageKind.TEXT
+    attachments: tuple[Attachment, ...] = ()
+    sender_name: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    raw: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply to a citizen, queued in the outbox until the channel confirms delivery."""
+
+    channel: Channel
+    conversation_key: str
+    recipient: str
+    text: str
+    sender_role: str = "bot"  # bot | agent | system
+    attachments: tuple[Attachment, ...] = ()
+    buttons: tuple[dict[str, str], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the pipeline answers to one inbound message (already stored as an outbound message)."""
+
+    text: str
+    sender_role: str = "bot"
+    buttons: tuple[dict[str, str], ...] = ()
+    ticket_number: str | None = None
+    emergency_lines: tuple[str, ...] = ()
+    message_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text, "from": self.sender_role}
+        if self.buttons:
+            data["buttons"] = list(self.buttons)
+        if self.ticket_number:
+            data["ticket_number"] = self.ticket_number
+        if self.emergency_lines:
+            data["emergency_lines"] = list(self.emergency_lines)
+        if self.message_id is not None:
+            data["id"] = self.message_id
+        return data
+
+
+# The pipeline's entry point as adapters see it: hand in a message, get the replies.
+MessageHandler = Callable[[InboundMessage], Awaitable[Sequence[Reply]]]
+
+
+class ChannelAdapter(Protocol):
+    """What the outbox needs from a channel to deliver a reply.
+
+    `deliver` raises `channels.errors.DeliveryError` (permanent or not) on failure;
+    returning normally means the platform accepted the message.
+    """
+
+    channel: Channel
+
+    async def deliver(self, message: OutboundMessage) -> None: ...

@@ -1,0 +1,221 @@
+"""The web chat channel: a citizen page, a REST endpoint scripts can use, and a WebSocket for live replies.
+
+The session id is a random token the page keeps in localStorage; it is the
+bearer secret for that chat's history and media. A message may carry a
+`client_id`: a retried POST with the same one is recognised as the same
+message and answered the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, ContextManager, Protocol
+
+from aiohttp import BodyPartReader, web
+
+from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
+from channels.errors import BadRequest, Forbidden, PayloadTooLarge
+from channels.media import MediaStore
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TEXT_CHARS = 5000
+MAX_FILES = 5
+WEB_KINDS = frozenset({AttachmentKind.IMAGE, AttachmentKind.VIDEO})
+
+HistoryProvider = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+AttachmentLookup = Callable[[int], Awaitable[tuple[dict[str, Any], str, str] | None]]
+
+
+class EventBus(Protocol):
+    def publish(self, topic: str, event: dict[str, Any]) -> int: ...
+
+    def subscribe(self, topic: str) -> ContextManager["asyncio.Queue[dict[str, Any]]"]: ...
+
+
+def topic(session: str) -> str:
+    return f"web:{session}"
+
+
+class WebChannel:
+    channel = Channel.WEB
+
+    def __init__(self, handle: MessageHandler, media: MediaStore, history: HistoryProvider,
+                 attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float) -> None:
+        self._handle = handle
+        self._media = media
+        self._history = history
+        self._attachment = attachment
+        self._events = events
+        self._reply_wait = reply_wait_seconds
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/", self.index),
+            web.static("/static/web", STATIC_DIR),
+            web.post("/api/v1/web/messages", self.post_message),
+            web.get("/api/v1/web/history", self.get_history),
+            web.get("/api/v1/web/ws", self.websocket),
+            web.get("/api/v1/web/media/{attachment_id:\\d+}", self.get_media),
+        ]
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    # --- inbound
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if request.content_type.startswith("multipart/"):
+            session, text, client_id, files = await self._read_multipart(request)
+        else:
+            session, text, client_id = _read_json_fields(await _json_body(request))
+            files = []
+        if not text and not files:
+            raise BadRequest("empty message", code="empty_message", message_zh="请输入要反映的内容或上传图片、视频。")
+        msg = InboundMessage(
+            channel=Channel.WEB,
+            external_id=f"{session}:{client_id}" if client_id else f"{session}:{uuid.uuid4().hex}",
+            sender=session, conversation_key=session, text=text,
+            kind=MessageKind.MEDIA if files else MessageKind.TEXT, attachments=tuple(files),
+            raw=json.dumps({"session": session, "text": text, "client_id": client_id,
+                            "files": [f.sha256 for f in files]}, ensure_ascii=False),
+        )
+        task = asyncio.ensure_future(self._handle(msg))
+        try:
+            # The pipeline goes on if the client leaves or the wait runs out; replies then reach the socket.
+            replies = await asyncio.wait_for(asyncio.shield(task), self._reply_wait)
+        except asyncio.TimeoutError:
+            log.warning("web: reply not ready within %.1fs; the citizen gets it over the socket", self._reply_wait)
+            return web.json_response({"replies": [], "pending": True}, status=202)
+        return web.json_response({"replies": [r.as_json() for r in replies], "pending": False,
+                                  "attachments": [_attachment_json(a) for a in files]})
+
+    async def _read_multipart(self, request: web.Request) -> tuple[str, str, str | None, list[Attachment]]:
+        fields: dict[str, str] = {}
+        blobs: list[tuple[bytes, str | None]] = []
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    raise BadRequest("nested multipart", code="malformed_multipart")
+                if part.filename is not None or part.name == "file":
+                    if len(blobs) >= MAX_FILES:
+                        raise BadRequest("too many files", code="too_many_files",
+                                         message_zh=f"一次最多上传{MAX_FILES}个文件。")
+                    blobs.append((await _read_limited(part, self._media.limits.video), part.filename))
+                elif part.name in ("session", "text", "client_id"):
+                    fields[part.name] = (await _read_limited(part, 64 * 1024)).decode("utf-8", "strict")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("form field not UTF-8", code="malformed_multipart") from exc
+        except (ValueError, AssertionError) as exc:
+            raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc
+        session, text, client_id = _read_json_fields(fields)
+        # Check every file before storing any, so a rejected upload leaves nothing behind.
+        for data, _name in blobs:
+            self._media.classify(data, WEB_KINDS)
+        files = [await self._media.save(data, filename=name, allowed_kinds=WEB_KINDS) for data, name in blobs]
+        return session, text, client_id, files
+
+    # --- history, media and live replies
+
+    async def get_history(self, request: web.Request) -> web.Response:
+        session = _session(request.query.get("session"))
+        return web.json_response({"messages": await self._history(Channel.WEB.value, session)})
+
+    async def get_media(self, request: web.Request) -> web.FileResponse:
+        session = _session(request.query.get("session"))
+        found = await self._attachment(int(request.match_info["attachment_id"]))
+        if found is None or found[1] != Channel.WEB.value or found[2] != session:
+            # Same answer for "missing" and "not yours": ids must not be probeable.
+            raise Forbidden("attachment not in this session", code="not_your_attachment",
+                            message_zh="无法查看该文件。")
+        row = found[0]
+        return web.FileResponse(self._media.path(row["storage_key"]),
+                                headers={"Content-Type": row["content_type"], "Cache-Control": "private, max-age=3600",
+                                         "X-Content-Type-Options": "nosniff"})
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        session = _session(request.query.get("session"))
+        ws = web.WebSocketResponse(heartbeat=25)
+        await ws.prepare(request)
+        with self._events.subscribe(topic(session)) as queue:
+            pump = asyncio.ensure_future(self._pump(ws, queue))
+            try:
+                async for _msg in ws:  # the page sends nothing; this waits for the close
+                    pass
+            finally:
+                pump.cancel()
+        return ws
+
+    @staticmethod
+    async def _pump(ws: web.WebSocketResponse, queue: "asyncio.Queue[dict[str, Any]]") -> None:
+        while True:
+            event = await queue.get()
+            await ws.send_json(event)
+
+    # --- outbound (called by the outbox)
+
+    async def deliver(self, message: OutboundMessage) -> None:
+        """Web replies are stored history; pushing them to open sockets is best effort by design."""
+        event = {"type": "reply", "id": message.meta.get("message_id"), "text": message.text,
+                 "from": message.sender_role}
+        for key in ("buttons", "ticket_number", "emergency_lines"):
+            if message.meta.get(key):
+                event[key] = message.meta[key]
+        self._events.publish(topic(message.conversation_key), event)
+
+
+def _attachment_json(a: Attachment) -> dict[str, Any]:
+    return {"kind": a.kind.value, "content_type": a.content_type, "size": a.size, "filename": a.filename}
+
+
+async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"upload over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("JSON body must be an object", code="malformed_json")
+    return body
+
+
+def _session(value: Any) -> str:
+    if not isinstance(value, str) or not SESSION_RE.match(value):
+        raise BadRequest("session missing or malformed", code="bad_session",
+                         message_zh="会话已失效，请刷新页面后重试。")
+    return value
+
+
+def _read_json_fields(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    session = _session(body.get("session"))
+    text = body.get("text", "")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise BadRequest("text must be a string", code="bad_text")
+    text = text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRequest("text too long", code="text_too_long",
+                         message_zh=f"单条消息不能超过{MAX_TEXT_CHARS}字，请分几次发送。")
+    client_id = body.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)):
+        raise BadRequest("client_id malformed", code="bad_client_id")
+    return session, text, client_id

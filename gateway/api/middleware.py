@@ -1,0 +1,52 @@
+"""Map errors to HTTP at the edge, in one place: an English code for programs, Chinese for people.
+
+A client's mistake is never a 500; a 500 is logged with its traceback and
+shows the citizen a calm message, never the exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(code: str, message_zh: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message_zh}}
+
+
+def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > max_request_bytes:
+            log.warning("413 %s %s: declared body of %d bytes", request.method, request.path, request.content_length)
+            return web.json_response(error_body("payload_too_large", "上传的内容过大，请压缩后重试。"), status=413)
+        try:
+            return await handler(request)
+        except ServiceError as exc:
+            level = logging.ERROR if exc.status >= 500 else logging.WARNING
+            log.log(level, "%d %s %s: %s", exc.status, request.method, request.path, exc.reason)
+            return web.json_response(error_body(exc.code, exc.message_zh), status=exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("413 %s %s: body over the limit", request.method, request.path)
+            return web.json_response(error_body("payload_too_large", "上传的内容过大，请压缩后重试。"), status=413)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                log.info("%d %s %s", exc.status, request.method, request.path)
+                code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+                message = {404: "页面不存在。", 405: "不支持该请求方式。"}.get(exc.status, "请求无法处理。")
+                return web.json_response(error_body(code, message), status=exc.status, headers=_allow(exc))
+            raise
+    return errors
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow") if exc.headers else None
+    return {"Allow": allow} if allow else {}

@@ -1,0 +1,203 @@
+"""Tickets API: create, get, list (internal, bearer token) and the citizen's progress query."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from datetime import datetime
+from typing import Any, Callable
+
+from aiohttp import web
+
+from gateway.api.auth import require_token
+from gateway.errors import BadRequest, NotFound, ServiceError
+from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
+from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
+from nlu.pii import normalize_phone
+from nlu.triage import Triager
+
+STATUS_ZH = {"open": "已受理", "dispatched": "已派单", "in_progress": "办理中", "resolved": "已办结，待回访",
+             "closed": "已办结", "terminated": "已终止办理"}
+EVENT_ZH = {"created": "诉求已受理", "status_changed": "办理状态更新", "dispatched": "已派发至承办单位",
+            "result": "承办单位已反馈办理结果"}
+MAX_DESCRIPTION = 5000
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    code = "too_many_requests"
+    message_zh = "查询过于频繁，请稍后再试。"
+
+
+class _RateLimit:
+    """Per-client sliding window; enough to stop enumerating ticket numbers from one address."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self._limit, self._window = limit, window_seconds
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        hits = self._hits[key]
+        while hits and hits[0] < now - self._window:
+            hits.popleft()
+        if len(hits) >= self._limit:
+            raise TooManyRequests(f"progress queries over {self._limit} per {self._window:.0f}s")
+        hits.append(now)
+        if len(self._hits) > 10000:
+            self._hits = defaultdict(deque, {k: v for k, v in self._hits.items() if v})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("JSON body must be an object", code="malformed_json")
+    return body
+
+
+def _opt_str(body: dict[str, Any], key: str, max_len: int = 200) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise BadRequest(f"{key} must be a string of at most {max_len} characters", code=f"bad_{key}")
+    return value.strip()
+
+
+class TicketsApi:
+    def __init__(self, tickets: Callable[[], TicketStore], triager: Triager, categories: frozenset[str],
+                 token: str | None) -> None:
+        # A getter: routes are registered before the database is opened.
+        self._tickets_of = tickets
+        self._triager = triager
+        self._categories = categories
+        self._token = token
+        self._progress_limit = _RateLimit(limit=20, window_seconds=60)
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.post("/api/v1/tickets", self.create),
+            web.get("/api/v1/tickets", self.list),
+            web.post("/api/v1/tickets/progress", self.progress),
+            web.get("/api/v1/tickets/{number}", self.get),
+        ]
+
+    async def create(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        draft = self._draft(await _json_object(request))
+        ticket = await self._tickets_of().create(draft, actor=_actor(request))
+        return web.json_response(ticket.as_json(), status=201)
+
+    def _draft(self, body: dict[str, Any]) -> TicketDraft:
+        description = _opt_str(body, "description", MAX_DESCRIPTION)
+        if not description:
+            raise BadRequest("description is required", code="missing_description", message_zh="请填写诉求内容。")
+        triage = self._triager.analyze(description)
+        request_type = _opt_str(body, "request_type") or triage.request_type
+        if request_type is not None and request_type not in REQUEST_TYPES:
+            raise BadRequest(f"request_type must be one of {REQUEST_TYPES}", code="bad_request_type")
+        category = _opt_str(body, "category") or triage.category
+        if category is not None and category not in self._categories:
+            raise BadRequest("category is not a level-1 name of the taxonomy", code="bad_category")
+        phone = _opt_str(body, "contact_phone", 32)
+        if phone is not None:
+            phone = normalize_phone(phone)
+            if phone is None:
+                raise BadRequest("contact_phone is not a valid phone number", code="bad_phone",
+                                 message_zh="联系电话格式不正确。")
+        anonymous = body.get("anonymous", False)
+        if not isinstance(anonymous, bool):
+            raise BadRequest("anonymous must be a boolean", code="bad_anonymous")
+        conversation_id = body.get("conversation_id")
+        if conversation_id is not None and not isinstance(conversation_id, int):
+            raise BadRequest("conversation_id must be an integer", code="bad_conversation_id")
+        return TicketDraft(
+            description=description, channel=_opt_str(body, "channel", 16) or "api",
+            source=_opt_str(body, "source", 16) or "api", conversation_id=conversation_id,
+            request_type=request_type, category=category, district=_opt_str(body, "district") or triage.district,
+            location=_opt_str(body, "location", 500), contact_name=_opt_str(body, "contact_name", 64),
+            contact_phone=phone, anonymous=anonymous, utility=triage.utility)
+
+    async def get(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        ticket = await self._tickets_of().get(request.match_info["number"])
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        return web.json_response(ticket.as_json())
+
+    async def list(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        q = request.query
+        page, page_size = _int(q, "page", 1, 1, 10**6), _int(q, "page_size", 20, 1, 200)
+        status = q.get("status")
+        if status is not None and status not in TICKET_STATUSES:
+            raise BadRequest(f"status must be one of {TICKET_STATUSES}", code="bad_status")
+        phone = q.get("phone")
+        flt = TicketFilter(status=status, channel=q.get("channel"), category=q.get("category"),
+                           district=q.get("district"), request_type=q.get("request_type"),
+                           created_from=_date(q, "created_from"), created_to=_date(q, "created_to"),
+                           phone=normalize_phone(phone) if phone else None)
+        items, total = await self._tickets_of().list(flt, offset=(page - 1) * page_size, limit=page_size)
+        return web.json_response({"items": [t.as_json(with_events=False) for t in items], "total": total,
+                                  "page": page, "page_size": page_size})
+
+    async def progress(self, request: web.Request) -> web.Response:
+        """Citizen's query: ticket number plus the phone given with it. Same answer for
+        'no such ticket' and 'wrong phone', so numbers cannot be probed for phones."""
+        self._progress_limit.check(request.remote or "?")
+        body = await _json_object(request)
+        number, phone = _opt_str(body, "number", 32), _opt_str(body, "phone", 32)
+        if not number or not phone:
+            raise BadRequest("number and phone are required", code="missing_fields",
+                             message_zh="请输入工单号和提交诉求时留的联系电话。")
+        ticket = await self._tickets_of().get(number)
+        given = normalize_phone(phone)
+        if ticket is None or given is None or ticket.contact_phone != given:
+            raise NotFound("no ticket with this number and phone", code="ticket_not_found",
+                           message_zh="没有查到该工单，请核对工单号和联系电话。")
+        return web.json_response(_public_progress(ticket))
+
+
+def _public_progress(ticket: TicketRecord) -> dict[str, Any]:
+    return {
+        "number": ticket.number, "status": ticket.status, "status_zh": STATUS_ZH.get(ticket.status, ticket.status),
+        "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
+        "events": [{"at": e.at.isoformat(), "kind": e.kind, "text_zh": EVENT_ZH.get(e.kind, "办理进展更新")}
+                   for e in ticket.events if e.public],
+    }
+
+
+def _actor(request: web.Request) -> str:
+    name = request.headers.get("X-Hotline-Actor", "api")
+    return name[:64] if name.isprintable() else "api"
+
+
+def _int(q: Any, key: str, default: int, lo: int, hi: int) -> int:
+    raw = q.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{key} must be an integer", code=f"bad_{key}") from exc
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key} must be between {lo} and {hi}", code=f"bad_{key}")
+    return value
+
+
+def _date(q: Any, key: str) -> datetime | None:
+    raw = q.get(key)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{key} must be an ISO date or datetime", code=f"bad_{key}") from exc
+    if value.tzinfo is None:
+        from gateway.store.tickets import HOTLINE_TZ
+        value = value.replace(tzinfo=HOTLINE_TZ)
+    return value

@@ -1,0 +1,134 @@
+"""The application factory: settings in, a wired aiohttp application out.
+
+Everything that starts and stops (database, HTTP client, outbox worker) is a
+cleanup context, in dependency order; app-wide objects live on `AppKey`s.
+Routes are registered up front and reach the runtime objects through the
+app, so the factory itself does no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from bot.engine import BotEngine, DisabledBot, RasaBot
+from channels.base import InboundMessage, Reply
+from channels.media import MediaLimits, MediaStore
+from channels.web.adapter import WebChannel
+from gateway.api.health import HealthApi
+from gateway.api.middleware import make_error_middleware
+from gateway.api.tickets import TicketsApi
+from gateway.api.triage import TriageApi
+from gateway.events import EventHub
+from gateway.outbox import OutboxDispatcher
+from gateway.pipeline import Pipeline
+from gateway.settings import Settings
+from gateway.store import Store, open_store
+from gateway.store.common import reading
+from nlu.triage import Triager
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+HUB = web.AppKey("hub", EventHub)
+TRIAGER = web.AppKey("triager", Triager)
+MEDIA = web.AppKey("media", MediaStore)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+BOT = web.AppKey("bot", BotEngine)  # type: ignore[type-abstract]
+OUTBOX = web.AppKey("outbox", OutboxDispatcher)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+WEB = web.AppKey("web_channel", WebChannel)
+HEALTH = web.AppKey("health", HealthApi)
+
+
+def _categories(settings: Settings) -> frozenset[str]:
+    import csv
+    with settings.path(settings.triage.taxonomy).open(encoding="utf-8") as fh:
+        return frozenset(row["level1"] for row in csv.DictReader(fh))
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.server.max_request_bytes,
+        middlewares=[make_error_middleware(settings.server.max_request_bytes)],
+    )
+    app[SETTINGS] = settings
+    app[HUB] = EventHub()
+    app[TRIAGER] = Triager.load(settings.path(settings.triage.gazetteer), settings.path(settings.triage.taxonomy))
+    m = settings.media
+    app[MEDIA] = MediaStore(settings.path(m.root), MediaLimits(m.max_image_bytes, m.max_video_bytes,
+                                                               m.max_voice_bytes, m.max_file_bytes))
+    token = settings.secrets.api_token.get_secret_value() if settings.secrets.api_token else None
+
+    async def handle(msg: InboundMessage) -> list[Reply]:
+        return await app[PIPELINE].handle(msg)
+
+    async def history(channel: str, key: str) -> list[dict[str, Any]]:
+        return [m.as_json() for m in await app[STORE].messages.history(channel, key)]
+
+    async def attachment(attachment_id: int) -> Any:
+        return await app[STORE].messages.attachment(attachment_id)
+
+    app[WEB] = WebChannel(handle, app[MEDIA], history, attachment, app[HUB], settings.server.reply_wait_seconds)
+    app[HEALTH] = HealthApi()
+
+    app.router.add_routes(app[WEB].routes())
+    app.router.add_routes(TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token).routes())
+    app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
+    app.router.add_routes(app[HEALTH].routes())
+
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_bot_ctx)
+    app.cleanup_ctx.append(_pipeline_ctx)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    app[STORE] = await open_store(s.database_url, auto_migrate=s.database.auto_migrate,
+                                  pool_size=s.database.pool_size, echo=s.database.echo,
+                                  connect_timeout=s.database.connect_timeout_seconds)
+    log.info("store open: %s", app[STORE].engine.url.render_as_string(hide_password=True))
+
+    async def db_check() -> dict[str, Any]:
+        import sqlalchemy as sa
+        async with reading(app[STORE].engine) as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return {"ok": True, "backend": app[STORE].engine.dialect.name}
+
+    app[HEALTH].add("database", db_check, required=True)
+    yield
+    await app[STORE].engine.dispose()
+
+
+async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    app[HTTP] = aiohttp.ClientSession()
+    app[BOT] = RasaBot(app[HTTP], s.bot.rasa_url, s.bot.timeout_seconds) if s.bot.enabled else DisabledBot()
+    # The bot is not required: without it messages are still recorded and answered.
+    app[HEALTH].add("bot", app[BOT].status, required=False)
+    yield
+    await app[HTTP].close()
+
+
+async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    app[OUTBOX] = OutboxDispatcher(store.outbox, {app[WEB].channel: app[WEB]}, app[SETTINGS].outbox)
+    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB])
+
+    async def outbox_check() -> dict[str, Any]:
+        counts = await store.outbox.counts()
+        return {"ok": True, "pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}
+
+    app[HEALTH].add("outbox", outbox_check, required=False)
+    worker = asyncio.create_task(app[OUTBOX].run_forever(), name="outbox-worker")
+    yield
+    worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker

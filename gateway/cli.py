@@ -1,0 +1,87 @@
+"""`hotline`: serve, migrate, triage from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway import logs
+from gateway.errors import ServiceError
+from gateway.settings import Settings, load_settings
+
+log = logging.getLogger("hotline")
+
+
+def _serve(settings: Settings) -> int:
+    from gateway.app import create_app
+
+    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
+                access_log=None, print=lambda s: log.info("%s", s.strip()))
+    return 0
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from gateway.store import open_store
+
+    async def run() -> None:
+        store = await open_store(settings.database_url, auto_migrate=True)
+        await store.engine.dispose()
+
+    asyncio.run(run())
+    print("database schema is up to date")
+    return 0
+
+
+def _triage(settings: Settings) -> int:
+    """JSON lines `{"text": ...}` on stdin, one result object per line on stdout."""
+    from nlu.triage import Triager
+
+    triager = Triager.load(settings.path(settings.triage.gazetteer), settings.path(settings.triage.taxonomy))
+    status = 0
+    for lineno, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = item["text"]
+            if not isinstance(text, str):
+                raise TypeError("text is not a string")
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            print(f"line {lineno}: expected {{\"text\": ...}}: {exc}", file=sys.stderr)
+            print(json.dumps({"error": "bad_input", "line": lineno}), flush=True)
+            status = 1
+            continue
+        print(json.dumps(triager.analyze(text).as_json(), ensure_ascii=False), flush=True)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
+    parser.add_argument("--config", type=Path, help="settings file (default config/hotline.toml or $HOTLINE_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gateway (HTTP on server.host:server.port)")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    sub.add_parser("triage", help="triage JSON lines from stdin")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        logs.configure(settings.logging.level)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "db":
+            return _db_upgrade(settings)
+        return _triage(settings)
+    except ServiceError as exc:
+        print(f"hotline: {exc.reason}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alembic migrations for the gateway's store (run by `hotline db upgrade` or at start-up)."""

@@ -1,0 +1,92 @@
+"""Delivering queued replies through the channel adapters, with retries and back-off.
+
+The pipeline asks for an immediate attempt right after storing a reply; a
+background loop (started in the app's cleanup context) retries what failed,
+and picks up what another replica or a crash left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Mapping, Sequence
+
+from channels.base import Channel, ChannelAdapter, OutboundMessage
+from channels.errors import DeliveryError
+from gateway.settings import OutboxSettings
+from gateway.store.common import utcnow
+from gateway.store.outbox import OutboxItem, OutboxStore
+from gateway.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class OutboxDispatcher:
+    def __init__(self, store: OutboxStore, adapters: Mapping[Channel, ChannelAdapter],
+                 settings: OutboxSettings) -> None:
+        self._store = store
+        self._adapters = dict(adapters)
+        self._settings = settings
+        self._wake = asyncio.Event()
+
+    def register(self, adapter: ChannelAdapter) -> None:
+        self._adapters[adapter.channel] = adapter
+
+    async def deliver_now(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            await self._deliver(await self._store.claim(message_ids=message_ids))
+
+    async def run_once(self) -> int:
+        items = await self._store.claim(limit=self._settings.batch_size)
+        await self._deliver(items)
+        return len(items)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                n = await self.run_once()
+            except StoreUnavailable as exc:
+                log.warning("outbox: store unavailable, will retry: %s", exc.reason)
+                n = 0
+            if n < self._settings.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def _deliver(self, items: Sequence[OutboxItem]) -> None:
+        sent: list[int] = []
+        for item in items:
+            adapter = self._adapters.get(Channel(item.channel))
+            if adapter is None:
+                await self._retry_or_fail(item, "no adapter for channel", permanent=False)
+                continue
+            payload = item.payload or {}
+            out = OutboundMessage(channel=Channel(item.channel), conversation_key=item.conversation_key,
+                                  recipient=item.recipient, text=item.text, sender_role=item.sender_role,
+                                  buttons=tuple(payload.get("buttons", ())),
+                                  meta={"message_id": item.message_id, **payload})
+            try:
+                await adapter.deliver(out)
+            except DeliveryError as exc:
+                await self._retry_or_fail(item, exc.reason, exc.permanent)
+                continue
+            except Exception as exc:  # an adapter bug must not stop the other deliveries
+                log.exception("outbox: adapter %s crashed", item.channel)
+                await self._retry_or_fail(item, f"{type(exc).__name__}: {exc}", permanent=False)
+                continue
+            sent.append(item.id)
+        await self._store.mark_sent(sent)
+
+    async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool) -> None:
+        if permanent or item.attempts >= self._settings.max_attempts:
+            log.error("outbox: message %d to %s failed for good after %d attempts: %s",
+                      item.message_id, item.channel, item.attempts, reason)
+            await self._store.mark_failed(item.id, reason)
+            return
+        delay = min(self._settings.base_backoff_seconds * 2 ** (item.attempts - 1), self._settings.max_backoff_seconds)
+        log.warning("outbox: message %d to %s failed (attempt %d), retry in %.0fs: %s",
+                    item.message_id, item.channel, item.attempts, delay, reason)
+        await self._store.mark_retry(item.id, reason, utcnow() + timedelta(seconds=delay))

@@ -1,0 +1,170 @@
+"""One message, end to end (DESIGN.md): triage, persist, decide, reply through the outbox.
+
+Order matters for safety and for "nothing lost": triage runs first (pure
+CPU, no bot), the message and any emergency referral are stored in one
+transaction, and only then is anything answered. A re-delivery gets the
+replies stored for the first delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError
+from channels.base import InboundMessage, MessageKind, Reply
+from gateway.events import EventHub
+from gateway.outbox import OutboxDispatcher
+from gateway.store import Store
+from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
+from gateway.store.tickets import TicketDraft
+from nlu.pii import mask
+from nlu.triage import TriageResult, Triager
+
+log = logging.getLogger(__name__)
+
+CONSOLE_TOPIC = "console"
+
+UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已记录，请用文字、图片或视频描述您的诉求。"
+MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
+FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字描述您的诉求（什么事、在哪里、什么时候、联系电话），"
+                   "我们会记录并生成工单，由工作人员尽快处理。")
+# A text shorter than this (after trimming) is not yet a request a ticket can be made of.
+MIN_TICKET_TEXT = 6
+
+
+def _ticket_created_reply(number: str) -> str:
+    return (f"您的诉求已记录，工单号：{number}。工作人员会尽快处理并联系您。"
+            f"您可以凭工单号和联系电话查询办理进度。")
+
+
+def _ticket_appended_reply(number: str) -> str:
+    return f"已将您补充的内容记入工单 {number}，工作人员会一并处理。"
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    text: str
+    payload: dict[str, Any] | None = None
+    role: str = "bot"
+
+
+class Pipeline:
+    def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
+                 hub: EventHub) -> None:
+        self._store = store
+        self._triager = triager
+        self._bot = bot
+        self._outbox = outbox
+        self._hub = hub
+
+    async def handle(self, msg: InboundMessage) -> list[Reply]:
+        """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
+        triage = self._triager.analyze(msg.text) if msg.text.strip() else None
+        emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
+        ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
+        if ingest.duplicate:
+            log.info("duplicate delivery %s/%s answered from the store", msg.channel.value, msg.external_id[:64])
+            return [_reply_from_stored(m) for m in await self._store.messages.replies_to(ingest.message_id)]
+        log.info("message %d on %s (conversation %d, %s): %s", ingest.message_id, msg.channel.value,
+                 ingest.conversation.id, ingest.conversation.state,
+                 triage.disposition if triage else msg.kind.value)
+        log.debug("message %d text: %s", ingest.message_id, mask(msg.text))
+        self._hub.publish(CONSOLE_TOPIC, {
+            "type": "message", "conversation_id": ingest.conversation.id, "channel": msg.channel.value,
+            "message_id": ingest.message_id, "state": ingest.conversation.state,
+            "emergency": bool(emergency), "text": mask(msg.text)[:200]})
+        drafts = await self._decide(msg, ingest, triage)
+        return await self._send(ingest, msg.sender, drafts)
+
+    async def _decide(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None) -> list[_Draft]:
+        conv = ingest.conversation
+        if triage is not None and triage.emergency is not None:
+            lines = list(triage.emergency.lines)
+            log.warning("EMERGENCY on %s conversation %d: lines %s (%s)", msg.channel.value, conv.id,
+                        ",".join(lines), triage.emergency.reason)
+            self._hub.publish(CONSOLE_TOPIC, {"type": "emergency", "conversation_id": conv.id,
+                                              "message_id": ingest.message_id, "lines": lines,
+                                              "reason": triage.emergency.reason})
+            return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
+        if msg.kind is MessageKind.UNSUPPORTED:
+            log.info("unsupported content on %s kept as message %d", msg.channel.value, ingest.message_id)
+            return [_Draft(UNSUPPORTED_REPLY, None, "system")]
+        if conv.state == "agent":
+            return []  # the owning agent sees it on the console and answers
+        if triage is None:
+            # Media without text: acknowledge; it joins the conversation's ticket if there is one.
+            return await self._media_only(msg, ingest)
+        if triage.disposition in ("legal_channel", "confidential_or_unlawful", "out_of_jurisdiction"):
+            return [_Draft(triage.reply_zh, {"disposition": triage.disposition}, "system")]
+        try:
+            answers = await self._bot.respond(BotTurn(conv.key, msg.text, {
+                "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
+                "triage": triage.as_json(), "attachments": len(msg.attachments)}))
+        except BotUnavailableError as exc:
+            log.warning("bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
+            return await self._fallback(msg, ingest, triage)
+        return [_from_bot(a) for a in answers]
+
+    async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
+        ticket = await self._store.tickets.open_for_conversation(ingest.conversation.id)
+        if ticket is not None:
+            await self._store.tickets.add_event(ticket.id, "citizen", "citizen_media",
+                                                {"message_id": ingest.message_id, "attachments": len(msg.attachments)})
+            return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
+        return [_Draft(MEDIA_ONLY_REPLY, None, "system")]
+
+    async def _fallback(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft]:
+        """Without the bot: append to the conversation's open ticket or open one; agents are told."""
+        conv = ingest.conversation
+        if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
+            return [_Draft(FALLBACK_PROMPT, None, "system")]
+        tickets = self._store.tickets
+        ticket = await tickets.open_for_conversation(conv.id)
+        if ticket is not None:
+            await tickets.add_event(ticket.id, "citizen", "citizen_message",
+                                    {"message_id": ingest.message_id, "text": msg.text})
+            reply = _Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")
+        else:
+            ticket = await tickets.create(TicketDraft(
+                description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
+                contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
+                district=triage.district, utility=triage.utility), actor="system")
+            log.info("ticket %s opened without the bot for conversation %d", ticket.number, conv.id)
+            reply = _Draft(_ticket_created_reply(ticket.number), {"ticket_number": ticket.number}, "system")
+        if conv.state == "bot":
+            await self._store.messages.set_state(conv.id, "waiting_for_agent")
+            self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": conv.id,
+                                              "state": "waiting_for_agent"})
+        return [reply]
+
+    async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
+        if not drafts:
+            return []
+        ids = await self._store.messages.record_outbound(ingest.conversation, recipient, ingest.message_id, [
+            OutboundDraft(d.text, d.role, None, d.payload) for d in drafts])
+        await self._outbox.deliver_now(ids)
+        return [_reply(d, mid) for d, mid in zip(drafts, ids)]
+
+
+def _from_bot(answer: BotAnswer) -> _Draft:
+    payload: dict[str, Any] = {}
+    if answer.buttons:
+        payload["buttons"] = list(answer.buttons)
+    if answer.custom and isinstance(answer.custom.get("ticket_number"), str):
+        payload["ticket_number"] = answer.custom["ticket_number"]
+    return _Draft(answer.text, payload or None, "bot")
+
+
+def _reply(d: _Draft, message_id: int) -> Reply:
+    p = d.payload or {}
+    return Reply(d.text, d.role, tuple(p.get("buttons", ())), p.get("ticket_number"),
+                 tuple(p.get("emergency_lines", ())), message_id)
+
+
+def _reply_from_stored(m: StoredMessage) -> Reply:
+    return _reply(_Draft(m.text, m.payload, m.sender_role), m.id)
+
+
+__all__ = ["Pipeline", "CONSOLE_TOPIC", "ConversationRef"]

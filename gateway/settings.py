@@ -1,0 +1,166 @@
+"""Typed settings: `config/hotline.toml`, overridden by `HOTLINE_<SECTION>_<KEY>` variables.
+
+Secrets never live in the TOML file: they come from the environment only
+(`HOTLINE_API_TOKEN`, ...), so a committed config can never leak one.
+Unknown keys, in the file or in `HOTLINE_*` variables, are an error: a typo
+must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from gateway.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "hotline.toml"
+
+# Environment variables that start with HOTLINE_ but are not settings.
+_NON_SETTING_VARS = {"HOTLINE_CONFIG"}
+_NON_SETTING_PREFIXES = ("HOTLINE_TEST_", "HOTLINE_BENCH_")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Upper bound of one HTTP request body; per-kind media limits are lower.
+    max_request_bytes: int = 60 * 1024 * 1024
+    # How long `POST /api/v1/web/messages` waits for the pipeline's replies.
+    reply_wait_seconds: float = 8.0
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/hotline.db"
+    auto_migrate: bool = True
+    echo: bool = False
+    pool_size: int = 10
+    connect_timeout_seconds: float = 5.0
+
+
+class MediaSettings(_Section):
+    root: str = "var/media"
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_video_bytes: int = 50 * 1024 * 1024
+    max_voice_bytes: int = 10 * 1024 * 1024
+    max_file_bytes: int = 20 * 1024 * 1024
+
+
+class BotSettings(_Section):
+    enabled: bool = True
+    rasa_url: str = "http://127.0.0.1:5005"
+    timeout_seconds: float = 10.0
+
+
+class OutboxSettings(_Section):
+    poll_seconds: float = 1.0
+    max_attempts: int = 12
+    base_backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 600.0
+    batch_size: int = 50
+
+
+class TriageSettings(_Section):
+    gazetteer: str = "config/gazetteer.yaml"
+    taxonomy: str = "config/taxonomy.csv"
+
+
+class LoggingSettings(_Section):
+    level: str = "INFO"
+
+
+class Secrets(BaseModel):
+    """Values that only the environment may provide."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    api_token: SecretStr | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_dir: Path = PROJECT_ROOT
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    secrets: Secrets = Field(default_factory=Secrets)
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path against the project directory, not the cwd."""
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite file made absolute."""
+        url = self.database.url
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(url[len(prefix):]))
+        return url
+
+    def replace(self, **sections: Mapping[str, Any]) -> "Settings":
+        """A copy with some section fields replaced (tests and benchmarks use it)."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            if isinstance(data.get(section), dict):
+                data[section] = {**data[section], **values}
+            else:
+                data[section] = values
+        return Settings.model_validate(data)
+
+
+_SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token"}
+
+
+def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    secrets: dict[str, str] = {}
+    section_names = {name for name, f in Settings.model_fields.items() if name not in ("base_dir", "secrets")}
+    for var, value in env.items():
+        if not var.startswith("HOTLINE_") or var in _NON_SETTING_VARS or var.startswith(_NON_SETTING_PREFIXES):
+            continue
+        if var in _SECRET_ENV:
+            secrets[_SECRET_ENV[var]] = value
+            continue
+        rest = var[len("HOTLINE_"):].lower()
+        section = next((s for s in section_names if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"unknown setting in environment: {var}")
+        sections.setdefault(section, {})[rest[len(section) + 1:]] = value
+    return sections, secrets
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load the TOML file, apply environment overrides and validate everything at once."""
+    env = os.environ if env is None else env
+    path = path or Path(env.get("HOTLINE_CONFIG", DEFAULT_CONFIG))
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"settings file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+    if "secrets" in data:
+        raise ConfigError("secrets must come from the environment, not from the settings file")
+    overrides, secrets = _env_overrides(env)
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    data["secrets"] = secrets
+    data.setdefault("base_dir", str(path.resolve().parent.parent))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings ({path}): {exc}") from exc

@@ -1,0 +1,204 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations are written against these.
+
+The same schema runs on SQLite (default, one machine) and PostgreSQL
+(production). Timestamps are stored as UTC; `UTCDateTime` makes SQLite, which
+has no time-zone type, hand back aware datetimes like PostgreSQL does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _pk() -> sa.Column[int]:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _created() -> sa.Column[datetime]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+contacts = sa.Table(
+    "contacts", metadata,
+    _pk(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("external_user", sa.String(255), nullable=False),
+    sa.Column("display_name", sa.String(255)),
+    sa.Column("phone", sa.String(32)),
+    _created(),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("channel", "external_user"),
+)
+
+CONVERSATION_STATES = ("bot", "waiting_for_agent", "agent", "closed")
+
+conversations = sa.Table(
+    "conversations", metadata,
+    _pk(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False, server_default="bot"),
+    sa.Column("agent_id", sa.String(64)),
+    sa.Column("emergency", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+    sa.Column("last_message_at", UTCDateTime(), nullable=False),
+    sa.Column("closed_at", UTCDateTime()),
+    sa.CheckConstraint(
+        "state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name="state"
+    ),
+    # At most one open conversation per channel key; closed ones are history.
+    sa.Index(
+        "uq_conversations_open_key", "channel", "key", unique=True,
+        sqlite_where=sa.text("state != 'closed'"), postgresql_where=sa.text("state != 'closed'"),
+    ),
+)
+
+messages = sa.Table(
+    "messages", metadata,
+    _pk(),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+    sa.Column("direction", sa.String(3), nullable=False),  # in | out
+    sa.Column("channel", sa.String(16), nullable=False),
+    # Platform delivery id for inbound messages; NULL for outbound ones (NULLs never collide).
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("in_reply_to", Id, sa.ForeignKey("messages.id"), index=True),
+    sa.Column("sender_role", sa.String(16), nullable=False),  # citizen | bot | agent | system
+    sa.Column("author", sa.String(64)),  # agent username for agent messages
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("payload", sa.JSON),  # buttons, ticket number, emergency lines...
+    sa.Column("triage", sa.JSON),
+    sa.Column("raw", sa.Text),  # the platform payload as received
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    _created(),
+    sa.UniqueConstraint("channel", "external_id"),
+    sa.CheckConstraint("direction IN ('in', 'out')", name="direction"),
+)
+
+attachments = sa.Table(
+    "attachments", metadata,
+    _pk(),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage_key", sa.String(255), nullable=False),
+    sa.Column("filename", sa.String(255)),
+    sa.Column("meta", sa.JSON),
+    _created(),
+)
+
+TICKET_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed", "terminated")
+REQUEST_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
+
+tickets = sa.Table(
+    "tickets", metadata,
+    _pk(),
+    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), index=True),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id")),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("source", sa.String(16), nullable=False),  # bot | fallback | agent | api | email
+    sa.Column("request_type", sa.String(16)),
+    sa.Column("category", sa.String(64)),
+    sa.Column("district", sa.String(32)),
+    sa.Column("location", sa.Text),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("contact_name", sa.String(64)),
+    sa.Column("contact_phone", sa.String(32), index=True),
+    sa.Column("anonymous", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("utility", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(
+        "status IN ('open', 'dispatched', 'in_progress', 'resolved', 'closed', 'terminated')", name="status"
+    ),
+    sa.Index("ix_tickets_status_created", "status", "created_at"),
+)
+
+# Append-only: the migration installs triggers that refuse UPDATE and DELETE.
+ticket_events = sa.Table(
+    "ticket_events", metadata,
+    _pk(),
+    sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),  # citizen | bot | system | agent:<name> | unit:<id>
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),  # shown to the citizen
+    sa.Column("data", sa.JSON),
+)
+
+ticket_counters = sa.Table(
+    "ticket_counters", metadata,
+    sa.Column("day", sa.String(8), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+emergency_referrals = sa.Table(
+    "emergency_referrals", metadata,
+    _pk(),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False, unique=True),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+    sa.Column("lines", sa.JSON, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("acknowledged_by", sa.String(64)),
+    sa.Column("acknowledged_at", UTCDateTime()),
+)
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+outbox = sa.Table(
+    "outbox", metadata,
+    _pk(),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False, unique=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(255), nullable=False),
+    sa.Column("conversation_key", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text),
+    _created(),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)

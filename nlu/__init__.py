@@ -1,0 +1,1 @@
+"""Chinese text understanding for the gateway: triage, gazetteer, PII masking."""
