@@ -29,7 +29,6 @@ from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.store import Store, open_store
-from gateway.store.common import reading
 from nlu.triage import Triager
 
 log = logging.getLogger(__name__)
@@ -94,17 +93,16 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = await open_store(s.database_url, auto_migrate=s.database.auto_migrate,
                                   pool_size=s.database.pool_size, echo=s.database.echo,
                                   connect_timeout=s.database.connect_timeout_seconds)
-    log.info("store open: %s", app[STORE].engine.url.render_as_string(hide_password=True))
+    db = app[STORE].db
+    log.info("store open: %s", db.url)
 
     async def db_check() -> dict[str, Any]:
-        import sqlalchemy as sa
-        async with reading(app[STORE].engine) as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        return {"ok": True, "backend": app[STORE].engine.dialect.name}
+        await db.ping(2)
+        return {"ok": True, "backend": db.dialect}
 
     app[HEALTH].add("database", db_check, required=True)
     yield
-    await app[STORE].engine.dispose()
+    await db.dispose()
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -31,7 +31,7 @@ def _db_upgrade(settings: Settings) -> int:
 
     async def run() -> None:
         store = await open_store(settings.database_url, auto_migrate=True)
-        await store.engine.dispose()
+        await store.db.dispose()
 
     asyncio.run(run())
     print("database schema is up to date")

@@ -33,12 +33,13 @@ class OutboxDispatcher:
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.channel] = adapter
 
-    async def deliver_now(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            await self._deliver(await self._store.claim(message_ids=message_ids))
+    async def deliver_now(self, items: Sequence[OutboxItem]) -> None:
+        """First attempt for items the caller has just stored (and so holds the lease of)."""
+        if items:
+            await self._deliver(items)
 
     async def run_once(self) -> int:
-        items = await self._store.claim(limit=self._settings.batch_size)
+        items = await self._store.claim(self._settings.batch_size)
         await self._deliver(items)
         return len(items)
 

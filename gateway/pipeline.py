@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError
+from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import InboundMessage, MessageKind, Reply
 from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
@@ -103,7 +103,8 @@ class Pipeline:
                 "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
                 "triage": triage.as_json(), "attachments": len(msg.attachments)}))
         except BotUnavailableError as exc:
-            log.warning("bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
+            log.log(logging.INFO if isinstance(self._bot, DisabledBot) else logging.WARNING,
+                    "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
             return await self._fallback(msg, ingest, triage)
         return [_from_bot(a) for a in answers]
 
@@ -120,19 +121,18 @@ class Pipeline:
         conv = ingest.conversation
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
-        tickets = self._store.tickets
-        ticket = await tickets.open_for_conversation(conv.id)
-        if ticket is not None:
-            await tickets.add_event(ticket.id, "citizen", "citizen_message",
-                                    {"message_id": ingest.message_id, "text": msg.text})
-            reply = _Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")
-        else:
-            ticket = await tickets.create(TicketDraft(
+        ticket, created = await self._store.tickets.attach_to_conversation(
+            conv.id, TicketDraft(
                 description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
                 contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-                district=triage.district, utility=triage.utility), actor="system")
+                district=triage.district, utility=triage.utility),
+            actor="system", event_kind="citizen_message",
+            event_data={"message_id": ingest.message_id, "text": msg.text})
+        if created:
             log.info("ticket %s opened without the bot for conversation %d", ticket.number, conv.id)
             reply = _Draft(_ticket_created_reply(ticket.number), {"ticket_number": ticket.number}, "system")
+        else:
+            reply = _Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")
         if conv.state == "bot":
             await self._store.messages.set_state(conv.id, "waiting_for_agent")
             self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": conv.id,
@@ -142,10 +142,10 @@ class Pipeline:
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:
             return []
-        ids = await self._store.messages.record_outbound(ingest.conversation, recipient, ingest.message_id, [
+        items = await self._store.messages.record_outbound(ingest.conversation, recipient, ingest.message_id, [
             OutboundDraft(d.text, d.role, None, d.payload) for d in drafts])
-        await self._outbox.deliver_now(ids)
-        return [_reply(d, mid) for d, mid in zip(drafts, ids)]
+        await self._outbox.deliver_now(items)
+        return [_reply(d, item.message_id) for d, item in zip(drafts, items)]
 
 
 def _from_bot(answer: BotAnswer) -> _Draft:

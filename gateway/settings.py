@@ -39,7 +39,7 @@ class ServerSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    url: str = "sqlite+aiosqlite:///var/hotline.db"
+    url: str = "sqlite:///var/hotline.db"
     auto_migrate: bool = True
     echo: bool = False
     pool_size: int = 10
@@ -106,9 +106,9 @@ class Settings(BaseModel):
     def database_url(self) -> str:
         """The database URL with a relative SQLite file made absolute."""
         url = self.database.url
-        prefix = "sqlite+aiosqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            return prefix + str(self.path(url[len(prefix):]))
+        for prefix in ("sqlite:///", "sqlite+aiosqlite:///", "sqlite+pysqlite:///"):
+            if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+                return prefix + str(self.path(url[len(prefix):]))
         return url
 
     def replace(self, **sections: Mapping[str, Any]) -> "Settings":
@@ -139,7 +139,11 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], d
         section = next((s for s in section_names if rest.startswith(s + "_")), None)
         if section is None:
             raise ConfigError(f"unknown setting in environment: {var}")
-        sections.setdefault(section, {})[rest[len(section) + 1:]] = value
+        key = rest[len(section) + 1:]
+        model = Settings.model_fields[section].annotation
+        if key not in getattr(model, "model_fields", {}):
+            raise ConfigError(f"unknown setting in environment: {var}")
+        sections.setdefault(section, {})[key] = value
     return sections, secrets
 
 

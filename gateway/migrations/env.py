@@ -1,12 +1,11 @@
-"""Alembic environment: runs migrations over the application's async engine."""
+"""Alembic environment. The application hands in a connection (gateway.store.migrate);
+run from the command line, it opens the URL in alembic.ini or `-x url=...`."""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.store.schema import metadata
 
@@ -14,28 +13,17 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
+    context.configure(connection=connection, target_metadata=metadata,
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
-
-
-async def _run_async(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(_run)
-            await conn.commit()
-    finally:
-        await engine.dispose()
 
 
 connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    asyncio.run(_run_async(config.get_main_option("sqlalchemy.url")))
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    url = url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    with create_engine(url).begin() as conn:
+        _run(conn)

@@ -1,50 +1,41 @@
-"""Helpers shared by the store modules: dialect-aware upserts and error wrapping."""
+"""Helpers shared by the store modules.
+
+Hot-path statements are built once, with bind parameters, and executed with
+parameter dicts: building a Core statement per call costs ~0.26 ms on this
+machine against ~0.04 ms for executing a prebuilt one (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timezone
-from typing import AsyncIterator
+from typing import Any, Callable, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
-from gateway.errors import StoreUnavailable
+S = TypeVar("S")
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def upsert(engine_or_conn: AsyncEngine | AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+def upsert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT that supports ON CONFLICT on both backends."""
-    dialect = engine_or_conn.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-@contextlib.asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """`engine.begin()` with transient database failures turned into StoreUnavailable.
+class PerDialect(Generic[S]):
+    """A statement that differs by dialect (ON CONFLICT clauses), built once per dialect."""
 
-    IntegrityError passes through: callers use it to detect races.
-    """
-    try:
-        async with engine.begin() as conn:
-            yield conn
-    except IntegrityError:
-        raise
-    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
-        raise StoreUnavailable(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    except SQLAlchemyError as exc:
-        raise StoreUnavailable(f"database error: {type(exc).__name__}") from exc
+    def __init__(self, build: Callable[[Callable[[sa.Table], Any]], S]) -> None:
+        self._build = build
+        self._built: dict[str, S] = {}
 
-
-@contextlib.asynccontextmanager
-async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    try:
-        async with engine.connect() as conn:
-            yield conn
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        raise StoreUnavailable(f"database error: {type(exc).__name__}") from exc
+    def __call__(self, conn: Connection) -> S:
+        name = conn.dialect.name
+        stmt = self._built.get(name)
+        if stmt is None:
+            stmt = self._built[name] = self._build(postgresql.insert if name == "postgresql" else sqlite.insert)
+        return stmt

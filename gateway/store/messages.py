@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from channels.base import Attachment, InboundMessage
-from gateway.store.common import reading, transaction, upsert, utcnow
+from gateway.store.common import PerDialect, utcnow
+from gateway.store.database import Database
+from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
 from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
 
 
@@ -89,140 +91,157 @@ def _conv(row: sa.Row[Any]) -> ConversationRef:
 
 
 class MessageStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def record_inbound(self, msg: InboundMessage, triage: dict[str, Any] | None,
                              emergency: tuple[Sequence[str], str] | None = None) -> IngestResult:
         """Store one inbound message (and its referral if `emergency` = (lines, reason))."""
         for attempt in range(3):
             try:
-                async with transaction(self._engine) as conn:
-                    result = await self._record_inbound(conn, msg, triage, emergency)
-                    if result.duplicate:
-                        raise _Duplicate(result)  # rolls back the contact/conversation touches
-                    return result
-            except _Duplicate as dup:
+                return await self._db.run(_record_inbound, msg, triage, emergency)
+            except _Duplicate as dup:  # raised inside: the contact/conversation touches roll back
                 return dup.result
             except IntegrityError:
-                # A concurrent first message created the conversation or the
-                # same delivery arrived twice at once: the retry sees it.
+                # A concurrent first message created the conversation, or the same
+                # delivery arrived twice at once: the retry sees the winner's rows.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    async def _record_inbound(self, conn: AsyncConnection, msg: InboundMessage, triage: dict[str, Any] | None,
-                              emergency: tuple[Sequence[str], str] | None) -> IngestResult:
-        now = utcnow()
-        channel = msg.channel.value
-        ins = upsert(conn, contacts).values(
-            channel=channel, external_user=msg.sender, display_name=msg.sender_name, created_at=now, last_seen_at=now)
-        contact_id = (await conn.execute(
-            ins.on_conflict_do_update(index_elements=["channel", "external_user"],
-                                      set_={"last_seen_at": now}).returning(contacts.c.id))).scalar_one()
-        conv = await self._open_conversation(conn, channel, msg.conversation_key, contact_id, now)
-        message_id = (await conn.execute(
-            upsert(conn, messages).values(
-                conversation_id=conv.id, direction="in", channel=channel, external_id=msg.external_id,
-                sender_role="citizen", kind=msg.kind.value, text=msg.text, triage=triage, raw=msg.raw,
-                payload=msg.meta or None, received_at=msg.received_at, created_at=now,
-            ).on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(messages.c.id)
-        )).scalar_one_or_none()
-        if message_id is None:
-            existing = (await conn.execute(
-                sa.select(messages.c.id, messages.c.conversation_id)
-                .where(messages.c.channel == channel, messages.c.external_id == msg.external_id))).one()
-            first_conv = (await conn.execute(
-                sa.select(*_CONV_COLS).where(conversations.c.id == existing.conversation_id))).one()
-            return IngestResult(existing.id, _conv(first_conv), duplicate=True)
-        if msg.attachments:
-            await conn.execute(attachments.insert(), [_attachment_row(message_id, a, now) for a in msg.attachments])
-        update: dict[str, Any] = {"last_message_at": now}
-        if emergency is not None:
-            lines, reason = emergency
-            await conn.execute(emergency_referrals.insert().values(
-                message_id=message_id, conversation_id=conv.id, lines=list(lines), reason=reason, created_at=now))
-            update["emergency"] = True
-            conv = ConversationRef(conv.id, conv.channel, conv.key, conv.contact_id, conv.state, conv.agent_id, True)
-        await conn.execute(conversations.update().where(conversations.c.id == conv.id).values(**update))
-        return IngestResult(message_id, conv, duplicate=False)
-
-    async def _open_conversation(self, conn: AsyncConnection, channel: str, key: str, contact_id: int,
-                                 now: datetime) -> ConversationRef:
-        row = (await conn.execute(
-            sa.select(*_CONV_COLS).where(conversations.c.channel == channel, conversations.c.key == key,
-                                         conversations.c.state != "closed"))).one_or_none()
-        if row is None:
-            row = (await conn.execute(conversations.insert().values(
-                channel=channel, key=key, contact_id=contact_id, state="bot", emergency=False,
-                created_at=now, last_message_at=now).returning(*_CONV_COLS))).one()
-        return _conv(row)
-
     async def record_outbound(self, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
-                              drafts: Sequence[OutboundDraft]) -> list[int]:
-        """Store replies and queue them in the outbox in one transaction; returns message ids."""
+                              drafts: Sequence[OutboundDraft]) -> list[OutboxItem]:
+        """Store replies and queue them in the outbox in one transaction.
+
+        The returned items are already leased to the caller for an immediate
+        delivery attempt; if that attempt never finishes, the lease expires and
+        the outbox worker retries them.
+        """
         if not drafts:
             return []
-        now = utcnow()
-        async with transaction(self._engine) as conn:
-            ids = []
-            for d in drafts:
-                ids.append((await conn.execute(messages.insert().values(
-                    conversation_id=conversation.id, direction="out", channel=conversation.channel,
-                    in_reply_to=in_reply_to, sender_role=d.sender_role, author=d.author, kind="text", text=d.text,
-                    payload=d.payload, received_at=now, created_at=now).returning(messages.c.id))).scalar_one())
-            await conn.execute(outbox.insert(), [
-                {"message_id": mid, "channel": conversation.channel, "recipient": recipient,
-                 "conversation_key": conversation.key, "status": "pending", "attempts": 0,
-                 "next_attempt_at": now, "created_at": now} for mid in ids])
-        return ids
+        return await self._db.run(_record_outbound, conversation, recipient, in_reply_to, drafts)
 
     async def replies_to(self, message_id: int) -> list[StoredMessage]:
         """The stored answers to an inbound message: what a re-delivery gets back."""
-        async with reading(self._engine) as conn:
-            rows = (await conn.execute(sa.select(messages).where(messages.c.in_reply_to == message_id)
-                                       .order_by(messages.c.id))).all()
-        return [_stored(r) for r in rows]
+        def work(conn: Connection) -> list[StoredMessage]:
+            rows = conn.execute(sa.select(messages).where(messages.c.in_reply_to == message_id)
+                                .order_by(messages.c.id)).all()
+            return [_stored(r) for r in rows]
+        return await self._db.run(work)
 
     async def history(self, channel: str, key: str, limit: int = 200) -> list[StoredMessage]:
-        """The messages of the latest conversation with this key, oldest first."""
-        async with reading(self._engine) as conn:
-            conv_ids = sa.select(conversations.c.id).where(conversations.c.channel == channel,
-                                                           conversations.c.key == key)
-            rows = (await conn.execute(sa.select(messages).where(messages.c.conversation_id.in_(conv_ids))
-                                       .order_by(messages.c.id.desc()).limit(limit))).all()
-            ids = [r.id for r in rows]
-            atts: dict[int, list[dict[str, Any]]] = {}
-            if ids:
-                for a in (await conn.execute(sa.select(attachments).where(attachments.c.message_id.in_(ids)))).all():
-                    atts.setdefault(a.message_id, []).append(
-                        {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size,
-                         "filename": a.filename})
-        return [_stored(r, tuple(atts.get(r.id, ()))) for r in reversed(rows)]
+        """The messages of every conversation with this key, oldest first."""
+        return await self._db.run(_history, channel, key, limit)
 
     async def attachment(self, attachment_id: int) -> tuple[dict[str, Any], str, str] | None:
         """An attachment's row with its conversation's channel and key (for access checks)."""
-        async with reading(self._engine) as conn:
-            row = (await conn.execute(
+        def work(conn: Connection) -> tuple[dict[str, Any], str, str] | None:
+            row = conn.execute(
                 sa.select(attachments, conversations.c.channel.label("conv_channel"),
                           conversations.c.key.label("conv_key"))
                 .join(messages, messages.c.id == attachments.c.message_id)
                 .join(conversations, conversations.c.id == messages.c.conversation_id)
-                .where(attachments.c.id == attachment_id))).one_or_none()
-        if row is None:
-            return None
-        return dict(row._mapping), row.conv_channel, row.conv_key
+                .where(attachments.c.id == attachment_id)).one_or_none()
+            return None if row is None else (dict(row._mapping), row.conv_channel, row.conv_key)
+        return await self._db.run(work)
 
     async def set_state(self, conversation_id: int, state: str, agent_id: str | None = None) -> None:
-        values: dict[str, Any] = {"state": state, "agent_id": agent_id}
-        if state == "closed":
-            values["closed_at"] = utcnow()
-        async with transaction(self._engine) as conn:
-            await conn.execute(conversations.update().where(conversations.c.id == conversation_id).values(**values))
+        await self._db.run(set_state, conversation_id, state, agent_id)
 
-    async def message_count(self) -> int:
-        async with reading(self._engine) as conn:
-            return (await conn.execute(sa.select(sa.func.count()).select_from(messages))).scalar_one()
+
+def set_state(conn: Connection, conversation_id: int, state: str, agent_id: str | None = None) -> None:
+    values: dict[str, Any] = {"state": state, "agent_id": agent_id}
+    if state == "closed":
+        values["closed_at"] = utcnow()
+    conn.execute(conversations.update().where(conversations.c.id == conversation_id).values(**values))
+
+
+_CONTACT_UPSERT = PerDialect(lambda insert: (
+    lambda stmt: stmt.on_conflict_do_update(index_elements=["channel", "external_user"],
+                                            set_={"last_seen_at": stmt.excluded.last_seen_at})
+)(insert(contacts)).returning(contacts.c.id))
+_MESSAGE_INSERT_NEW = PerDialect(lambda insert: insert(messages).on_conflict_do_nothing(
+    index_elements=["channel", "external_id"]).returning(messages.c.id))
+_OPEN_CONVERSATION = sa.select(*_CONV_COLS).where(
+    conversations.c.channel == sa.bindparam("b_channel"), conversations.c.key == sa.bindparam("b_key"),
+    conversations.c.state != "closed")
+_CONVERSATION_INSERT = conversations.insert().returning(*_CONV_COLS)
+_CONVERSATION_TOUCH = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
+    last_message_at=sa.bindparam("b_now"))
+_CONVERSATION_FLAG = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
+    last_message_at=sa.bindparam("b_now"), emergency=True)
+_MESSAGE_INSERT = messages.insert().returning(messages.c.id)
+_OUTBOX_INSERT = outbox.insert().returning(outbox.c.id)
+
+
+def _record_inbound(conn: Connection, msg: InboundMessage, triage: dict[str, Any] | None,
+                    emergency: tuple[Sequence[str], str] | None) -> IngestResult:
+    now = utcnow()
+    channel = msg.channel.value
+    contact_id = conn.execute(_CONTACT_UPSERT(conn), {
+        "channel": channel, "external_user": msg.sender, "display_name": msg.sender_name,
+        "created_at": now, "last_seen_at": now}).scalar_one()
+    conv = _open_conversation(conn, channel, msg.conversation_key, contact_id, now)
+    message_id = conn.execute(_MESSAGE_INSERT_NEW(conn), {
+        "conversation_id": conv.id, "direction": "in", "channel": channel, "external_id": msg.external_id,
+        "in_reply_to": None, "sender_role": "citizen", "author": None, "kind": msg.kind.value, "text": msg.text,
+        "payload": msg.meta or None, "triage": triage, "raw": msg.raw, "received_at": msg.received_at,
+        "created_at": now}).scalar_one_or_none()
+    if message_id is None:
+        existing = conn.execute(
+            sa.select(messages.c.id, messages.c.conversation_id)
+            .where(messages.c.channel == channel, messages.c.external_id == msg.external_id)).one()
+        first_conv = conn.execute(sa.select(*_CONV_COLS).where(conversations.c.id == existing.conversation_id)).one()
+        raise _Duplicate(IngestResult(existing.id, _conv(first_conv), duplicate=True))
+    if msg.attachments:
+        conn.execute(attachments.insert(), [_attachment_row(message_id, a, now) for a in msg.attachments])
+    if emergency is None:
+        conn.execute(_CONVERSATION_TOUCH, {"b_id": conv.id, "b_now": now})
+    else:
+        lines, reason = emergency
+        conn.execute(emergency_referrals.insert().values(
+            message_id=message_id, conversation_id=conv.id, lines=list(lines), reason=reason, created_at=now))
+        conn.execute(_CONVERSATION_FLAG, {"b_id": conv.id, "b_now": now})
+        conv = ConversationRef(conv.id, conv.channel, conv.key, conv.contact_id, conv.state, conv.agent_id, True)
+    return IngestResult(message_id, conv, duplicate=False)
+
+
+def _open_conversation(conn: Connection, channel: str, key: str, contact_id: int, now: datetime) -> ConversationRef:
+    row = conn.execute(_OPEN_CONVERSATION, {"b_channel": channel, "b_key": key}).one_or_none()
+    if row is None:
+        row = conn.execute(_CONVERSATION_INSERT, {
+            "channel": channel, "key": key, "contact_id": contact_id, "state": "bot", "agent_id": None,
+            "emergency": False, "created_at": now, "last_message_at": now, "closed_at": None}).one()
+    return _conv(row)
+
+
+def _record_outbound(conn: Connection, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
+                     drafts: Sequence[OutboundDraft]) -> list[OutboxItem]:
+    now = utcnow()
+    ids = [conn.execute(_MESSAGE_INSERT, {
+        "conversation_id": conversation.id, "direction": "out", "channel": conversation.channel,
+        "external_id": None, "in_reply_to": in_reply_to, "sender_role": d.sender_role, "author": d.author,
+        "kind": "text", "text": d.text, "payload": d.payload, "triage": None, "raw": None,
+        "received_at": now, "created_at": now}).scalar_one() for d in drafts]
+    box_ids = [conn.execute(_OUTBOX_INSERT, {
+        "message_id": mid, "channel": conversation.channel, "recipient": recipient,
+        "conversation_key": conversation.key, "status": "pending", "attempts": 1, "last_error": None,
+        "next_attempt_at": now + OUTBOX_LEASE, "created_at": now, "sent_at": None}).scalar_one() for mid in ids]
+    return [OutboxItem(bid, mid, conversation.channel, recipient, conversation.key, 1, d.text, d.sender_role,
+                       d.payload) for bid, mid, d in zip(box_ids, ids, drafts)]
+
+
+def _history(conn: Connection, channel: str, key: str, limit: int) -> list[StoredMessage]:
+    conv_ids = sa.select(conversations.c.id).where(conversations.c.channel == channel, conversations.c.key == key)
+    rows = conn.execute(sa.select(messages).where(messages.c.conversation_id.in_(conv_ids))
+                        .order_by(messages.c.id.desc()).limit(limit)).all()
+    atts: dict[int, list[dict[str, Any]]] = {}
+    ids = [r.id for r in rows]
+    if ids:
+        for a in conn.execute(sa.select(attachments).where(attachments.c.message_id.in_(ids))).all():
+            atts.setdefault(a.message_id, []).append(
+                {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size, "filename": a.filename})
+    return [_stored(r, tuple(atts.get(r.id, ()))) for r in reversed(rows)]
 
 
 def _attachment_row(message_id: int, a: Attachment, now: datetime) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
-from gateway.store.common import reading, transaction, upsert, utcnow
+from gateway.store.common import PerDialect, utcnow
+from gateway.store.database import Database
 from gateway.store.schema import ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
@@ -111,94 +112,126 @@ def _record(row: sa.Row[Any], events: Sequence[TicketEvent] = ()) -> TicketRecor
         events=tuple(events))
 
 
+_COUNTER_NEXT = PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
+    index_elements=["day"], set_={"last": ticket_counters.c.last + 1}).returning(ticket_counters.c.last))
+_EVENT_INSERT = ticket_events.insert()
+_TICKET_INSERT = tickets.insert().returning(*_TICKET_COLS)
+_TICKET_TOUCH = tickets.update().where(tickets.c.id == sa.bindparam("b_id")).values(updated_at=sa.bindparam("b_now"))
+_OPEN_FOR_CONVERSATION = (sa.select(*_TICKET_COLS)
+                          .where(tickets.c.conversation_id == sa.bindparam("b_conv"),
+                                 tickets.c.status.in_(("open", "dispatched", "in_progress")))
+                          .order_by(tickets.c.id.desc()).limit(1))
+
+
+def _next_number(conn: Connection, now: datetime) -> str:
+    day = ticket_day(now)
+    n = conn.execute(_COUNTER_NEXT(conn), {"day": day, "last": 1}).scalar_one()
+    return f"{day}-{n:06d}"
+
+
+def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
+    conn.execute(_EVENT_INSERT, {"ticket_id": ticket_id, "at": e.at, "actor": e.actor, "kind": e.kind,
+                                 "public": e.public, "data": e.data})
+
+
+def create_ticket(conn: Connection, draft: TicketDraft, actor: str) -> TicketRecord:
+    now = utcnow()
+    row = conn.execute(_TICKET_INSERT, {
+        "number": _next_number(conn, now), "status": "open", "created_at": now, "updated_at": now,
+        **asdict(draft)}).one()
+    event = TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})
+    _insert_event(conn, row.id, event)
+    return _record(row, [event])
+
+
+def add_event(conn: Connection, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,
+              public: bool = False) -> TicketEvent:
+    event = TicketEvent(utcnow(), actor, kind, public, data)
+    _insert_event(conn, ticket_id, event)
+    conn.execute(_TICKET_TOUCH, {"b_id": ticket_id, "b_now": event.at})
+    return event
+
+
+def open_for_conversation(conn: Connection, conversation_id: int) -> TicketRecord | None:
+    row = conn.execute(_OPEN_FOR_CONVERSATION, {"b_conv": conversation_id}).one_or_none()
+    return None if row is None else _record(row)
+
+
+def _get(conn: Connection, number: str) -> TicketRecord | None:
+    row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number)).one_or_none()
+    if row is None:
+        return None
+    events = conn.execute(sa.select(ticket_events).where(ticket_events.c.ticket_id == row.id)
+                          .order_by(ticket_events.c.id)).all()
+    return _record(row, [TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data) for e in events])
+
+
+def _update(conn: Connection, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
+    row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number)).one_or_none()
+    if row is None:
+        return None
+    diff = {k: {"from": row._mapping[k], "to": v} for k, v in changes.items() if row._mapping[k] != v}
+    if diff:
+        now = utcnow()
+        conn.execute(tickets.update().where(tickets.c.id == row.id).values(updated_at=now, **changes))
+        kind = "status_changed" if set(diff) == {"status"} else "updated"
+        _insert_event(conn, row.id, TicketEvent(now, actor, kind, "status" in diff, diff))
+    return _get(conn, number)
+
+
+def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple[list[TicketRecord], int]:
+    conds = []
+    for name in ("status", "channel", "category", "district", "request_type"):
+        value = getattr(flt, name)
+        if value is not None:
+            conds.append(tickets.c[name] == value)
+    if flt.phone is not None:
+        conds.append(tickets.c.contact_phone == flt.phone)
+    if flt.created_from is not None:
+        conds.append(tickets.c.created_at >= flt.created_from)
+    if flt.created_to is not None:
+        conds.append(tickets.c.created_at < flt.created_to)
+    total = conn.execute(sa.select(sa.func.count()).select_from(tickets).where(*conds)).scalar_one()
+    rows = conn.execute(sa.select(*_TICKET_COLS).where(*conds)
+                        .order_by(tickets.c.id.desc()).offset(offset).limit(limit)).all()
+    return [_record(r) for r in rows], total
+
+
+def _attach(conn: Connection, conversation_id: int, draft: TicketDraft, actor: str,
+            event_kind: str, event_data: dict[str, Any]) -> tuple[TicketRecord, bool]:
+    ticket = open_for_conversation(conn, conversation_id)
+    if ticket is None:
+        return create_ticket(conn, draft, actor), True
+    add_event(conn, ticket.id, actor, event_kind, event_data)
+    return ticket, False
+
+
 class TicketStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create(self, draft: TicketDraft, actor: str) -> TicketRecord:
-        now = utcnow()
-        async with transaction(self._engine) as conn:
-            number = await self._next_number(conn, now)
-            row = (await conn.execute(tickets.insert().values(
-                number=number, status="open", created_at=now, updated_at=now, **asdict(draft),
-            ).returning(*_TICKET_COLS))).one()
-            event = TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})
-            await self._insert_event(conn, row.id, event)
-        return _record(row, [event])
-
-    async def _next_number(self, conn: AsyncConnection, now: datetime) -> str:
-        day = ticket_day(now)
-        stmt = upsert(conn, ticket_counters).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": ticket_counters.c.last + 1})
-        n = (await conn.execute(stmt.returning(ticket_counters.c.last))).scalar_one()
-        return f"{day}-{n:06d}"
-
-    @staticmethod
-    async def _insert_event(conn: AsyncConnection, ticket_id: int, e: TicketEvent) -> None:
-        await conn.execute(ticket_events.insert().values(
-            ticket_id=ticket_id, at=e.at, actor=e.actor, kind=e.kind, public=e.public, data=e.data))
+        return await self._db.run(create_ticket, draft, actor)
 
     async def add_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,
                         public: bool = False) -> TicketEvent:
-        event = TicketEvent(utcnow(), actor, kind, public, data)
-        async with transaction(self._engine) as conn:
-            await self._insert_event(conn, ticket_id, event)
-            await conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(updated_at=event.at))
-        return event
+        return await self._db.run(add_event, ticket_id, actor, kind, data, public)
 
     async def update(self, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
         """Change fields and record old and new values in the audit trail."""
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number))).one_or_none()
-            if row is None:
-                return None
-            diff = {k: {"from": row._mapping[k], "to": v} for k, v in changes.items() if row._mapping[k] != v}
-            if diff:
-                now = utcnow()
-                await conn.execute(tickets.update().where(tickets.c.id == row.id).values(updated_at=now, **changes))
-                kind = "status_changed" if set(diff) == {"status"} else "updated"
-                await self._insert_event(conn, row.id, TicketEvent(now, actor, kind, "status" in diff, diff))
-        return await self.get(number)
+        return await self._db.run(_update, number, actor, changes)
 
     async def get(self, number: str) -> TicketRecord | None:
-        async with reading(self._engine) as conn:
-            row = (await conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number))).one_or_none()
-            if row is None:
-                return None
-            events = (await conn.execute(sa.select(ticket_events).where(ticket_events.c.ticket_id == row.id)
-                                         .order_by(ticket_events.c.id))).all()
-        return _record(row, [TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data) for e in events])
+        return await self._db.run(_get, number)
 
     async def open_for_conversation(self, conversation_id: int) -> TicketRecord | None:
-        """The conversation's newest ticket still being worked on (fallback appends to it)."""
-        async with reading(self._engine) as conn:
-            row = (await conn.execute(
-                sa.select(*_TICKET_COLS)
-                .where(tickets.c.conversation_id == conversation_id,
-                       tickets.c.status.in_(("open", "dispatched", "in_progress")))
-                .order_by(tickets.c.id.desc()).limit(1))).one_or_none()
-        return None if row is None else _record(row)
+        """The conversation's newest ticket still being worked on."""
+        return await self._db.run(open_for_conversation, conversation_id)
 
-    async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
-        async with reading(self._engine) as conn:
-            rows = (await conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.conversation_id == conversation_id)
-                                       .order_by(tickets.c.id))).all()
-        return [_record(r) for r in rows]
+    async def attach_to_conversation(self, conversation_id: int, draft: TicketDraft, actor: str, event_kind: str,
+                                     event_data: dict[str, Any]) -> tuple[TicketRecord, bool]:
+        """Add to the conversation's open ticket, or open one from `draft`; (ticket, created)."""
+        return await self._db.run(_attach, conversation_id, draft, actor, event_kind, event_data)
 
     async def list(self, flt: TicketFilter, offset: int = 0, limit: int = 50) -> tuple[list[TicketRecord], int]:
-        conds = []
-        for name in ("status", "channel", "category", "district", "request_type"):
-            value = getattr(flt, name)
-            if value is not None:
-                conds.append(tickets.c[name] == value)
-        if flt.phone is not None:
-            conds.append(tickets.c.contact_phone == flt.phone)
-        if flt.created_from is not None:
-            conds.append(tickets.c.created_at >= flt.created_from)
-        if flt.created_to is not None:
-            conds.append(tickets.c.created_at < flt.created_to)
-        async with reading(self._engine) as conn:
-            total = (await conn.execute(sa.select(sa.func.count()).select_from(tickets).where(*conds))).scalar_one()
-            rows = (await conn.execute(sa.select(*_TICKET_COLS).where(*conds)
-                                       .order_by(tickets.c.id.desc()).offset(offset).limit(limit))).all()
-        return [_record(r) for r in rows], total
+        return await self._db.run(_list, flt, offset, limit)

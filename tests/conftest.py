@@ -1,0 +1,150 @@
+"""Shared fixtures: settings on a temporary directory, databases (SQLite always, PostgreSQL when
+HOTLINE_TEST_PG_URL is set), the real app on aiohttp's test server, and a fake Rasa server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from gateway.settings import PROJECT_ROOT, Settings, load_settings
+from gateway.store import Store, open_store
+
+PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
+API_TOKEN = "test-token-0123456789"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Settings:
+    settings = load_settings(PROJECT_ROOT / "config" / "hotline.toml", env={"HOTLINE_API_TOKEN": API_TOKEN})
+    defaults: dict[str, dict[str, Any]] = {
+        "database": {"url": db_url},
+        "media": {"root": str(tmp_path / "media")},
+        "bot": {"enabled": False},
+        "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
+        "server": {"reply_wait_seconds": 5.0},
+    }
+    for name, values in sections.items():
+        defaults[name] = {**defaults.get(name, {}), **values}
+    return settings.replace(**defaults)
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    assert PG_URL, "HOTLINE_TEST_PG_URL not set"
+    name = f"hotline_t_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline.db'}"
+    else:
+        name = f"hotline_t_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+        finally:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    s = await open_store(db_url, auto_migrate=True)
+    try:
+        yield s
+    finally:
+        await s.db.dispose()
+
+
+AppFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def make_client(tmp_path: Path) -> AsyncIterator[AppFactory]:
+    """Start the real app on a loopback test server: make_client(db_url=..., bot={...}, ...)."""
+    clients: list[TestClient] = []
+
+    async def factory(db_url: str | None = None, **sections: dict[str, Any]) -> TestClient:
+        url = db_url or f"sqlite:///{tmp_path / f'app{len(clients)}.db'}"
+        app = create_app(base_settings(tmp_path, url, **sections))
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield factory
+    for c in clients:
+        await c.close()
+
+
+@pytest.fixture
+async def client(make_client: AppFactory, db_url: str) -> TestClient:
+    return await make_client(db_url=db_url)
+
+
+class FakeRasa:
+    """A loopback stand-in for `rasa run`'s REST channel, for pipeline tests that are not about the bot.
+
+    The bot's own behaviour is tested against the real Rasa server (tests/bot)."""
+
+    def __init__(self) -> None:
+        self.turns: list[dict[str, Any]] = []
+        self.status = 200
+        self.delay = 0.0
+        self.answer: Callable[[dict[str, Any]], Any] = lambda body: [
+            {"recipient_id": body["sender"], "text": f"机器人收到：{body['message']}"}]
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.turns.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.Response(status=self.status, text="boom")
+        return web.json_response(self.answer(body))
+
+    async def status_handler(self, request: web.Request) -> web.Response:
+        return web.json_response({"model_file": "fake.tar.gz"})
+
+
+@pytest.fixture
+async def fake_rasa() -> AsyncIterator[tuple[FakeRasa, str]]:
+    rasa = FakeRasa()
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
+    app.router.add_get("/status", rasa.status_handler)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield rasa, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_TOKEN}"}
