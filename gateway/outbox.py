@@ -33,6 +33,11 @@ class OutboxDispatcher:
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.channel] = adapter
 
+    def queues(self, channel: Channel) -> bool:
+        """Whether replies on this channel need the outbox (a platform must accept them)."""
+        adapter = self._adapters.get(channel)
+        return getattr(adapter, "delivered_on_store", False) is not True
+
     async def deliver_now(self, items: Sequence[OutboxItem]) -> None:
         """First attempt for items the caller has just stored (and so holds the lease of)."""
         if items:
@@ -78,10 +83,14 @@ class OutboxDispatcher:
                 log.exception("outbox: adapter %s crashed", item.channel)
                 await self._retry_or_fail(item, f"{type(exc).__name__}: {exc}", permanent=False)
                 continue
-            sent.append(item.id)
+            if item.id is not None:
+                sent.append(item.id)
         await self._store.mark_sent(sent)
 
     async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool) -> None:
+        if item.id is None:
+            log.warning("outbox: notifying %s of stored message %d failed: %s", item.channel, item.message_id, reason)
+            return
         if permanent or item.attempts >= self._settings.max_attempts:
             log.error("outbox: message %d to %s failed for good after %d attempts: %s",
                       item.message_id, item.channel, item.attempts, reason)

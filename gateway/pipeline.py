@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
-from channels.base import InboundMessage, MessageKind, Reply
+from channels.base import Channel, InboundMessage, MessageKind, Reply
 from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
+from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
 from gateway.store.tickets import TicketDraft
@@ -50,6 +51,13 @@ class _Draft:
     role: str = "bot"
 
 
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """Replies a unit of work has already stored (with the writes they report)."""
+
+    items: list[OutboxItem]
+
+
 class Pipeline:
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub) -> None:
@@ -70,15 +78,21 @@ class Pipeline:
         log.info("message %d on %s (conversation %d, %s): %s", ingest.message_id, msg.channel.value,
                  ingest.conversation.id, ingest.conversation.state,
                  triage.disposition if triage else msg.kind.value)
-        log.debug("message %d text: %s", ingest.message_id, mask(msg.text))
-        self._hub.publish(CONSOLE_TOPIC, {
-            "type": "message", "conversation_id": ingest.conversation.id, "channel": msg.channel.value,
-            "message_id": ingest.message_id, "state": ingest.conversation.state,
-            "emergency": bool(emergency), "text": mask(msg.text)[:200]})
-        drafts = await self._decide(msg, ingest, triage)
-        return await self._send(ingest, msg.sender, drafts)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("message %d text: %s", ingest.message_id, mask(msg.text))
+        if self._hub.subscribers(CONSOLE_TOPIC):
+            self._hub.publish(CONSOLE_TOPIC, {
+                "type": "message", "conversation_id": ingest.conversation.id, "channel": msg.channel.value,
+                "message_id": ingest.message_id, "state": ingest.conversation.state,
+                "emergency": bool(emergency), "text": mask(msg.text)[:200]})
+        decision = await self._decide(msg, ingest, triage)
+        if isinstance(decision, _Recorded):
+            await self._outbox.deliver_now(decision.items)
+            return [_reply_from_item(item) for item in decision.items]
+        return await self._send(ingest, msg.sender, decision)
 
-    async def _decide(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None) -> list[_Draft]:
+    async def _decide(self, msg: InboundMessage, ingest: IngestResult,
+                      triage: TriageResult | None) -> list[_Draft] | _Recorded:
         conv = ingest.conversation
         if triage is not None and triage.emergency is not None:
             lines = list(triage.emergency.lines)
@@ -109,41 +123,46 @@ class Pipeline:
         return [_from_bot(a) for a in answers]
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
-        ticket = await self._store.tickets.open_for_conversation(ingest.conversation.id)
+        ticket = ingest.conversation.open_ticket
         if ticket is not None:
-            await self._store.tickets.add_event(ticket.id, "citizen", "citizen_media",
+            ticket_id, number = ticket
+            await self._store.tickets.add_event(ticket_id, "citizen", "citizen_media",
                                                 {"message_id": ingest.message_id, "attachments": len(msg.attachments)})
-            return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
+            return [_Draft(_ticket_appended_reply(number), {"ticket_number": number}, "system")]
         return [_Draft(MEDIA_ONLY_REPLY, None, "system")]
 
-    async def _fallback(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft]:
+    async def _fallback(self, msg: InboundMessage, ingest: IngestResult,
+                        triage: TriageResult) -> list[_Draft] | _Recorded:
         """Without the bot: append to the conversation's open ticket or open one; agents are told."""
         conv = ingest.conversation
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
-        ticket, created = await self._store.tickets.attach_to_conversation(
-            conv.id, TicketDraft(
-                description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
-                contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-                district=triage.district, utility=triage.utility),
-            actor="system", event_kind="citizen_message",
-            event_data={"message_id": ingest.message_id, "text": msg.text})
+        draft = TicketDraft(
+            description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
+            contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
+            district=triage.district, utility=triage.utility)
+
+        def compose(number: str, created: bool) -> list[OutboundDraft]:
+            text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
+            return [OutboundDraft(text, "system", None, {"ticket_number": number})]
+
+        number, created, items = await self._store.ticket_turn(
+            conv, draft, {"message_id": ingest.message_id, "text": msg.text},
+            "waiting_for_agent" if conv.state == "bot" else None, compose, msg.sender, ingest.message_id,
+            self._outbox.queues(msg.channel))
         if created:
-            log.info("ticket %s opened without the bot for conversation %d", ticket.number, conv.id)
-            reply = _Draft(_ticket_created_reply(ticket.number), {"ticket_number": ticket.number}, "system")
-        else:
-            reply = _Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")
+            log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
         if conv.state == "bot":
-            await self._store.messages.set_state(conv.id, "waiting_for_agent")
             self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": conv.id,
                                               "state": "waiting_for_agent"})
-        return [reply]
+        return _Recorded(items)
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:
             return []
+        channel = Channel(ingest.conversation.channel)
         items = await self._store.messages.record_outbound(ingest.conversation, recipient, ingest.message_id, [
-            OutboundDraft(d.text, d.role, None, d.payload) for d in drafts])
+            OutboundDraft(d.text, d.role, None, d.payload) for d in drafts], queue=self._outbox.queues(channel))
         await self._outbox.deliver_now(items)
         return [_reply(d, item.message_id) for d, item in zip(drafts, items)]
 
@@ -161,6 +180,10 @@ def _reply(d: _Draft, message_id: int) -> Reply:
     p = d.payload or {}
     return Reply(d.text, d.role, tuple(p.get("buttons", ())), p.get("ticket_number"),
                  tuple(p.get("emergency_lines", ())), message_id)
+
+
+def _reply_from_item(item: OutboxItem) -> Reply:
+    return _reply(_Draft(item.text, item.payload, item.sender_role), item.message_id)
 
 
 def _reply_from_stored(m: StoredMessage) -> Reply:

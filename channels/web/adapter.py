@@ -47,6 +47,8 @@ def topic(session: str) -> str:
 
 class WebChannel:
     channel = Channel.WEB
+    # A web reply is delivered by being stored: the page reads history, the socket only notifies.
+    delivered_on_store = True
 
     def __init__(self, handle: MessageHandler, media: MediaStore, history: HistoryProvider,
                  attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.store.database import Database, open_database
 from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
+from gateway.store.turns import ticket_turn
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,10 @@ class Store:
     messages: MessageStore
     tickets: TicketStore
     outbox: OutboxStore
+
+    async def ticket_turn(self, *args: Any) -> Any:
+        """See `gateway.store.turns.ticket_turn`."""
+        return await self.db.run(ticket_turn, *args)
 
     @classmethod
     def over(cls, db: Database) -> "Store":

@@ -9,6 +9,7 @@ message's id, so the caller can answer it the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
@@ -21,7 +22,8 @@ from channels.base import Attachment, InboundMessage
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
 from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
-from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
+from gateway.store.schema import (OPEN_STATUSES, attachments, contacts, conversations, emergency_referrals,
+                                  messages, outbox, tickets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class ConversationRef:
     state: str
     agent_id: str | None
     emergency: bool
+    # The conversation's newest ticket still being worked on: (id, number).
+    open_ticket: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,9 @@ _CONV_COLS = (conversations.c.id, conversations.c.channel, conversations.c.key, 
 
 
 def _conv(row: sa.Row[Any]) -> ConversationRef:
-    return ConversationRef(row.id, row.channel, row.key, row.contact_id, row.state, row.agent_id, bool(row.emergency))
+    ticket = getattr(row, "ticket_id", None)
+    return ConversationRef(row.id, row.channel, row.key, row.contact_id, row.state, row.agent_id,
+                           bool(row.emergency), (ticket, row.ticket_number) if ticket is not None else None)
 
 
 class MessageStore:
@@ -110,16 +116,17 @@ class MessageStore:
         raise AssertionError("unreachable")
 
     async def record_outbound(self, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
-                              drafts: Sequence[OutboundDraft]) -> list[OutboxItem]:
-        """Store replies and queue them in the outbox in one transaction.
+                              drafts: Sequence[OutboundDraft], queue: bool = True) -> list[OutboxItem]:
+        """Store replies and (with `queue`) queue them in the outbox, in one transaction.
 
-        The returned items are already leased to the caller for an immediate
-        delivery attempt; if that attempt never finishes, the lease expires and
-        the outbox worker retries them.
+        Queued items are already leased to the caller for an immediate delivery
+        attempt; if that attempt never finishes, the lease expires and the
+        outbox worker retries them. Unqueued items (channels whose replies are
+        delivered by being stored) come back with `id` None.
         """
         if not drafts:
             return []
-        return await self._db.run(_record_outbound, conversation, recipient, in_reply_to, drafts)
+        return await self._db.run(record_outbound, conversation, recipient, in_reply_to, drafts, queue)
 
     async def replies_to(self, message_id: int) -> list[StoredMessage]:
         """The stored answers to an inbound message: what a re-delivery gets back."""
@@ -162,14 +169,25 @@ _CONTACT_UPSERT = PerDialect(lambda insert: (
 )(insert(contacts)).returning(contacts.c.id))
 _MESSAGE_INSERT_NEW = PerDialect(lambda insert: insert(messages).on_conflict_do_nothing(
     index_elements=["channel", "external_id"]).returning(messages.c.id))
-_OPEN_CONVERSATION = sa.select(*_CONV_COLS).where(
-    conversations.c.channel == sa.bindparam("b_channel"), conversations.c.key == sa.bindparam("b_key"),
-    conversations.c.state != "closed")
+# Rendered inline: an IN over a Python tuple would be re-expanded on every execution.
+_TICKET_IS_OPEN = sa.text("tickets.status IN (%s)" % ", ".join(f"'{s}'" for s in OPEN_STATUSES))
+
+
+def _newest_open_ticket(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    return (sa.select(column)
+            .where(tickets.c.conversation_id == conversations.c.id, _TICKET_IS_OPEN)
+            .order_by(tickets.c.id.desc()).limit(1).correlate(conversations).scalar_subquery())
+
+
+# The open conversation and its open ticket in one statement: every message needs both.
+_OPEN_CONVERSATION = (
+    sa.select(*_CONV_COLS, _newest_open_ticket(tickets.c.id).label("ticket_id"),
+              _newest_open_ticket(tickets.c.number).label("ticket_number"))
+    .where(conversations.c.channel == sa.bindparam("b_channel"), conversations.c.key == sa.bindparam("b_key"),
+           conversations.c.state != "closed"))
 _CONVERSATION_INSERT = conversations.insert().returning(*_CONV_COLS)
-_CONVERSATION_TOUCH = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
-    last_message_at=sa.bindparam("b_now"))
 _CONVERSATION_FLAG = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
-    last_message_at=sa.bindparam("b_now"), emergency=True)
+    emergency=True)
 _MESSAGE_INSERT = messages.insert().returning(messages.c.id)
 _OUTBOX_INSERT = outbox.insert().returning(outbox.c.id)
 
@@ -178,10 +196,7 @@ def _record_inbound(conn: Connection, msg: InboundMessage, triage: dict[str, Any
                     emergency: tuple[Sequence[str], str] | None) -> IngestResult:
     now = utcnow()
     channel = msg.channel.value
-    contact_id = conn.execute(_CONTACT_UPSERT(conn), {
-        "channel": channel, "external_user": msg.sender, "display_name": msg.sender_name,
-        "created_at": now, "last_seen_at": now}).scalar_one()
-    conv = _open_conversation(conn, channel, msg.conversation_key, contact_id, now)
+    conv = _open_conversation(conn, msg, now)
     message_id = conn.execute(_MESSAGE_INSERT_NEW(conn), {
         "conversation_id": conv.id, "direction": "in", "channel": channel, "external_id": msg.external_id,
         "in_reply_to": None, "sender_role": "citizen", "author": None, "kind": msg.kind.value, "text": msg.text,
@@ -195,35 +210,38 @@ def _record_inbound(conn: Connection, msg: InboundMessage, triage: dict[str, Any
         raise _Duplicate(IngestResult(existing.id, _conv(first_conv), duplicate=True))
     if msg.attachments:
         conn.execute(attachments.insert(), [_attachment_row(message_id, a, now) for a in msg.attachments])
-    if emergency is None:
-        conn.execute(_CONVERSATION_TOUCH, {"b_id": conv.id, "b_now": now})
-    else:
+    if emergency is not None:
         lines, reason = emergency
         conn.execute(emergency_referrals.insert().values(
             message_id=message_id, conversation_id=conv.id, lines=list(lines), reason=reason, created_at=now))
-        conn.execute(_CONVERSATION_FLAG, {"b_id": conv.id, "b_now": now})
-        conv = ConversationRef(conv.id, conv.channel, conv.key, conv.contact_id, conv.state, conv.agent_id, True)
+        conn.execute(_CONVERSATION_FLAG, {"b_id": conv.id})
+        conv = dataclasses.replace(conv, emergency=True)
     return IngestResult(message_id, conv, duplicate=False)
 
 
-def _open_conversation(conn: Connection, channel: str, key: str, contact_id: int, now: datetime) -> ConversationRef:
+def _open_conversation(conn: Connection, msg: InboundMessage, now: datetime) -> ConversationRef:
+    """The open conversation for the message's key; a new one (and the contact) if there is none."""
+    channel, key = msg.channel.value, msg.conversation_key
     row = conn.execute(_OPEN_CONVERSATION, {"b_channel": channel, "b_key": key}).one_or_none()
     if row is None:
+        contact_id = conn.execute(_CONTACT_UPSERT(conn), {
+            "channel": channel, "external_user": msg.sender, "display_name": msg.sender_name,
+            "created_at": now, "last_seen_at": now}).scalar_one()
         row = conn.execute(_CONVERSATION_INSERT, {
             "channel": channel, "key": key, "contact_id": contact_id, "state": "bot", "agent_id": None,
-            "emergency": False, "created_at": now, "last_message_at": now, "closed_at": None}).one()
+            "emergency": False, "created_at": now, "closed_at": None}).one()
     return _conv(row)
 
 
-def _record_outbound(conn: Connection, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
-                     drafts: Sequence[OutboundDraft]) -> list[OutboxItem]:
+def record_outbound(conn: Connection, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
+                     drafts: Sequence[OutboundDraft], queue: bool) -> list[OutboxItem]:
     now = utcnow()
     ids = [conn.execute(_MESSAGE_INSERT, {
         "conversation_id": conversation.id, "direction": "out", "channel": conversation.channel,
         "external_id": None, "in_reply_to": in_reply_to, "sender_role": d.sender_role, "author": d.author,
         "kind": "text", "text": d.text, "payload": d.payload, "triage": None, "raw": None,
         "received_at": now, "created_at": now}).scalar_one() for d in drafts]
-    box_ids = [conn.execute(_OUTBOX_INSERT, {
+    box_ids: list[int | None] = [None] * len(ids) if not queue else [conn.execute(_OUTBOX_INSERT, {
         "message_id": mid, "channel": conversation.channel, "recipient": recipient,
         "conversation_key": conversation.key, "status": "pending", "attempts": 1, "last_error": None,
         "next_attempt_at": now + OUTBOX_LEASE, "created_at": now, "sent_at": None}).scalar_one() for mid in ids]

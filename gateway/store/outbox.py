@@ -24,7 +24,7 @@ OUTBOX_LEASE = timedelta(seconds=60)
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    id: int
+    id: int | None  # None: not queued (the channel's replies are delivered by being stored)
     message_id: int
     channel: str
     recipient: str

@@ -77,7 +77,6 @@ conversations = sa.Table(
     sa.Column("agent_id", sa.String(64)),
     sa.Column("emergency", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
-    sa.Column("last_message_at", UTCDateTime(), nullable=False),
     sa.Column("closed_at", UTCDateTime()),
     sa.CheckConstraint(
         "state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name="state"
@@ -126,6 +125,7 @@ attachments = sa.Table(
 )
 
 TICKET_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed", "terminated")
+OPEN_STATUSES = ("open", "dispatched", "in_progress")  # still being worked on
 REQUEST_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
 
 tickets = sa.Table(

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
+from gateway.store.messages import ConversationRef, set_state as set_conversation_state
 from gateway.store.schema import ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
@@ -197,13 +198,22 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
     return [_record(r) for r in rows], total
 
 
-def _attach(conn: Connection, conversation_id: int, draft: TicketDraft, actor: str,
-            event_kind: str, event_data: dict[str, Any]) -> tuple[TicketRecord, bool]:
-    ticket = open_for_conversation(conn, conversation_id)
-    if ticket is None:
-        return create_ticket(conn, draft, actor), True
-    add_event(conn, ticket.id, actor, event_kind, event_data)
-    return ticket, False
+def attach_message(conn: Connection, conversation: ConversationRef, draft: TicketDraft, actor: str,
+                   event_kind: str, event_data: dict[str, Any],
+                   conversation_state: str | None) -> tuple[int, str, bool]:
+    """Add a message to the conversation's open ticket, or open one from `draft`: (id, number, created).
+
+    Optionally moves the conversation to `conversation_state` in the same transaction.
+    """
+    if conversation_state is not None:
+        set_conversation_state(conn, conversation.id, conversation_state)
+    if conversation.open_ticket is None:
+        ticket = create_ticket(conn, draft, actor)
+        return ticket.id, ticket.number, True
+    ticket_id, number = conversation.open_ticket
+    # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
+    _insert_event(conn, ticket_id, TicketEvent(utcnow(), actor, event_kind, False, event_data))
+    return ticket_id, number, False
 
 
 class TicketStore:
@@ -227,11 +237,6 @@ class TicketStore:
     async def open_for_conversation(self, conversation_id: int) -> TicketRecord | None:
         """The conversation's newest ticket still being worked on."""
         return await self._db.run(open_for_conversation, conversation_id)
-
-    async def attach_to_conversation(self, conversation_id: int, draft: TicketDraft, actor: str, event_kind: str,
-                                     event_data: dict[str, Any]) -> tuple[TicketRecord, bool]:
-        """Add to the conversation's open ticket, or open one from `draft`; (ticket, created)."""
-        return await self._db.run(_attach, conversation_id, draft, actor, event_kind, event_data)
 
     async def list(self, flt: TicketFilter, offset: int = 0, limit: int = 50) -> tuple[list[TicketRecord], int]:
         return await self._db.run(_list, flt, offset, limit)

@@ -40,7 +40,6 @@ def upgrade() -> None:
     sa.Column('agent_id', sa.String(length=64), nullable=True),
     sa.Column('emergency', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name=op.f('ck_conversations_state')),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_conversations_contact_id_contacts')),
