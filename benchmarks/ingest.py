@@ -1,11 +1,15 @@
 """Web messages through the whole pipeline, bot switched off, SQLite: messages/s and latency.
 
 Starts `hotline serve` in its own process (as deployed) on a free loopback
-port with a fresh SQLite file, then drives it from this process with N
-messages over C concurrent clients. Each client plays citizens who send five
-messages per conversation (the first opens a ticket, the rest join it).
+port with a fresh SQLite file, then loads it with C concurrent clients. Each
+client plays citizens who send five messages per conversation (the first
+opens a ticket, the rest join it). The load comes from `wrk` (Debian package
+`wrk`) when it is installed, since a Python client takes a core of its own on a
+2-core machine; otherwise from an aiohttp client in this process (`--client
+python`). Afterwards the store is checked: every answered message is there,
+and one ticket per conversation.
 
-    .venv/bin/python benchmarks/ingest.py [--messages 20000] [--concurrency 16]
+    .venv/bin/python benchmarks/ingest.py [--seconds 20] [--concurrency 16] [--client wrk|python]
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
+import sqlite3
 import socket
 import statistics
 import subprocess
@@ -64,43 +71,83 @@ async def client(http: aiohttp.ClientSession, url: str, n: int, latencies: list[
         latencies.append(time.perf_counter() - t0)
 
 
-async def run(messages: int, concurrency: int, warmup: int) -> None:
+async def python_load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[int] = []
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                await client(http, url, 5, latencies, errors)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    q = statistics.quantiles(sorted(latencies), n=100)
+    return {"requests": len(latencies), "seconds": elapsed, "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000,
+            "p99_ms": q[98] * 1000, "max_ms": max(latencies) * 1000, "errors": len(errors)}
+
+
+def wrk_load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
+    script = ROOT / "benchmarks" / "wrk" / "web_messages.lua"
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT (.*)", out)
+    if not m:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def stored_counts(db_path: str) -> tuple[int, int, int]:
+    with sqlite3.connect(db_path) as db:
+        (inbound,), = db.execute("SELECT count(*) FROM messages WHERE direction = 'in'")
+        (conversations,), = db.execute("SELECT count(*) FROM conversations")
+        (tickets,), = db.execute("SELECT count(*) FROM tickets")
+    return inbound, conversations, tickets
+
+
+async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+        env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                "HOTLINE_MEDIA_ROOT": f"{tmp}/media", "HOTLINE_BOT_ENABLED": "false",
                "HOTLINE_SERVER_PORT": str(port), "HOTLINE_LOGGING_LEVEL": "WARNING"}
         proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env)
         try:
             await wait_ready(url, proc)
-            conn = aiohttp.TCPConnector(limit=concurrency)
-            async with aiohttp.ClientSession(connector=conn) as http:
-                await asyncio.gather(*(client(http, url, warmup // concurrency, [], []) for _ in range(concurrency)))
-                latencies: list[float] = []
-                errors: list[int] = []
-                t0 = time.perf_counter()
-                await asyncio.gather(*(client(http, url, messages // concurrency, latencies, errors)
-                                       for _ in range(concurrency)))
-                elapsed = time.perf_counter() - t0
+            if use_wrk:
+                wrk_load(url, warmup, concurrency)
+                before = stored_counts(f"{tmp}/bench.db")
+                result = wrk_load(url, seconds, concurrency)
+            else:
+                await python_load(url, warmup, concurrency)
+                before = stored_counts(f"{tmp}/bench.db")
+                result = await python_load(url, seconds, concurrency)
+            after = stored_counts(f"{tmp}/bench.db")
         finally:
             proc.terminate()
             proc.wait(10)
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100)
-    print(f"messages: {len(latencies)}  concurrency: {concurrency}  errors: {len(errors)}")
-    print(f"throughput: {len(latencies) / elapsed:,.0f} messages/s  ({elapsed:.1f} s)")
-    print(f"latency: p50 {q[49] * 1000:.1f} ms  p95 {q[94] * 1000:.1f} ms  p99 {q[98] * 1000:.1f} ms  "
-          f"max {latencies[-1] * 1000:.1f} ms")
+    stored = after[0] - before[0]
+    print(f"client: {'wrk' if use_wrk else 'python aiohttp'}  concurrency: {concurrency}  "
+          f"duration: {result['seconds']:.1f} s  errors: {result['errors']:.0f}")
+    print(f"throughput: {result['requests'] / result['seconds']:,.0f} messages/s  "
+          f"({result['requests']:.0f} answered, {stored} stored, "
+          f"{after[2] - before[2]} tickets for {after[1] - before[1]} conversations)")
+    print(f"latency: p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  "
+          f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--warmup", type=int, default=800)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     args = ap.parse_args()
-    asyncio.run(run(args.messages, args.concurrency, args.warmup))
+    asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk"))
 
 
 if __name__ == "__main__":

@@ -123,12 +123,11 @@ class Pipeline:
         return [_from_bot(a) for a in answers]
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
-        ticket = ingest.conversation.open_ticket
+        ticket = await self._store.tickets.open_for_conversation(ingest.conversation.id)
         if ticket is not None:
-            ticket_id, number = ticket
-            await self._store.tickets.add_event(ticket_id, "citizen", "citizen_media",
+            await self._store.tickets.add_event(ticket.id, "citizen", "citizen_media",
                                                 {"message_id": ingest.message_id, "attachments": len(msg.attachments)})
-            return [_Draft(_ticket_appended_reply(number), {"ticket_number": number}, "system")]
+            return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
         return [_Draft(MEDIA_ONLY_REPLY, None, "system")]
 
     async def _fallback(self, msg: InboundMessage, ingest: IngestResult,

@@ -11,7 +11,6 @@ import csv
 import re
 from pathlib import Path
 
-from nlu.text import clauses
 
 # Ordered by precedence when scores tie: a report beats a complaint beats help.
 _REQUEST_TYPE_CUES: dict[str, str] = {
@@ -60,22 +59,32 @@ def _check_taxonomy(path: Path) -> None:
         raise ValueError(f"categories not in the taxonomy {path}: {sorted(unknown)}")
 
 
+class _Lexicon:
+    """Several labelled cue patterns matched in one pass; later matches weigh more
+    (long messages state their point at the end)."""
+
+    def __init__(self, cues: dict[str, str]) -> None:
+        self.labels = list(cues)
+        self._groups = {f"g{i}": label for i, label in enumerate(self.labels)}
+        self._pattern = re.compile("|".join(f"(?P<g{i}>{cues[label]})" for i, label in enumerate(self.labels)))
+
+    def scores(self, text: str) -> dict[str, float]:
+        scores = dict.fromkeys(self.labels, 0.0)
+        n = max(len(text), 1)
+        for m in self._pattern.finditer(text):
+            scores[self._groups[m.lastgroup or ""]] += 1.0 + m.start() / n
+        return scores
+
+
 class Classifier:
     def __init__(self, taxonomy_path: Path) -> None:
         _check_taxonomy(taxonomy_path)
-        self._types = {k: re.compile(v) for k, v in _REQUEST_TYPE_CUES.items()}
-        self._cats = {k: re.compile(v) for k, v in CATEGORY_CUES.items()}
-
-    @staticmethod
-    def _weighted(pattern: re.Pattern[str], parts: list[str]) -> float:
-        n = len(parts)
-        # Later clauses count more: long messages state their point at the end.
-        return sum(len(pattern.findall(p)) * (1.0 + i / max(n, 1)) for i, p in enumerate(parts))
+        self._types = _Lexicon(_REQUEST_TYPE_CUES)
+        self._cats = _Lexicon(CATEGORY_CUES)
 
     def request_type(self, text: str) -> str:
-        parts = clauses(text) or [text]
-        scores = {k: self._weighted(p, parts) for k, p in self._types.items()}
-        # An explicit word for the type ("投诉", "举报", "建议", "咨询") decides.
+        scores = self._types.scores(text)
+        # An explicit word for the type ("投诉", "举报", "建议", "求助") decides.
         for word, kind in (("举报", "report"), ("投诉", "complaint"), ("建议", "suggestion"), ("求助", "help")):
             if word in text:
                 scores[kind] += 3
@@ -83,8 +92,7 @@ class Classifier:
         return best if scores[best] > 0 else "consultation"
 
     def category(self, text: str) -> str | None:
-        parts = clauses(text) or [text]
-        scores = {k: self._weighted(p, parts) for k, p in self._cats.items()}
+        scores = self._cats.scores(text)
         best = max(scores, key=lambda k: scores[k])
         return best if scores[best] > 0 else None
 

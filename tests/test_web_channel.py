@@ -239,3 +239,12 @@ async def test_pipeline_entry_point_is_the_same_for_every_channel(client: TestCl
     assert "暂不支持" in replies[0].text
     [stored] = await rows(client, messages, messages.c.external_id == "x-unsupported")
     assert stored.kind == "unsupported" and stored.raw == "<xml>?</xml>"
+
+
+async def test_messages_sent_at_once_in_one_conversation_open_one_ticket(client: TestClient) -> None:
+    s = session()
+    results = await asyncio.gather(*(post(client, f"第{i}条：楼下烧烤店油烟很大每天到半夜", s) for i in range(6)))
+    numbers = {body["replies"][0]["ticket_number"] for _, body in results}
+    assert len(numbers) == 1 and len(await rows(client, tickets)) == 1
+    got = await client.app[STORE].tickets.get(numbers.pop())
+    assert [e.kind for e in got.events].count("citizen_message") == 5

@@ -22,8 +22,7 @@ from channels.base import Attachment, InboundMessage
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
 from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
-from gateway.store.schema import (OPEN_STATUSES, attachments, contacts, conversations, emergency_referrals,
-                                  messages, outbox, tickets)
+from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +34,6 @@ class ConversationRef:
     state: str
     agent_id: str | None
     emergency: bool
-    # The conversation's newest ticket still being worked on: (id, number).
-    open_ticket: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +88,7 @@ _CONV_COLS = (conversations.c.id, conversations.c.channel, conversations.c.key, 
 
 
 def _conv(row: sa.Row[Any]) -> ConversationRef:
-    ticket = getattr(row, "ticket_id", None)
-    return ConversationRef(row.id, row.channel, row.key, row.contact_id, row.state, row.agent_id,
-                           bool(row.emergency), (ticket, row.ticket_number) if ticket is not None else None)
+    return ConversationRef(row.id, row.channel, row.key, row.contact_id, row.state, row.agent_id, bool(row.emergency))
 
 
 class MessageStore:
@@ -156,11 +151,13 @@ class MessageStore:
         await self._db.run(set_state, conversation_id, state, agent_id)
 
 
+_SET_STATE = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
+    state=sa.bindparam("b_state"), agent_id=sa.bindparam("b_agent"), closed_at=sa.bindparam("b_closed"))
+
+
 def set_state(conn: Connection, conversation_id: int, state: str, agent_id: str | None = None) -> None:
-    values: dict[str, Any] = {"state": state, "agent_id": agent_id}
-    if state == "closed":
-        values["closed_at"] = utcnow()
-    conn.execute(conversations.update().where(conversations.c.id == conversation_id).values(**values))
+    conn.execute(_SET_STATE, {"b_id": conversation_id, "b_state": state, "b_agent": agent_id,
+                              "b_closed": utcnow() if state == "closed" else None})
 
 
 _CONTACT_UPSERT = PerDialect(lambda insert: (
@@ -169,22 +166,10 @@ _CONTACT_UPSERT = PerDialect(lambda insert: (
 )(insert(contacts)).returning(contacts.c.id))
 _MESSAGE_INSERT_NEW = PerDialect(lambda insert: insert(messages).on_conflict_do_nothing(
     index_elements=["channel", "external_id"]).returning(messages.c.id))
-# Rendered inline: an IN over a Python tuple would be re-expanded on every execution.
-_TICKET_IS_OPEN = sa.text("tickets.status IN (%s)" % ", ".join(f"'{s}'" for s in OPEN_STATUSES))
 
-
-def _newest_open_ticket(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
-    return (sa.select(column)
-            .where(tickets.c.conversation_id == conversations.c.id, _TICKET_IS_OPEN)
-            .order_by(tickets.c.id.desc()).limit(1).correlate(conversations).scalar_subquery())
-
-
-# The open conversation and its open ticket in one statement: every message needs both.
-_OPEN_CONVERSATION = (
-    sa.select(*_CONV_COLS, _newest_open_ticket(tickets.c.id).label("ticket_id"),
-              _newest_open_ticket(tickets.c.number).label("ticket_number"))
-    .where(conversations.c.channel == sa.bindparam("b_channel"), conversations.c.key == sa.bindparam("b_key"),
-           conversations.c.state != "closed"))
+_OPEN_CONVERSATION = sa.select(*_CONV_COLS).where(
+    conversations.c.channel == sa.bindparam("b_channel"), conversations.c.key == sa.bindparam("b_key"),
+    conversations.c.state != "closed")
 _CONVERSATION_INSERT = conversations.insert().returning(*_CONV_COLS)
 _CONVERSATION_FLAG = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
     emergency=True)

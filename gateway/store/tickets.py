@@ -7,7 +7,7 @@ and gap-free per day on SQLite and PostgreSQL alike, across replicas.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, set_state as set_conversation_state
-from gateway.store.schema import ticket_counters, ticket_events, tickets
+from gateway.store.schema import conversations, ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -116,11 +116,17 @@ def _record(row: sa.Row[Any], events: Sequence[TicketEvent] = ()) -> TicketRecor
 _COUNTER_NEXT = PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
     index_elements=["day"], set_={"last": ticket_counters.c.last + 1}).returning(ticket_counters.c.last))
 _EVENT_INSERT = ticket_events.insert()
-_TICKET_INSERT = tickets.insert().returning(*_TICKET_COLS)
+_TICKET_INSERT = tickets.insert().returning(tickets.c.id)
+_DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft))
 _TICKET_TOUCH = tickets.update().where(tickets.c.id == sa.bindparam("b_id")).values(updated_at=sa.bindparam("b_now"))
+_TICKET_IS_OPEN = sa.text("tickets.status IN ('open', 'dispatched', 'in_progress')")
+_LOCK_CONVERSATION = sa.select(conversations.c.id).where(conversations.c.id == sa.bindparam("b_id")).with_for_update()
+_OPEN_TICKET_ID = (sa.select(tickets.c.id, tickets.c.number)
+                   .where(tickets.c.conversation_id == sa.bindparam("b_conv"), _TICKET_IS_OPEN)
+                   .order_by(tickets.c.id.desc()).limit(1))
 _OPEN_FOR_CONVERSATION = (sa.select(*_TICKET_COLS)
                           .where(tickets.c.conversation_id == sa.bindparam("b_conv"),
-                                 tickets.c.status.in_(("open", "dispatched", "in_progress")))
+                                 _TICKET_IS_OPEN)
                           .order_by(tickets.c.id.desc()).limit(1))
 
 
@@ -137,12 +143,15 @@ def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
 
 def create_ticket(conn: Connection, draft: TicketDraft, actor: str) -> TicketRecord:
     now = utcnow()
-    row = conn.execute(_TICKET_INSERT, {
-        "number": _next_number(conn, now), "status": "open", "created_at": now, "updated_at": now,
-        **asdict(draft)}).one()
+    values = {f: getattr(draft, f) for f in _DRAFT_FIELDS}
+    number = _next_number(conn, now)
+    ticket_id = conn.execute(_TICKET_INSERT, {
+        "number": number, "status": "open", "created_at": now, "updated_at": now, **values}).scalar_one()
     event = TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})
-    _insert_event(conn, row.id, event)
-    return _record(row, [event])
+    _insert_event(conn, ticket_id, event)
+    values.pop("contact_id")
+    return TicketRecord(id=ticket_id, number=number, status="open", created_at=now, updated_at=now,
+                        events=(event,), **values)
 
 
 def add_event(conn: Connection, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,
@@ -205,15 +214,18 @@ def attach_message(conn: Connection, conversation: ConversationRef, draft: Ticke
 
     Optionally moves the conversation to `conversation_state` in the same transaction.
     """
+    # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
+    # messages sent at once cannot both open a ticket.
+    conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
     if conversation_state is not None:
         set_conversation_state(conn, conversation.id, conversation_state)
-    if conversation.open_ticket is None:
+    row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
+    if row is None:
         ticket = create_ticket(conn, draft, actor)
         return ticket.id, ticket.number, True
-    ticket_id, number = conversation.open_ticket
     # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
-    _insert_event(conn, ticket_id, TicketEvent(utcnow(), actor, event_kind, False, event_data))
-    return ticket_id, number, False
+    _insert_event(conn, row.id, TicketEvent(utcnow(), actor, event_kind, False, event_data))
+    return row.id, row.number, False
 
 
 class TicketStore:
