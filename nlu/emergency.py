@@ -22,8 +22,10 @@ class Hazard:
     reason: str
     lines: tuple[str, ...]
     pattern: re.Pattern[str]
-    # Extra blockers for this hazard only (e.g. figurative causes of breathlessness).
+    # Extra blockers for this hazard only (e.g. figurative causes of breathlessness), in the clause...
     blockers: re.Pattern[str] | None = None
+    # ...and anywhere in the text (a person found again is no longer missing).
+    text_blockers: re.Pattern[str] | None = None
 
 
 def _p(s: str) -> re.Pattern[str]:
@@ -39,7 +41,8 @@ HAZARDS: tuple[Hazard, ...] = (
         r"冒(黑|浓|白)?烟|浓烟|烟很大|烟雾很大|全是烟|都是烟|发生火灾|火灾了|火灾现场|有火灾|着火灾")),
     Hazard("explosion", ("119", "120"), _p(r"爆炸|炸了|炸开了")),
     Hazard("gas_leak", ("119",), _p(
-        r"(燃气|煤气|天然气|液化气|气罐)(泄漏|泄露|漏了|漏气|管.{0,2}(断|裂|破))|"
+        r"(燃气|煤气|天然气|液化气|气罐)(泄漏|泄露|漏了|漏气|管(道|线|子)?.{0,4}(断|裂|破|漏))|"
+        r"(燃气|煤气|天然气|气)管.{0,6}(呲气|冒气|往外(呲|冒|喷))|(呲|喷)气|"
         r"漏(燃气|煤气|天然气)|(燃气|煤气|天然气|液化气)味.{0,4}(很大|很浓|特别大|大得|浓|冲)|"
         r"闻到.{0,6}(燃气|煤气|天然气|液化气)味")),
     Hazard("trapped", ("119",), _p(
@@ -48,26 +51,39 @@ HAZARDS: tuple[Hazard, ...] = (
         r"落水|溺水|(有人|孩子|小孩).{0,4}(要|想)?跳(楼|河|桥)|站在楼顶.{0,6}(要|想)跳")),
     # --- medical: 120
     Hazard("medical", ("120",), _p(
-        r"晕倒|昏倒|昏迷|休克|不省人事|叫不醒|没(了)?(意识|知觉|心跳)|没(有)?呼吸|不喘气了|"
+        r"晕倒|昏倒|昏迷|休克|不省人事|叫.{0,3}不醒|(晕|昏)过去|叫.{0,3}(不应|没反应)|没(了)?(意识|知觉|心跳)|"
+        r"没(有)?呼吸|不喘气了|嘴唇发紫|脸(都)?(紫|青)了|噎住|卡住(了)?喉咙|喘不了气|"
+        r"半边身子.{0,3}(不能动|动不了|麻)|嘴歪|口角歪斜|突然.{0,3}说不出话|中风|"
         r"心脏病(犯了|发作)|心梗|脑梗|中风了|抽搐|抽过去了|口吐白沫|大出血|流了好多血|流了很多血|血流不止|"
-        r"吐血|(喝|吃)了?(农药|安眠药|老鼠药)|煤气中毒|一氧化碳中毒|食物中毒|中毒了|"
-        r"(突然|一下子)?(倒地|摔倒)(了)?(起不来|不动)|摔得?起不来|快不行了|要不行了|急救|救护车|"
+        r"吐血|(喝|吃|误食|吞|服)了?.{0,6}(农药|安眠药|老鼠药|鼠药|敌敌畏|百草枯|整瓶)|煤气中毒|一氧化碳中毒|"
+        r"食物中毒|中毒了|酒精中毒|"
+        r"(突然|一下子)?(倒地|摔倒)(了)?(起不来|不动)|摔得?起不来|快不行了|要不行了|"
+        r"(叫|派|来|需要|快叫)(个|辆)?救护车|"
         r"(要|快)生了|羊水破了|被(狗|蛇)咬|割腕|自杀|不想活了|想轻生|烧伤|烫伤得很重|触电|被电(到|了)")),
     Hazard("breathless", ("120",), _p(r"喘不(上|过)气|呼吸困难|憋得?(说不出话|上不来气)"),
            blockers=_p(r"油烟|烟味|噪音|吵|压力|热|闷热|臭|气味|味道|房贷|工作|憋屈|快被|气得")),
     # --- police: 110
     Hazard("violence", ("110",), _p(
-        r"打人|打架|斗殴|打起来了|(被|让).{0,6}打了|(拿|持|动)(刀|棍|枪)|砍人|捅人|捅了|杀人|"
-        r"(要|扬言|威胁).{0,4}杀|家暴|殴打|行凶|围殴|群殴|绑架|劫持|抢劫|抢(了|走)|被抢|"
-        r"强奸|猥亵|非礼|耍流氓|撬门|撬锁|(有人|小偷).{0,4}(进|闯)(了|进)?.{0,4}(家|屋|院)|入室|"
-        r"正在偷|小偷|扒手|跟踪我|有人追我")),
+        r"打人|打架|群架|斗殴|打起来了|(被|让).{0,6}打了|(拿|持|动|抄)(着)?(刀|棍|棒|枪|砖头|斧头|酒瓶)|"
+        r"砍人|捅人|捅了|杀人|(要|扬言|威胁).{0,4}杀|家暴|殴打|行凶|围殴|群殴|围攻|围着.{0,8}打|"
+        r"打(我|她|他|孩子|老人|我妈|我爸)(?!.{0,2}(电话|手机|号码|钱|款))|(在|还在)追(我)?|"
+        r"绑架|劫持|抢劫|抢(了|走)|被抢|强奸|猥亵|非礼|耍流氓|撬.{0,4}(门|锁|窗)|"
+        r"(门|窗|锁)被(人)?(踹开|撬开|砸开|砸坏|撬坏)|(屋里|家里|东西).{0,6}被(人)?翻|进(了)?(贼|小偷)|遭贼|"
+        r"(有人|小偷).{0,4}(进|闯|翻墙)(了|进)?.{0,4}(家|屋|院)|入室|正在偷|偷车|小偷|扒手|跟踪我|有人追我|"
+        r"(被|让).{0,6}(拉上车|拽上车|塞进车|强行带走|掳走)|挣扎.{0,4}(喊|叫)|呼救|"
+        r"不让我下车|往(郊区|郊外|山里|偏僻的地方)开|锁(了)?车门")),
     Hazard("missing_person", ("110",), _p(
-        r"(孩子|小孩|儿子|闺女|女儿|老人|老人家|母亲|父亲|我妈|我爸|爷爷|奶奶).{0,6}(丢了|走丢|不见了|找不到了|找不着了|失踪|没回家|联系不上)")),
+        r"(孩子|小孩|儿子|闺女|女儿|老人|老人家|母亲|父亲|我妈|我爸|爷爷|奶奶|姥姥|姥爷|老伴)(?!的)"
+        r".{0,16}?(丢了|走丢|走失|不见了|找不到了|找不着了|失踪|没回家|没回来|联系不上)|"
+        r"(出门|出去|放学|下班).{0,10}(没回家|没回来|还没回|联系不上|找不到|找不着)|走失|失踪"),
+           text_blockers=_p(r"捡到|(已经|终于)?找到了|送到派出所|送回(家|来)|防走失|以前|之前|曾经")),
     Hazard("fraud_in_progress", ("110",), _p(
-        r"(正在|刚刚|刚才|马上要|正要|让我).{0,8}(转账|汇款|打钱)|被骗了|遇到骗子|诈骗.{0,4}(我|电话)|冒充(公安|警察|客服)")),
+        r"(正在|刚刚|刚才|马上要|正要|让我|叫我|要我).{0,8}(转账|汇款|打钱|转钱|转到)|安全账户|被骗了|遇到骗子|"
+        r"诈骗.{0,4}(我|电话)|冒充(公安|警察|客服)")),
     # --- traffic accident: 122 (120 as well when someone is hurt, see below)
     Hazard("traffic_accident", ("122",), _p(
-        r"车祸|出车祸|撞车|追尾|翻车|侧翻|撞(了|到|倒|上|伤)|被车(撞|轧|碾|刮)|交通事故|肇事逃逸|撞完就跑")),
+        r"车祸|出车祸|撞车|追尾|翻车|侧翻|撞(了|到|倒|上|伤)|被车(撞|轧|碾|刮)|交通事故|肇事逃逸|撞完就跑|"
+        r"(两辆|几辆|车).{0,4}(刮了|撞了|碰了|蹭了)|刮蹭|剐蹭")),
     # --- explicit calls for help
     Hazard("call_for_help", ("110",), _p(r"救命|快报警|帮我报警|帮忙报警|我要报警|帮我叫警察|快来人")),
 )
@@ -77,25 +93,37 @@ _INJURY = _p(r"受伤|伤了|流血|出血|昏迷|不省人事|晕|骨折|起不
 # Clause-level context that makes a hazard not happening now.
 _PAST = _p(r"上(个)?(周|星期|礼拜|月)|去年|前年|前几天|前些天|前阵子|以前|之前|曾经|那年|那次|小时候|几年前|"
            r"(\d+|几|两|三|半)(个)?(月|年|星期|周)前|上次|(发生|出|有|着|起|失|遭)过|已经(处理|解决|扑灭|灭了|结束)|"
-           r"(火|事)?(已经)?(灭了|扑灭了)")
+           r"(火|事)?(已经)?(灭了|扑灭了)|(处理|解决)(完|好|过)了?|结案|定责|认定书|责任认定|"
+           r"(已经)?找到了|捡到|送到派出所|送回(家|来)")
 _ASKING = _p(r"怎么(理赔|办理|报销|赔|处理的|预防|防|申请|投保|认定|鉴定)|如何|怎样|流程|理赔|保险|赔偿|培训|演练|演习|"
              r"招聘|宣传|讲座|知识|科普|预防|防范|标准|规定|政策|条例|罚款|处罚|考试|报名|电话是多少|号码是多少|"
-             r"多少钱|收费|费用|地址在哪|在哪里|哪个部门|归谁管|谁管|新闻|电视剧|电影|小说|游戏|视频里|梦见|做梦")
+             r"多少钱|收费|费用|地址在哪|在哪里|哪个部门|归谁管|谁管|新闻|电视剧|电影|小说|游戏|视频里|梦见|做梦|"
+             r"赔钱|索赔|(跟|和)同学打架|同学之间")
 _HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|害怕|怕|隐患|容易|可能会|会不会|以防|防止|避免|一旦|小心|注意|提醒|"
-                   r"会引起|会导致|导致.{0,3}(风险|危险)|有.{0,2}(风险|危险)")
+                   r"会引起|会导致|导致.{0,3}(风险|危险)|有.{0,2}(风险|危险)|真(要|的|是)?(着火|起火|出事|出了事|发生)")
+# Habitual statements are complaints about a pattern, not something happening now,
+# unless the same clause also says it is happening now.
+_HABITUAL = _p(r"经常|老是|总是|天天|每天|常常|时常|动不动")
+_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|赶紧|救命")
 _NEGATED = _p(r"(没有|没|不是|并没有|并不是|未|无|别|不会|不要)[^，。]{0,2}$")
 _FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
                  r"火化|火葬|烟花|烟草|烟酒|抽烟|吸烟|香烟|烟头|烟囱|油烟|炊烟|烧烤|烧饼|烧烤摊|烧纸|"
+                 r"(打|点)不着火|打着火|点着火|"
                  r"炸鸡|炸串|油炸|炸酱|火箭|网络诈骗|防诈骗|反诈|诈骗案件|小偷小摸")
 # A line number used as a number, not as a call: 119号楼, 120路, 110国道, 120急救站招聘.
 _LINE_NUMBER_NOT_CALL = _p(r"(110|119|120|122)(号|路|国道|省道|室|栋|幢|楼|单元|米|元|块|分|个|次|岁|平|公里|宣传日|消防日|急救站|急救中心|指挥中心|接警)")
 
 
-def _clause_blocked(clause: str, start: int, hazard: Hazard) -> bool:
+def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     before = clause[:start]
     if _NEGATED.search(before[-4:] if len(before) > 4 else before):
         return True
+    # "着过火", "走丢过": the experiential 过 puts it in the past; "防走失": prevention.
+    if clause[end:end + 1] == "过" or before.endswith(("防", "预防", "防止")):
+        return True
     if hazard.blockers is not None and hazard.blockers.search(clause):
+        return True
+    if _HABITUAL.search(clause) and not _NOW.search(clause):
         return True
     return bool(_PAST.search(clause) or _ASKING.search(clause) or _HYPOTHETICAL.search(clause))
 
@@ -126,8 +154,10 @@ def screen(text: str) -> EmergencyFinding | None:
     for clause in clauses(norm):
         masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
         for hazard in HAZARDS:
+            if hazard.text_blockers is not None and hazard.text_blockers.search(norm):
+                continue
             for m in hazard.pattern.finditer(masked):
-                if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), hazard):
+                if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
                     continue
                 found.setdefault(hazard.reason, m.group(0))
                 lines.extend(hazard.lines)
