@@ -8,18 +8,25 @@ from nlu.gazetteer import Gazetteer
 
 LEGAL_CHANNEL = re.compile(
     r"起诉|上诉|诉讼|打官司|法院(已经)?(受理|立案|判)|判决书|仲裁(委|申请|庭)|申请(劳动)?仲裁|已经仲裁|行政复议|申请复议|"
+    r"仲裁.{0,4}(申请|立案|受理|开庭)|(法院|案子).{0,6}执行|"
     r"纪委|监委|监察委|纪检监察|政府信息公开|信息公开申请|依申请公开|已经(去)?信访|信访局.{0,4}(已|受理)|上访|信访件|"
     r"已经在信访|信访(已经)?受理|检察院")
 # Legal words that are only questions about the topic, not a matter already in that channel.
 LEGAL_ASKING = re.compile(r"律师|法律援助|(怎么|如何|哪里|在哪).{0,4}(起诉|仲裁|复议)")
 CONFIDENTIAL_OR_UNLAWFUL = re.compile(
     r"(查|查询|告诉我|提供|给我).{0,8}(他|她|别人|某人|此人|这个人|对方|前妻|前夫|邻居|老板)?.{0,4}(的)?(住址|家庭住址|手机号|电话号码|身份证号|开房记录|行踪|户籍信息|个人信息)|"
-    r"(国家|工作|商业)秘密|机密文件|内部文件|帮我(办|做)(假证|假证明)|办假证|代开发票|改年龄|伪造|走后门|"
+    r"(查|找|打听).{0,4}(他|她|别人|此人|这个人|对方|前妻|前夫|老公|老婆|邻居|老板|车主).{0,6}(住在哪|住哪|在哪住|家在哪|是谁|的下落)|"
+    r"把.{0,8}(住址|地址|电话|手机号|身份证号|个人信息).{0,4}告诉我|这个(手机)?号(码)?是谁的|"
+    r"(国家|工作|商业)秘密|机密文件|内部文件|帮我(办|做)(假证|假证明)|办假证|代开发票|伪造|"
+    r"假的?.{0,3}(证明|证件|离婚证|结婚证|学历|发票|病历|公章)|改.{0,3}年龄|走(个)?后门|托关系|找关系|"
     r"人肉|查.{0,4}(开房|通话|聊天)记录")
 # Nothing a government hotline does.
 NOT_ACCEPTED = re.compile(
-    r"^(你好|您好|在吗|hello|hi)[!！。.？?]*$|讲个笑话|陪我聊天|聊聊天|你是机器人吗|彩票.{0,4}(号码|预测)|"
-    r"算命|推荐.{0,4}(股票|基金)|帮我写作业|作业答案|天气怎么样|今天星期几|借钱给我|给我钱")
+    r"^(你好|您好|在吗|在不在|hello|hi|喂|嗯|哦|好的|谢谢|(哈|呵|嘿|嘻)+|[?？!！。.,，~]+)[!！。.？?~]*$|讲个笑话|陪我聊天|聊聊天|"
+    r"你是机器人吗|彩票.{0,4}(号码|预测)|算命|推荐.{0,4}(股票|基金)|帮我写作业|作业答案|天气怎么样|今天星期几|"
+    r"借钱给我|给我钱|加(个)?微信|交个朋友|你叫什么名字|小姐姐")
+# "到济南的班车": a destination is where someone travels, not where the matter is.
+_TRAVEL_BEFORE = ("到", "去", "往", "至", "飞", "开往", "发往", "回")
 # Asking about moving something to Tai'an names another place but is a local matter.
 _COMING_HERE = re.compile(r"转(到|入|回)|迁(到|入|回)|来泰|回泰|到泰安|在泰安|泰安这边|我们这里|本地")
 
@@ -67,7 +74,8 @@ def disposition(text: str, gazetteer: Gazetteer) -> tuple[str, str | None]:
         return "confidential_or_unlawful", district
     if LEGAL_CHANNEL.search(text) and not LEGAL_ASKING.search(text):
         return "legal_channel", district
-    elsewhere = [h for h in hits if h.elsewhere]
+    elsewhere = [h for h, start, _ in gazetteer.find_spans(text)
+                 if h.elsewhere and not text[:start].endswith(_TRAVEL_BEFORE)]
     if elsewhere and district is None and not gazetteer.names_taian(text) and not _COMING_HERE.search(text):
         return "out_of_jurisdiction", None
     return "accept", district

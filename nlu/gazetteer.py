@@ -48,5 +48,8 @@ class Gazetteer:
     def find(self, text: str) -> list[PlaceHit]:
         return [self._index[m.group(0)] for m in self._pattern.finditer(text)]
 
+    def find_spans(self, text: str) -> list[tuple[PlaceHit, int, int]]:
+        return [(self._index[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+
     def names_taian(self, text: str) -> bool:
         return bool(self._city and self._city.search(text))
