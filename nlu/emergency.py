@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from nlu.text import clauses, normalize, spoken_digits, strip_fillers
 
-LINE_ORDER = ("119", "120", "110", "122")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +37,24 @@ HAZARDS: tuple[Hazard, ...] = (
     # --- fire, smoke, gas, trapped, water rescue: 119
     Hazard("fire", ("119",), _p(
         r"着火|起火|失火|走火|火着起来|烧起来|烧着了|着了火|火烧|大火|火很大|火势|火苗|火光|明火|"
-        r"冒(黑|浓|白)?烟|浓烟|烟很大|烟雾很大|全是烟|都是烟|发生火灾|火灾了|火灾现场|有火灾|着火灾")),
+        r"冒(黑|浓|白)?烟|冒(出|了)?.{0,4}(黑|浓|白|青)烟|浓烟|黑烟|烟很大|烟雾很大|全是烟|都是烟|发生火灾|火灾了|"
+        r"火灾现场|有火灾|着火灾|焦糊味|烧焦|火星|(火|烟).{0,4}(越来越大|蔓延|往(外|上)(冒|窜))")),
+    Hazard("people_inside", ("119",), _p(r"(里面|屋里|楼里|车间里|房子里).{0,6}(还有人|有人没出来|人没出来|困着人)"),
+           text_blockers=_p(r"冒烟|着火|起火|烧|火|烟|塌|泄漏|漏气|水淹|淹了")),
     Hazard("explosion", ("119", "120"), _p(r"爆炸|炸了|炸开了")),
     Hazard("gas_leak", ("119",), _p(
         r"(燃气|煤气|天然气|液化气|气罐)(泄漏|泄露|漏了|漏气|管(道|线|子)?.{0,4}(断|裂|破|漏))|"
         r"(燃气|煤气|天然气|气)管.{0,6}(呲气|冒气|往外(呲|冒|喷))|(呲|喷)气|"
         r"漏(燃气|煤气|天然气)|(燃气|煤气|天然气|液化气)味.{0,4}(很大|很浓|特别大|大得|浓|冲)|"
-        r"闻到.{0,6}(燃气|煤气|天然气|液化气)味")),
+        r"闻到.{0,6}(燃气|煤气|天然气|液化气)味|"
+        r"(闻|全是|满屋|一屋子|到处|一股|有股).{0,6}(燃气|煤气|天然气|液化气).{0,3}味|"
+        r"(燃气|煤气|天然气|液化气)的?味(道)?.{0,8}(大|浓|冲|重|头晕|恶心)")),
     Hazard("trapped", ("119",), _p(
-        r"(被)?困在.{0,8}(里|里面|电梯|楼上|楼顶|屋里|井下|水里|车里)|被困|(电梯|井|坑|洞|窨井|下水道)里.{0,4}(出不来|困住)|"
+        r"(?<!把我)(?<!把他)(?<!把她)(被)?困在.{0,8}(里|里面|电梯|楼上|楼顶|屋里|井下|水里|车里)|被困|"
+        r"(被)?(锁|关|反锁)在.{0,6}(车|屋|房间|电梯|厕所|阳台|卫生间)里|(电梯|井|坑|洞|窨井|下水道)里.{0,4}(出不来|困住)|"
         r"卡在.{0,6}(里|中间|栏杆|缝)|出不来了|(掉|跌|摔|落)(进|到|入)了?.{0,6}(井|河|湖|水|坑|窨井|下水道|冰窟窿)|"
-        r"落水|溺水|(有人|孩子|小孩).{0,4}(要|想)?跳(楼|河|桥)|站在楼顶.{0,6}(要|想)跳")),
+        r"落水|溺水|水里扑腾|不会游泳|往下沉|快淹死|淹(着|到)人")),
+    Hazard("jump_threat", ("110", "119"), _p(r"(有人|孩子|小孩|他|她).{0,4}(要|想)跳(楼|河|桥)|站在楼顶.{0,6}(要|想)?跳")),
     # --- medical: 120
     Hazard("medical", ("120",), _p(
         r"晕倒|昏倒|昏迷|休克|不省人事|叫.{0,3}不醒|(晕|昏)过去|叫.{0,3}(不应|没反应)|没(了)?(意识|知觉|心跳)|"
@@ -56,10 +62,15 @@ HAZARDS: tuple[Hazard, ...] = (
         r"半边身子.{0,3}(不能动|动不了|麻)|嘴歪|口角歪斜|突然.{0,3}说不出话|中风|"
         r"心脏病(犯了|发作)|心梗|脑梗|中风了|抽搐|抽过去了|口吐白沫|大出血|流了好多血|流了很多血|血流不止|"
         r"吐血|(喝|吃|误食|吞|服)了?.{0,6}(农药|安眠药|老鼠药|鼠药|敌敌畏|百草枯|整瓶)|煤气中毒|一氧化碳中毒|"
+        r"误(吃|食|服|喝|吞)|(吃|喝|吞)了.{0,6}(好几片|一瓶|整瓶|大量|一把|半瓶)|"
         r"食物中毒|中毒了|酒精中毒|"
         r"(突然|一下子)?(倒地|摔倒)(了)?(起不来|不动)|摔得?起不来|快不行了|要不行了|"
         r"(叫|派|来|需要|快叫)(个|辆)?救护车|"
-        r"(要|快)生了|羊水破了|被(狗|蛇)咬|割腕|自杀|不想活了|想轻生|烧伤|烫伤得很重|触电|被电(到|了)")),
+        r"(要|快)生了|羊水破了|被(狗|蛇)咬|割腕|自杀|不想活了|想轻生|烧伤|烫伤得很重|触电|被电(到|了)|"
+        r"栽倒|倒下了|倒在(地上|地下|路边|家里)|(腿|胳膊|骨头|脖子|腰).{0,3}(断了|折了)|骨折了|动不了了|"
+        r"脸色(发白|苍白|发青|发紫|蜡黄)|没反应|剧痛|疼得(厉害|受不了|打滚|直叫)|(特别|非常|剧烈).{0,2}疼|"
+        r"怀孕.{0,12}(疼|出血|流血|见红)|流血不止|血止不住|从.{0,8}(摔|掉|跌|坠)(下来|下去|了下来)|"
+        r"过敏.{0,6}(肿|喘|呼吸)|高烧.{0,4}(抽|不退)")),
     Hazard("breathless", ("120",), _p(r"喘不(上|过)气|呼吸困难|憋得?(说不出话|上不来气)"),
            blockers=_p(r"油烟|烟味|噪音|吵|压力|热|闷热|臭|气味|味道|房贷|工作|憋屈|快被|气得")),
     # --- police: 110
@@ -71,24 +82,32 @@ HAZARDS: tuple[Hazard, ...] = (
         r"(门|窗|锁)被(人)?(踹开|撬开|砸开|砸坏|撬坏)|(屋里|家里|东西).{0,6}被(人)?翻|进(了)?(贼|小偷)|遭贼|"
         r"(有人|小偷).{0,4}(进|闯|翻墙)(了|进)?.{0,4}(家|屋|院)|入室|正在偷|偷车|小偷|扒手|跟踪我|有人追我|"
         r"(被|让).{0,6}(拉上车|拽上车|塞进车|强行带走|掳走)|挣扎.{0,4}(喊|叫)|呼救|"
-        r"不让我下车|往(郊区|郊外|山里|偏僻的地方)开|锁(了)?车门")),
+        r"不让我下车|往(郊区|郊外|山里|偏僻的地方)开|锁(了)?车门|"
+        r"闹事|砸(了|坏)?.{0,4}(柜台|店|车|门|玻璃|东西)|(还在|正在|在)砸|泼(了)?油漆|恐吓|威胁我|勒索|敲诈|"
+        r"(一直|有人|老)跟着我|尾随|躲在.{0,8}(里|后面)|非要进(屋|门|家|来)|(在|守在|堵在).{0,4}门口不走|"
+        r"冒充.{0,6}(敲门|进屋|上门)|偷摸|摸(她|我|女)|性骚扰")),
     Hazard("missing_person", ("110",), _p(
-        r"(孩子|小孩|儿子|闺女|女儿|老人|老人家|母亲|父亲|我妈|我爸|爷爷|奶奶|姥姥|姥爷|老伴)(?!的)"
+        r"(孩子|小孩|儿子|闺女|女儿|孙子|孙女|外孙|外孙女|老人|老人家|母亲|父亲|我妈|我爸|爷爷|奶奶|姥姥|姥爷|老伴|"
+        r"丈夫|老公|妻子|老婆|媳妇|妹妹|弟弟|哥哥|姐姐|家人)(?!的)"
         r".{0,16}?(丢了|走丢|走失|不见了|找不到了|找不着了|失踪|没回家|没回来|联系不上)|"
-        r"(出门|出去|放学|下班).{0,10}(没回家|没回来|还没回|联系不上|找不到|找不着)|走失|失踪"),
+        r"(出门|出去|放学|下班).{0,10}(没回家|没回来|还没回|联系不上|找不到|找不着)|走失|失踪|离家出走|"
+        r"(两|几|三|一)天.{0,4}(没回家|联系不上|找不到)|关机.{0,8}(联系不上|找不到|找疯)"),
            text_blockers=_p(r"捡到|(已经|终于)?找到了|送到派出所|送回(家|来)|防走失|以前|之前|曾经")),
     Hazard("fraud_in_progress", ("110",), _p(
         r"(正在|刚刚|刚才|马上要|正要|让我|叫我|要我).{0,8}(转账|汇款|打钱|转钱|转到)|安全账户|被骗了|遇到骗子|"
+        r"(让|叫|要|催)(我|她|他)?.{0,6}(转钱|转账|汇款|打钱|汇钱)|继续转|(还|又)让(我|她|他).{0,3}转|交保证金|"
         r"诈骗.{0,4}(我|电话)|冒充(公安|警察|客服)")),
     # --- traffic accident: 122 (120 as well when someone is hurt, see below)
     Hazard("traffic_accident", ("122",), _p(
         r"车祸|出车祸|撞车|追尾|翻车|侧翻|撞(了|到|倒|上|伤)|被车(撞|轧|碾|刮)|交通事故|肇事逃逸|撞完就跑|"
-        r"(两辆|几辆|车).{0,4}(刮了|撞了|碰了|蹭了)|刮蹭|剐蹭")),
+        r"(两辆|几辆|车).{0,4}(刮了|撞了|碰了|蹭了)|刮蹭|剐蹭|(车|三轮|货车|摩托|电动车).{0,4}(翻了|倒了)|"
+        r"压着人|(车|轮子)压(住|着|到)(人|腿|脚)")),
     # --- explicit calls for help
     Hazard("call_for_help", ("110",), _p(r"救命|快报警|帮我报警|帮忙报警|我要报警|帮我叫警察|快来人")),
 )
 
-_INJURY = _p(r"受伤|伤了|流血|出血|昏迷|不省人事|晕|骨折|起不来|不动了|重伤|伤者|伤员|人.{0,2}(倒|躺)")
+_INJURY = _p(r"受伤|伤了|伤得|流血|出血|全是血|昏迷|不省人事|晕|骨折|起不来|不动了|重伤|伤者|伤员|人.{0,2}(倒|躺)|"
+             r"躺(在)?地上|压着人")
 
 # Clause-level context that makes a hazard not happening now.
 _PAST = _p(r"上(个)?(周|星期|礼拜|月)|去年|前年|前几天|前些天|前阵子|以前|之前|曾经|那年|那次|小时候|几年前|"
@@ -98,13 +117,16 @@ _PAST = _p(r"上(个)?(周|星期|礼拜|月)|去年|前年|前几天|前些天|
 _ASKING = _p(r"怎么(理赔|办理|报销|赔|处理的|预防|防|申请|投保|认定|鉴定)|如何|怎样|流程|理赔|保险|赔偿|培训|演练|演习|"
              r"招聘|宣传|讲座|知识|科普|预防|防范|标准|规定|政策|条例|罚款|处罚|考试|报名|电话是多少|号码是多少|"
              r"多少钱|收费|费用|地址在哪|在哪里|哪个部门|归谁管|谁管|新闻|电视剧|电影|小说|游戏|视频里|梦见|做梦|"
-             r"赔钱|索赔|(跟|和)同学打架|同学之间")
+             r"赔钱|索赔|赔多少|能赔|(财|车|寿)险|(以后|之后).{0,8}(能|怎么|可以|要)|(跟|和)同学打架|同学之间|"
+             r"前兆|症状|是什么|原因|检测|多久|定期")
 _HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|害怕|怕|隐患|容易|可能会|会不会|以防|防止|避免|一旦|小心|注意|提醒|"
                    r"会引起|会导致|导致.{0,3}(风险|危险)|有.{0,2}(风险|危险)|真(要|的|是)?(着火|起火|出事|出了事|发生)")
 # Habitual statements are complaints about a pattern, not something happening now,
 # unless the same clause also says it is happening now.
-_HABITUAL = _p(r"经常|老是|总是|天天|每天|常常|时常|动不动")
-_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|赶紧|救命")
+_HABITUAL = _p(r"经常|老是|总是|老有|总有|天天|每天|常常|时常|动不动|一到.{0,4}就")
+_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|赶紧|救命|今天|今晚|这会儿|还在")
+# A suggestion or a habit is not an emergency, wherever in the text it is said.
+_TEXT_BLOCKERS = _p(r"建议|提个意见")
 _NEGATED = _p(r"(没有|没|不是|并没有|并不是|未|无|别|不会|不要)[^，。]{0,2}$")
 _FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
                  r"火化|火葬|烟花|烟草|烟酒|抽烟|吸烟|香烟|烟头|烟囱|油烟|炊烟|烧烤|烧饼|烧烤摊|烧纸|"
@@ -118,8 +140,15 @@ def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     before = clause[:start]
     if _NEGATED.search(before[-4:] if len(before) > 4 else before):
         return True
-    # "着过火", "走丢过": the experiential 过 puts it in the past; "防走失": prevention.
-    if clause[end:end + 1] == "过" or before.endswith(("防", "预防", "防止")):
+    # "着过火", "走丢过": the experiential 过 puts it in the past (not 过去/过来: "晕过去");
+    # "失火以后": a reference point, not an event; "防走失": prevention.
+    after = clause[end:end + 3]
+    if (after[:1] == "过" and after[1:2] not in ("去", "来")) or after.startswith(("以后", "之后", "后怎么", "后要")):
+        return True
+    # "燃气泄漏报警器", "火灾演练": the hazard names a thing, not an event.
+    if after.startswith(("报警器", "探测器", "检测", "演练", "应急", "预案", "知识", "隐患", "的前兆", "的症状")):
+        return True
+    if before.endswith(("防", "预防", "防止")):
         return True
     if hazard.blockers is not None and hazard.blockers.search(clause):
         return True
@@ -149,9 +178,14 @@ class EmergencyFinding:
 def screen(text: str) -> EmergencyFinding | None:
     """Return the lines to call (most relevant first) when the text reports a present emergency."""
     norm = spoken_digits(strip_fillers(normalize(text)))
-    found: dict[str, str] = {}  # reason -> evidence
-    lines: list[str] = []
+    if _TEXT_BLOCKERS.search(norm) or (_HABITUAL.search(norm) and not _NOW.search(norm)):
+        return None
+    # (rank, position in the text, reason, evidence, lines): the hazard told first is the most
+    # relevant; a bare call for help ranks after any concrete hazard.
+    hits: list[tuple[int, int, str, str, tuple[str, ...]]] = []
+    offset = 0
     for clause in clauses(norm):
+        offset = norm.find(clause, offset)
         masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
         for hazard in HAZARDS:
             if hazard.text_blockers is not None and hazard.text_blockers.search(norm):
@@ -159,22 +193,17 @@ def screen(text: str) -> EmergencyFinding | None:
             for m in hazard.pattern.finditer(masked):
                 if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
                     continue
-                found.setdefault(hazard.reason, m.group(0))
-                lines.extend(hazard.lines)
-                if hazard.reason == "traffic_accident" and _INJURY.search(masked):
-                    lines.append("120")
+                lines = hazard.lines
+                if hazard.reason == "traffic_accident" and _INJURY.search(norm):
+                    lines = lines + ("120",)
+                rank = 1 if hazard.reason == "call_for_help" else 0
+                hits.append((rank, offset + m.start(), hazard.reason, m.group(0), lines))
                 break
-    if not found:
+    if not hits:
         return None
-    ordered = _order(lines)
-    reason = next(iter(found))
-    return EmergencyFinding(ordered, reason, found[reason])
-
-
-def _order(lines: list[str]) -> tuple[str, ...]:
-    """Keep first-mentioned order but put the line of the first hazard first; no duplicates."""
-    seen: list[str] = []
-    for line in lines:
-        if line not in seen:
-            seen.append(line)
-    return tuple(seen)
+    hits.sort(key=lambda h: (h[0], h[1]))
+    ordered: list[str] = []
+    for *_, lines in hits:
+        ordered.extend(line for line in lines if line not in ordered)
+    _, _, reason, evidence, _ = hits[0]
+    return EmergencyFinding(tuple(ordered), reason, evidence)

@@ -15,6 +15,7 @@ from nlu.classify import Classifier
 from nlu.disposition import REPLIES, disposition, emergency_reply
 from nlu.emergency import EmergencyFinding, screen
 from nlu.gazetteer import Gazetteer
+from nlu.segment import Segmenter, user_words
 from nlu.text import normalize
 
 
@@ -52,7 +53,9 @@ class Triager:
 
     @classmethod
     def load(cls, gazetteer_path: Path, taxonomy_path: Path) -> "Triager":
-        return cls(Gazetteer.load(gazetteer_path), Classifier(taxonomy_path))
+        gazetteer = Gazetteer.load(gazetteer_path)
+        segmenter = Segmenter(user_words(gazetteer, taxonomy_path))
+        return cls(gazetteer, Classifier(taxonomy_path, segmenter))
 
     def analyze(self, text: str) -> TriageResult:
         norm = normalize(text)

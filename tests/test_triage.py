@@ -1,0 +1,98 @@
+"""Triage: the quality bars on the labelled set, and the contract and traps DESIGN.md names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.triage_eval import evaluate, load
+from gateway.settings import PROJECT_ROOT
+from nlu.triage import Triager
+
+DATA = PROJECT_ROOT / "tests" / "data" / "triage.jsonl"
+
+
+@pytest.fixture(scope="module")
+def triager() -> Triager:
+    return Triager.load(PROJECT_ROOT / "config" / "gazetteer.yaml", PROJECT_ROOT / "config" / "taxonomy.csv")
+
+
+@pytest.fixture(scope="module")
+def report(triager: Triager) -> dict:
+    rows = load(DATA)
+    assert len(rows) >= 400
+    return evaluate(rows, lambda text: triager.analyze(text).as_json())
+
+
+def test_emergency_recall_is_total_and_false_alarms_rare(report: dict) -> None:
+    e = report["emergency"]
+    print(f"emergency recall {e['recall']:.1%}, false-positive rate {e['false_positive_rate']:.1%}")
+    misses = [text for field, _, _, text in report["errors"] if field == "emergency"]
+    assert e["recall"] == 1.0 and e["false_positive_rate"] <= 0.02, misses
+
+
+@pytest.mark.parametrize("field", ["disposition", "request_type", "category", "district", "utility"])
+def test_every_field_is_at_least_90_percent_right(report: dict, field: str) -> None:
+    accuracy = report["fields"][field]["accuracy"]
+    print(f"{field}: {accuracy:.1%}")
+    assert accuracy >= 0.9
+
+
+def test_the_labelled_set_covers_what_citizens_send() -> None:
+    rows = load(DATA)
+    kinds = {r["disposition"] for r in rows}
+    assert kinds == {"emergency", "accept", "legal_channel", "confidential_or_unlawful", "out_of_jurisdiction",
+                     "not_accepted"}
+    lines = {line for r in rows if r["emergency"] for line in r["emergency"]}
+    assert lines == {"110", "119", "120", "122"}
+    assert sum(" " in r["text"] for r in rows) >= 20  # phone-transcript style
+    assert sum(len(r["text"]) > 80 for r in rows) >= 5  # long messages with the point at the end
+
+
+@pytest.mark.parametrize("text", [
+    "119号楼门口的垃圾没人收", "120急救站招聘护士吗", "上周我们小区着过火，墙还是黑的", "火灾保险怎么理赔",
+    "楼下油烟呛得喘不过气", "110国道坑坑洼洼的", "小区消防通道被堵，真着火了怎么办", "燃气泄漏报警器多少钱",
+    "隔壁厂子天天冒黑烟", "我家孩子以前走丢过一次", "心梗的前兆是什么",
+])
+def test_alarming_words_alone_do_not_fire(triager: Triager, text: str) -> None:
+    assert triager.analyze(text).emergency is None
+
+
+@pytest.mark.parametrize("text,lines", [
+    ("喂 喂 那个 俺家 着火了 快点", ["119"]),
+    ("快帮我打幺幺九 厨房烧起来了", ["119"]),
+    ("我本来想问社保的事，但是现在我老伴突然晕倒了，怎么叫都不醒", ["120"]),
+    ("路口出车祸了有人被撞倒了流了好多血", ["122", "120"]),
+    ("有人拿刀在楼下砍人", ["110"]),
+    ("俺孙子五岁 在公园一转眼找不着了", ["110"]),
+    ("对方冒充公安让我马上转账到安全账户", ["110"]),
+    ("煤气泄漏了怎么办", ["119"]),
+])
+def test_present_emergencies_fire_with_the_right_lines(triager: Triager, text: str, lines: list[str]) -> None:
+    found = triager.analyze(text).emergency
+    assert found is not None and list(found.lines[:len(lines)]) == lines
+
+
+def test_contract_fields_and_dispositions(triager: Triager) -> None:
+    result = triager.analyze("莱芜区的一个小区物业乱收费").as_json()
+    assert {"emergency", "disposition", "request_type", "category", "district"} <= set(result)
+    assert result["disposition"] == "out_of_jurisdiction" and result["request_type"] is None
+    accepted = triager.analyze("肥城市王瓜店街道停水两天了").as_json()
+    assert accepted["district"] == "肥城市" and accepted["utility"] is True and accepted["category"] == "城乡建设"
+    assert triager.analyze("长途汽车站到济南的班车几点发车").disposition == "accept"
+    assert triager.analyze("我已经向法院起诉了，判决书下来了对方不执行").disposition == "legal_channel"
+    assert triager.analyze("帮我查一下我前妻现在住哪").disposition == "confidential_or_unlawful"
+    assert triager.analyze("讲个笑话吧").disposition == "not_accepted"
+
+
+def test_every_disposition_has_a_chinese_reply(triager: Triager) -> None:
+    for text in ("济南历下区路灯坏了", "我要起诉公司", "帮我查他的身份证号", "讲个笑话", "着火了"):
+        reply = triager.analyze(text).reply_zh
+        assert len(reply) > 20 and any("\u4e00" <= ch <= "\u9fff" for ch in reply)
+    assert "119" in triager.analyze("着火了").reply_zh
+
+
+def test_taxonomy_terms_give_a_category_when_no_cue_does(triager: Triager) -> None:
+    assert triager.analyze("农机购置补贴今年还有吗").category == "农村农业"
