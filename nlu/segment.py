@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -44,16 +45,30 @@ def user_words(gazetteer: Gazetteer, taxonomy_path: Path) -> list[str]:
 
 
 class Segmenter:
-    """A jieba tokenizer of our own (not jieba's module-level default) with the user words added."""
+    """A jieba tokenizer of our own (not jieba's module-level default) with the user words added.
+
+    Loading jieba's dictionary takes most of a second, and triage only needs words for
+    the texts its cues do not cover, so it is loaded on first use (once, thread-safe).
+    """
 
     def __init__(self, words: Iterable[str]) -> None:
-        self._tokenizer = jieba.Tokenizer()
-        self._tokenizer.initialize()
-        for word in words:
-            self._tokenizer.add_word(word, freq=20000)
+        self._words = list(words)
+        self._tokenizer: jieba.Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> jieba.Tokenizer:
+        with self._lock:
+            if self._tokenizer is None:
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                for word in self._words:
+                    tokenizer.add_word(word, freq=20000)
+                self._tokenizer = tokenizer
+            return self._tokenizer
 
     def cut(self, text: str) -> list[str]:
-        return [t for t in self._tokenizer.lcut(text) if t.strip()]
+        tokenizer = self._tokenizer or self._loaded()
+        return [t for t in tokenizer.lcut(text) if t.strip()]
 
 
 def write_userdict(words: Iterable[str], path: Path) -> int:
