@@ -23,12 +23,15 @@ from channels.web.adapter import WebChannel
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
+from gateway.api.kb import KbApi
 from gateway.api.triage import TriageApi
 from gateway.events import EventHub
+from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.store import Store, open_store
+from nlu.kb_search import Analyzer
 from nlu.triage import Triager
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ OUTBOX = web.AppKey("outbox", OutboxDispatcher)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 WEB = web.AppKey("web_channel", WebChannel)
 HEALTH = web.AppKey("health", HealthApi)
+KB = web.AppKey("kb", KbService)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -80,9 +84,11 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(app[WEB].routes())
     app.router.add_routes(TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
+    app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
 
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
     return app
@@ -105,6 +111,16 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.dispose()
 
 
+async def _kb_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter))
+    await app[KB].refresh(force=True)
+    refresher = asyncio.create_task(app[KB].run_refresher(), name="kb-refresher")
+    yield
+    refresher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await refresher
+
+
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     app[HTTP] = aiohttp.ClientSession()
@@ -118,7 +134,7 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     app[OUTBOX] = OutboxDispatcher(store.outbox, {app[WEB].channel: app[WEB]}, app[SETTINGS].outbox)
-    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB])
+    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB])
 
     async def outbox_check() -> dict[str, Any]:
         counts = await store.outbox.counts()

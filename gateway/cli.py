@@ -41,6 +41,37 @@ def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
+    """Create or update entries from a YAML file; unchanged entries are left alone (no new version)."""
+    from gateway.store import open_store
+    from nlu.kb import KbFormatError, load_entries
+
+    try:
+        entries = load_entries(path)
+    except (KbFormatError, OSError) as exc:
+        print(f"hotline: cannot import {path}: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[int, int, int]:
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate)
+        try:
+            if only_if_empty and await store.kb.all():
+                return 0, 0, -1
+            results = await store.kb.save_many(entries, author=f"import:{path.name}")
+        finally:
+            await store.db.dispose()
+        created = sum(r.created for r in results)
+        updated = sum(r.changed and not r.created for r in results)
+        return created, updated, len(results) - created - updated
+
+    created, updated, unchanged = asyncio.run(run())
+    if unchanged < 0:
+        print("knowledge base already has entries; nothing imported")
+    else:
+        print(f"knowledge base: {created} created, {updated} updated, {unchanged} unchanged")
+    return 0
+
+
 def _triage(settings: Settings) -> int:
     """JSON lines `{"text": ...}` on stdin, one result object per line on stdout."""
     from nlu.triage import Triager
@@ -72,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     sub.add_parser("triage", help="triage JSON lines from stdin")
+    kb = sub.add_parser("kb", help="knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = kb_sub.add_parser("import", help="create or update entries from a YAML file")
+    kb_import.add_argument("file", type=Path)
+    kb_import.add_argument("--if-empty", action="store_true", help="only when the knowledge base has no entries")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -80,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db":
             return _db_upgrade(settings)
+        if args.command == "kb":
+            return _kb_import(settings, args.file, args.if_empty)
         return _triage(settings)
     except ServiceError as exc:
         print(f"hotline: {exc.reason}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import Channel, InboundMessage, MessageKind, Reply
 from gateway.events import EventHub
+from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
@@ -31,6 +32,7 @@ UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已�
 MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
 FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字描述您的诉求（什么事、在哪里、什么时候、联系电话），"
                    "我们会记录并生成工单，由工作人员尽快处理。")
+KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
 # A text shorter than this (after trimming) is not yet a request a ticket can be made of.
 MIN_TICKET_TEXT = 6
 
@@ -60,12 +62,13 @@ class _Recorded:
 
 class Pipeline:
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
-                 hub: EventHub) -> None:
+                 hub: EventHub, kb: KbService) -> None:
         self._store = store
         self._triager = triager
         self._bot = bot
         self._outbox = outbox
         self._hub = hub
+        self._kb = kb
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -136,6 +139,12 @@ class Pipeline:
         conv = ingest.conversation
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
+        if triage.request_type == "consultation":
+            found = self._kb.best_answer(msg.text)
+            if found is not None:
+                entry, hit = found
+                log.info("answered from the knowledge base without the bot: %s (%.2f)", entry.key, hit.confidence)
+                return [_Draft(entry.answer + KB_FOLLOW_UP, {"kb_entry": entry.key}, "system")]
         draft = TicketDraft(
             description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,

@@ -47,15 +47,17 @@ class TriageResult:
 
 
 class Triager:
-    def __init__(self, gazetteer: Gazetteer, classifier: Classifier) -> None:
+    def __init__(self, gazetteer: Gazetteer, classifier: Classifier, segmenter: Segmenter) -> None:
         self._gazetteer = gazetteer
         self._classifier = classifier
+        # Shared with the knowledge-base search, so jieba's dictionary is loaded once.
+        self.segmenter = segmenter
 
     @classmethod
     def load(cls, gazetteer_path: Path, taxonomy_path: Path) -> "Triager":
         gazetteer = Gazetteer.load(gazetteer_path)
         segmenter = Segmenter(user_words(gazetteer, taxonomy_path))
-        return cls(gazetteer, Classifier(taxonomy_path, segmenter))
+        return cls(gazetteer, Classifier(taxonomy_path, segmenter), segmenter)
 
     def analyze(self, text: str) -> TriageResult:
         norm = normalize(text)

@@ -17,6 +17,7 @@ pids=()
 cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 .venv/bin/hotline db upgrade
+.venv/bin/hotline kb import --if-empty config/kb/seed_kb.yaml
 echo ">> gateway on http://127.0.0.1:8080/"
 .venv/bin/hotline serve &
 pids+=($!)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.store.database import Database, open_database
+from gateway.store.kb import KbStore
 from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
@@ -19,6 +20,7 @@ class Store:
     messages: MessageStore
     tickets: TicketStore
     outbox: OutboxStore
+    kb: KbStore
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -26,7 +28,7 @@ class Store:
 
     @classmethod
     def over(cls, db: Database) -> "Store":
-        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db))
+        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

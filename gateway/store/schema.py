@@ -202,3 +202,36 @@ outbox = sa.Table(
     sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
+
+KB_STATUSES = ("draft", "published", "archived")
+
+# A knowledge-base entry; its text lives in versions, so an edit never destroys the previous text.
+kb_entries = sa.Table(
+    "kb_entries", metadata,
+    _pk(),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),  # e.g. kb-0001
+    sa.Column("status", sa.String(16), nullable=False, server_default="draft"),
+    sa.Column("version", sa.Integer, nullable=False),  # the current version number
+    sa.Column("valid_from", sa.Date),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("reviewed_at", sa.Date),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("status IN ('draft', 'published', 'archived')", name="status"),
+)
+
+kb_versions = sa.Table(
+    "kb_versions", metadata,
+    _pk(),
+    sa.Column("entry_id", Id, sa.ForeignKey("kb_entries.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("alternates", sa.JSON, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("department", sa.String(128)),
+    sa.Column("category", sa.String(64)),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    _created(),
+    sa.UniqueConstraint("entry_id", "version"),
+)

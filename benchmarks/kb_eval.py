@@ -1,0 +1,87 @@
+"""Knowledge-base search on paraphrases it was not built from: top-1 / top-3 accuracy and how well the
+confidence threshold separates "answer this" from "no good match".
+
+    .venv/bin/python benchmarks/kb_eval.py [--data tests/data/kb_eval.jsonl] [--errors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evaluate(rows: list[dict[str, Any]], search: Any, threshold: float) -> dict[str, Any]:
+    answerable = [r for r in rows if r["expected"]]
+    none = [r for r in rows if not r["expected"]]
+    top1 = top3 = 0
+    errors = []
+    predicted_none = correct_none = answered_right = answered = 0
+    for r in rows:
+        hits = search(r["q"])
+        best = hits[0] if hits else None
+        says_match = best is not None and best.confidence >= threshold
+        if r["expected"]:
+            keys = [h.key for h in hits]
+            top1 += bool(keys) and keys[0] == r["expected"]
+            top3 += r["expected"] in keys[:3]
+            if not keys or keys[0] != r["expected"]:
+                errors.append((r["q"], r["expected"], keys[:3], best.confidence if best else 0.0))
+        if says_match:
+            answered += 1
+            answered_right += best.key == r["expected"]
+        else:
+            predicted_none += 1
+            correct_none += not r["expected"]
+            if r["expected"]:
+                errors.append((r["q"], r["expected"], "below threshold", best.confidence if best else 0.0))
+    return {"answerable": len(answerable), "none": len(none), "top1": top1 / len(answerable),
+            "top3": top3 / len(answerable), "no_match_precision": correct_none / max(predicted_none, 1),
+            "no_match_recall": correct_none / max(len(none), 1), "answer_precision": answered_right / max(answered, 1),
+            "answered": answered, "errors": errors}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "kb_eval.jsonl")
+    ap.add_argument("--errors", action="store_true")
+    args = ap.parse_args()
+    from nlu.gazetteer import Gazetteer
+    from nlu.kb import load_entries
+    from nlu.kb_search import Analyzer, KbIndex, DEFAULT_THRESHOLD
+    from nlu.segment import Segmenter, user_words
+
+    t0 = time.perf_counter()
+    gazetteer = Gazetteer.load(ROOT / "config" / "gazetteer.yaml")
+    analyzer = Analyzer(Segmenter(user_words(gazetteer, ROOT / "config" / "taxonomy.csv")))
+    index = KbIndex(load_entries(ROOT / "config" / "kb" / "seed_kb.yaml"), analyzer)
+    build = time.perf_counter() - t0
+    rows = load(args.data)
+    t1 = time.perf_counter()
+    report = evaluate(rows, lambda q: index.search(q, 5), DEFAULT_THRESHOLD)
+    per_query = (time.perf_counter() - t1) / len(rows)
+    print(f"entries: {len(index)}  paraphrases: {report['answerable']}  no-answer questions: {report['none']}")
+    print(f"top-1: {report['top1']:.1%}  top-3: {report['top3']:.1%}")
+    print(f"threshold {DEFAULT_THRESHOLD}: no-match precision {report['no_match_precision']:.1%} "
+          f"(recall {report['no_match_recall']:.1%}); answers given {report['answered']}, "
+          f"right {report['answer_precision']:.1%}")
+    for t in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        r = evaluate(rows, lambda q: index.search(q, 5), t)
+        print(f"  threshold {t:.2f}: no-match precision {r['no_match_precision']:.1%} recall {r['no_match_recall']:.1%}"
+              f"  answers right {r['answer_precision']:.1%} of {r['answered']}")
+    print(f"index build {build:.2f} s (includes loading jieba), search {per_query * 1000:.2f} ms per query")
+    if args.errors:
+        for e in report["errors"]:
+            print("  ", e)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Knowledge-base API: search (public: answers are public information), list, read, create and edit
+(internal token; per-unit accounts come with the agent console)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from aiohttp import web
+
+from gateway.api.auth import require_token
+from gateway.errors import BadRequest, NotFound
+from gateway.kb_service import KbService
+from nlu.kb import KbFormatError, entry_from_mapping
+
+MAX_QUERY = 500
+
+
+class KbApi:
+    def __init__(self, service: Callable[[], KbService], token: str | None) -> None:
+        self._service = service  # a getter: routes exist before the store is opened
+        self._token = token
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/api/v1/kb/search", self.search),
+            web.get("/api/v1/kb/entries", self.list),
+            web.post("/api/v1/kb/entries", self.create),
+            web.get("/api/v1/kb/entries/{key}", self.get),
+            web.put("/api/v1/kb/entries/{key}", self.update),
+        ]
+
+    async def search(self, request: web.Request) -> web.Response:
+        q = request.query.get("q", "").strip()
+        if not q:
+            raise BadRequest("q is required", code="missing_query", message_zh="请输入要查询的问题。")
+        if len(q) > MAX_QUERY:
+            raise BadRequest("q too long", code="query_too_long")
+        try:
+            k = int(request.query.get("k", "5"))
+        except ValueError as exc:
+            raise BadRequest("k must be an integer", code="bad_k") from exc
+        if not 1 <= k <= 20:
+            raise BadRequest("k must be between 1 and 20", code="bad_k")
+        service = self._service()
+        hits = service.search(q, k)
+        results = [{"id": e.key, "question": e.question, "answer": e.answer, "score": round(h.score, 3),
+                    "confidence": round(h.confidence, 3), "matched_question": h.matched_question,
+                    "department": e.department, "category": e.category} for e, h in hits]
+        return web.json_response({"results": results, "threshold": service.threshold,
+                                  "matched": bool(results) and results[0]["confidence"] >= service.threshold},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    async def list(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        status = request.query.get("status")
+        entries = await self._service().entries(status)
+        return web.json_response({"items": [e.as_json() for e in entries], "total": len(entries)})
+
+    async def get(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        key = request.match_info["key"]
+        entry = await self._service().get(key)
+        if entry is None:
+            raise NotFound("no such entry", code="kb_entry_not_found", message_zh="没有找到该知识条目。")
+        history = await self._service().history(key)
+        return web.json_response({**entry.as_json(), "versions": history})
+
+    async def create(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        body = await _json_object(request)
+        entry = _entry(body)
+        [result] = await self._service().save([entry], author=_actor(request))
+        if not result.created:
+            raise BadRequest("an entry with this id exists; use PUT to edit it", code="kb_entry_exists")
+        return web.json_response(result.entry.as_json(), status=201)
+
+    async def update(self, request: web.Request) -> web.Response:
+        require_token(request, self._token)
+        key = request.match_info["key"]
+        if await self._service().get(key) is None:
+            raise NotFound("no such entry", code="kb_entry_not_found", message_zh="没有找到该知识条目。")
+        body = await _json_object(request)
+        entry = _entry({**body, "id": key})
+        [result] = await self._service().save([entry], author=_actor(request))
+        return web.json_response({**result.entry.as_json(), "changed": result.changed})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("JSON body must be an object", code="malformed_json")
+    return body
+
+
+def _entry(body: dict[str, Any]) -> Any:
+    try:
+        return entry_from_mapping(body)
+    except KbFormatError as exc:
+        raise BadRequest(str(exc), code="bad_kb_entry", message_zh="知识条目格式有误。") from exc
+
+
+def _actor(request: web.Request) -> str:
+    name = request.headers.get("X-Hotline-Actor", "api")
+    return name[:64] if name.isprintable() else "api"

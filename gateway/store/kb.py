@@ -1,0 +1,119 @@
+"""Knowledge-base entries (Art. 6(4), 8(4)): versioned, so an edit never destroys the previous text.
+
+An entry row holds the status, validity and the current version number; every
+text change appends a version row. Only published entries within their
+validity dates are served to citizens and the bot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.store.common import utcnow
+from gateway.store.database import Database
+from gateway.store.schema import kb_entries, kb_versions
+from nlu.kb import KbEntry
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    entry: KbEntry
+    created: bool
+    changed: bool
+    previous: tuple[dict[str, Any], ...] = field(default=())
+
+
+_TEXT_FIELDS = ("question", "alternates", "answer", "department", "category", "tags")
+_CURRENT = (sa.select(kb_entries, kb_versions.c.question, kb_versions.c.alternates, kb_versions.c.answer,
+                      kb_versions.c.department, kb_versions.c.category, kb_versions.c.tags)
+            .join(kb_versions, sa.and_(kb_versions.c.entry_id == kb_entries.c.id,
+                                       kb_versions.c.version == kb_entries.c.version)))
+
+
+def _entry(row: sa.Row[Any]) -> KbEntry:
+    m = row._mapping
+    return KbEntry(key=m["key"], question=m["question"], answer=m["answer"], alternates=tuple(m["alternates"] or ()),
+                   department=m["department"], category=m["category"], tags=tuple(m["tags"] or ()),
+                   status=m["status"], valid_from=m["valid_from"], valid_to=m["valid_to"],
+                   reviewed_at=m["reviewed_at"], version=m["version"], updated_at=m["updated_at"])
+
+
+def _texts(e: KbEntry) -> dict[str, Any]:
+    return {"question": e.question, "alternates": list(e.alternates), "answer": e.answer,
+            "department": e.department, "category": e.category, "tags": list(e.tags)}
+
+
+def _save(conn: Connection, entry: KbEntry, author: str) -> SaveResult:
+    now = utcnow()
+    row = conn.execute(_CURRENT.where(kb_entries.c.key == entry.key)).one_or_none()
+    meta = {"status": entry.status, "valid_from": entry.valid_from, "valid_to": entry.valid_to,
+            "reviewed_at": entry.reviewed_at}
+    if row is None:
+        entry_id = conn.execute(kb_entries.insert().values(key=entry.key, version=1, created_at=now, updated_at=now,
+                                                           **meta).returning(kb_entries.c.id)).scalar_one()
+        conn.execute(kb_versions.insert().values(entry_id=entry_id, version=1, author=author, created_at=now,
+                                                 **_texts(entry)))
+        return SaveResult(_reload(conn, entry.key), created=True, changed=True)
+    current = _entry(row)
+    text_changed = _texts(current) != _texts(entry)
+    meta_changed = any(getattr(current, k) != v for k, v in meta.items())
+    if not (text_changed or meta_changed):
+        return SaveResult(current, created=False, changed=False)
+    version = current.version + 1 if text_changed else current.version
+    if text_changed:
+        conn.execute(kb_versions.insert().values(entry_id=row.id, version=version, author=author, created_at=now,
+                                                 **_texts(entry)))
+    conn.execute(kb_entries.update().where(kb_entries.c.id == row.id).values(version=version, updated_at=now, **meta))
+    return SaveResult(_reload(conn, entry.key), created=False, changed=True)
+
+
+def _reload(conn: Connection, key: str) -> KbEntry:
+    return _entry(conn.execute(_CURRENT.where(kb_entries.c.key == key)).one())
+
+
+def _history(conn: Connection, key: str) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(kb_versions).join(kb_entries, kb_entries.c.id == kb_versions.c.entry_id)
+                        .where(kb_entries.c.key == key).order_by(kb_versions.c.version)).all()
+    return [{"version": r.version, "question": r.question, "alternates": r.alternates, "answer": r.answer,
+             "department": r.department, "category": r.category, "tags": r.tags, "author": r.author,
+             "created_at": r.created_at.isoformat()} for r in rows]
+
+
+class KbStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(self, entry: KbEntry, author: str) -> SaveResult:
+        """Create or update; a text change appends a version, an unchanged entry writes nothing."""
+        return await self._db.run(_save, entry, author)
+
+    async def save_many(self, entries: list[KbEntry], author: str) -> list[SaveResult]:
+        def work(conn: Connection) -> list[SaveResult]:
+            return [_save(conn, e, author) for e in entries]
+        return await self._db.run(work)
+
+    async def get(self, key: str) -> KbEntry | None:
+        def work(conn: Connection) -> KbEntry | None:
+            row = conn.execute(_CURRENT.where(kb_entries.c.key == key)).one_or_none()
+            return None if row is None else _entry(row)
+        return await self._db.run(work)
+
+    async def history(self, key: str) -> list[dict[str, Any]]:
+        return await self._db.run(_history, key)
+
+    async def all(self, status: str | None = None) -> list[KbEntry]:
+        def work(conn: Connection) -> list[KbEntry]:
+            query = _CURRENT.order_by(kb_entries.c.key)
+            if status is not None:
+                query = query.where(kb_entries.c.status == status)
+            return [_entry(r) for r in conn.execute(query).all()]
+        return await self._db.run(work)
+
+    async def last_change(self) -> datetime | None:
+        """Cheap check replicas use to know their search index is stale."""
+        return await self._db.run(lambda conn: conn.execute(sa.select(sa.func.max(kb_entries.c.updated_at))).scalar())
