@@ -72,7 +72,7 @@ class RasaBot:
             raise BotUnavailableError(f"rasa unreachable: {type(exc).__name__}: {exc}") from exc
         if not isinstance(data, list):
             raise BotUnavailableError("rasa answered something other than a list of messages")
-        answers = []
+        answers: list[BotAnswer] = []
         for item in data:
             if not isinstance(item, dict):
                 continue
@@ -80,8 +80,12 @@ class RasaBot:
                             for b in item.get("buttons") or [] if isinstance(b, dict))
             text = item.get("text")
             custom = item.get("custom") if isinstance(item.get("custom"), dict) else None
-            if isinstance(text, str) and text or custom:
-                answers.append(BotAnswer(text or "", buttons, custom))
+            if isinstance(text, str) and text:
+                answers.append(BotAnswer(text, buttons, custom))
+            elif custom and answers:
+                # The REST channel sends an utterance's JSON part as its own message: attach it to the text.
+                last = answers[-1]
+                answers[-1] = BotAnswer(last.text, last.buttons, {**(last.custom or {}), **custom})
         return answers
 
     async def status(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bot.engine import BotEngine, DisabledBot, RasaBot
 from channels.base import InboundMessage, Reply
 from channels.media import MediaLimits, MediaStore
 from channels.web.adapter import WebChannel
+from gateway.api.conversations import ConversationsApi
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
+    app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
 
     app.cleanup_ctx.append(_store_ctx)
@@ -124,7 +126,9 @@ async def _kb_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     app[HTTP] = aiohttp.ClientSession()
-    app[BOT] = RasaBot(app[HTTP], s.bot.rasa_url, s.bot.timeout_seconds) if s.bot.enabled else DisabledBot()
+    rasa_token = s.secrets.rasa_token.get_secret_value() if s.secrets.rasa_token else None
+    app[BOT] = (RasaBot(app[HTTP], s.bot.rasa_url, s.bot.timeout_seconds, rasa_token) if s.bot.enabled
+                else DisabledBot())
     # The bot is not required: without it messages are still recorded and answered.
     app[HEALTH].add("bot", app[BOT].status, required=False)
     yield

@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     sub.add_parser("triage", help="triage JSON lines from stdin")
+    nlu = sub.add_parser("nlu", help="language resources")
+    nlu_sub = nlu.add_subparsers(dest="nlu_command", required=True)
+    userdict = nlu_sub.add_parser("userdict", help="write the jieba user dictionary (for Rasa's JiebaTokenizer)")
+    userdict.add_argument("file", type=Path)
     kb = sub.add_parser("kb", help="knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", help="create or update entries from a YAML file")
@@ -116,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db":
             return _db_upgrade(settings)
+        if args.command == "nlu":
+            from nlu.gazetteer import Gazetteer
+            from nlu.segment import user_words, write_userdict
+            words = user_words(Gazetteer.load(settings.path(settings.triage.gazetteer)),
+                               settings.path(settings.triage.taxonomy))
+            print(f"{write_userdict(words, args.file)} words written to {args.file}")
+            return 0
         if args.command == "kb":
             return _kb_import(settings, args.file, args.if_empty)
         return _triage(settings)

@@ -82,6 +82,7 @@ class Secrets(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     api_token: SecretStr | None = None
+    rasa_token: SecretStr | None = None  # Rasa's --auth-token, for its HTTP API (status, tracker events)
 
 
 class Settings(BaseModel):
@@ -122,7 +123,7 @@ class Settings(BaseModel):
         return Settings.model_validate(data)
 
 
-_SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token"}
+_SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token", "HOTLINE_RASA_TOKEN": "rasa_token"}
 
 
 def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

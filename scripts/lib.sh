@@ -31,3 +31,41 @@ ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright canno
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
+
+rasa_python() {  # Rasa 3.6 needs Python 3.10: $RASA_PYTHON, python3.10 on the PATH, or pyenv's 3.10
+  local candidate
+  for candidate in "${RASA_PYTHON:-}" python3.10 "$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10; do
+    [ -n "$candidate" ] || continue
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "!! Rasa needs Python 3.10: set RASA_PYTHON" >&2
+  return 1
+}
+
+ensure_rasa_venv() {  # .venv-rasa: Rasa 3.6.21 (server and action server) in its own Python 3.10
+  local dir=.venv-rasa stamp=.venv-rasa/.installed-rasa-3.6.21 py
+  if [ -f "$stamp" ]; then return; fi
+  py=$(rasa_python)
+  echo ">> creating $dir with $("$py" --version) and installing Rasa 3.6.21 (a few minutes, ~2.7 GB)"
+  [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip
+  "$dir/bin/python" -m pip install -q "rasa==3.6.21" "jieba>=0.42"
+  touch "$stamp"
+}
+
+train_bot() {  # a model for the current bot/ sources, cached by their content hash under var/rasa/
+  local hash model
+  .venv/bin/hotline nlu userdict bot/rasa/userdict/hotline.txt >/dev/null
+  hash=$(cat bot/rasa/config.yml bot/rasa/domain.yml bot/rasa/data/*.yml bot/rasa/userdict/hotline.txt \
+         | sha256sum | cut -c1-16)
+  model="var/rasa/models/hotline-$hash.tar.gz"
+  if [ ! -f "$model" ]; then
+    echo ">> training the bot (model $hash)" >&2
+    mkdir -p var/rasa/models
+    (cd bot/rasa && ../../.venv-rasa/bin/rasa train --quiet --fixed-model-name "hotline-$hash" \
+        --out ../../var/rasa/models >/dev/null)
+  fi
+  echo "$model"
+}

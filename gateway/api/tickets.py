@@ -96,7 +96,9 @@ class TicketsApi:
         description = _opt_str(body, "description", MAX_DESCRIPTION)
         if not description:
             raise BadRequest("description is required", code="missing_description", message_zh="请填写诉求内容。")
-        triage = self._triager.analyze(description)
+        location = _opt_str(body, "location", 500)
+        # The place may be given apart from the description (the bot asks for it separately).
+        triage = self._triager.analyze(f"{location}：{description}" if location else description)
         request_type = _opt_str(body, "request_type") or triage.request_type
         if request_type is not None and request_type not in REQUEST_TYPES:
             raise BadRequest(f"request_type must be one of {REQUEST_TYPES}", code="bad_request_type")
@@ -119,7 +121,7 @@ class TicketsApi:
             description=description, channel=_opt_str(body, "channel", 16) or "api",
             source=_opt_str(body, "source", 16) or "api", conversation_id=conversation_id,
             request_type=request_type, category=category, district=_opt_str(body, "district") or triage.district,
-            location=_opt_str(body, "location", 500), contact_name=_opt_str(body, "contact_name", 64),
+            location=location, contact_name=_opt_str(body, "contact_name", 64),
             contact_phone=phone, anonymous=anonymous, utility=triage.utility)
 
     async def get(self, request: web.Request) -> web.Response:

@@ -1,0 +1,48 @@
+"""Conversation endpoints the bot's action server calls (internal token)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable
+
+from aiohttp import web
+
+from gateway.api.auth import require_token
+from gateway.errors import BadRequest, NotFound
+from gateway.events import EventHub
+from gateway.store.messages import MessageStore
+
+log = logging.getLogger(__name__)
+
+CONSOLE_TOPIC = "console"
+HANDOFF_REASONS = ("requested", "bot_stuck", "ticket_creation_failed")
+
+
+class ConversationsApi:
+    def __init__(self, messages: Callable[[], MessageStore], hub: EventHub, token: str | None) -> None:
+        self._messages = messages
+        self._hub = hub
+        self._token = token
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [web.post("/api/v1/conversations/{conversation_id:\\d+}/handoff", self.handoff)]
+
+    async def handoff(self, request: web.Request) -> web.Response:
+        """The citizen asked for a human (or the bot is stuck): the conversation waits for an agent."""
+        require_token(request, self._token)
+        conversation_id = int(request.match_info["conversation_id"])
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
+        reason = body.get("reason", "requested") if isinstance(body, dict) else "requested"
+        if reason not in HANDOFF_REASONS:
+            raise BadRequest(f"reason must be one of {HANDOFF_REASONS}", code="bad_reason")
+        state = await self._messages().request_agent(conversation_id)
+        if state is None:
+            raise NotFound("no such open conversation", code="conversation_not_found")
+        log.info("conversation %d waits for an agent (%s)", conversation_id, reason)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "handoff", "conversation_id": conversation_id, "reason": reason,
+                                          "state": state})
+        return web.json_response({"conversation_id": conversation_id, "state": state})

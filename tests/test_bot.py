@@ -1,0 +1,96 @@
+"""The bot end to end with the real Rasa 3.6 server and action server, through the gateway's web API."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.rasa_stack import RasaStack, http, trained_model
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    s = RasaStack(tmp_path_factory.mktemp("rasa-stack"))
+    try:
+        s.start(trained_model())
+        yield s
+    finally:
+        s.stop()
+
+
+def new_session() -> str:
+    return "bot" + uuid.uuid4().hex[:16]
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(r["text"] for r in replies)
+
+
+def test_greets_and_says_goodbye(stack: RasaStack) -> None:
+    s = new_session()
+    assert "12345" in texts(stack.say(s, "你好"))
+    assert "再见" in texts(stack.say(s, "好的没别的事了，再见"))
+
+
+def test_answers_from_the_knowledge_base(stack: RasaStack) -> None:
+    replies = stack.say(new_session(), "社保卡丢了怎么补办")
+    assert "挂失" in texts(replies)
+
+
+def test_collects_a_ticket_confirms_and_creates_it(stack: RasaStack) -> None:
+    s = new_session()
+    assert "哪里" in texts(stack.say(s, "我要反映一下，小区门口的路灯坏了一个星期了"))
+    assert "什么时候" in texts(stack.say(s, "泰山区财源街道幸福小区东门"))
+    assert "电话" in texts(stack.say(s, "上周一开始的"))
+    assert "格式" in texts(stack.say(s, "12345"))  # not a phone number: asked again
+    confirm = stack.say(s, "13812345678")
+    assert "请确认" in texts(confirm) and "幸福小区东门" in texts(confirm)
+    assert {b["title"] for b in confirm[-1]["buttons"]} == {"确认提交", "取消"}
+    done = stack.say(s, "确认")
+    number = done[-1]["ticket_number"]
+    assert number in done[-1]["text"]
+    status, ticket = http("GET", f"{stack.gateway}/api/v1/tickets/{number}", headers=stack.auth())
+    assert status == 200 and ticket["source"] == "bot" and ticket["contact_phone"] == "13812345678"
+    assert ticket["location"] == "泰山区财源街道幸福小区东门" and ticket["channel"] == "web"
+    assert ticket["conversation_id"] is not None and ticket["district"] == "泰山区"
+
+    # The citizen asks how it is going, with the number and the phone.
+    q = new_session()
+    assert "工单号" in texts(stack.say(q, "我想查一下工单进度"))
+    assert "电话" in texts(stack.say(q, number))
+    assert "已受理" in texts(stack.say(q, "138 1234 5678"))
+
+
+def test_anonymous_ticket_and_cancel(stack: RasaStack) -> None:
+    s = new_session()
+    stack.say(s, "我要投诉楼下饭店油烟太大")
+    stack.say(s, "岱岳区粥店街道")
+    stack.say(s, "一个月了")
+    assert "请确认" in texts(stack.say(s, "匿名"))
+    assert "不登记" in texts(stack.say(s, "取消"))
+
+
+def test_asking_for_a_human_hands_over(stack: RasaStack) -> None:
+    s = new_session()
+    stack.say(s, "你好")
+    assert "人工" in texts(stack.say(s, "转人工"))
+    assert stack.conversation_state(s) == "waiting_for_agent"
+
+
+def test_emergency_is_answered_by_the_gateway_even_mid_form(stack: RasaStack) -> None:
+    s = new_session()
+    stack.say(s, "我要反映个问题")
+    replies = stack.say(s, "不好了 楼道里着火了 好多烟")
+    assert replies[0]["emergency_lines"][0] == "119" and "119" in replies[0]["text"]
+
+
+def test_out_of_scope_is_declined_politely(stack: RasaStack) -> None:
+    assert "服务范围" in texts(stack.say(new_session(), "给我讲个笑话吧"))
+
+
+def test_health_shows_the_bot_up(stack: RasaStack) -> None:
+    status, body = http("GET", f"{stack.gateway}/healthz")
+    assert status == 200 and body["components"]["bot"]["ok"] is True
