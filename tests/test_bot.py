@@ -66,7 +66,8 @@ def test_collects_a_ticket_confirms_and_creates_it(stack: RasaStack) -> None:
 
 def test_anonymous_ticket_and_cancel(stack: RasaStack) -> None:
     s = new_session()
-    stack.say(s, "我要投诉楼下饭店油烟太大")
+    assert "描述" in texts(stack.say(s, "我要反映个问题"))  # says there is one, not what it is
+    stack.say(s, "楼下饭店油烟太大，熏得不敢开窗")
     stack.say(s, "岱岳区粥店街道")
     stack.say(s, "一个月了")
     assert "请确认" in texts(stack.say(s, "匿名"))

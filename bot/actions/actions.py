@@ -22,6 +22,9 @@ ANONYMOUS = re.compile(r"匿名|不留|不方便|不想留|保密")
 TICKET_NUMBER = re.compile(r"\d{8}-\d{6}")
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 FORM_SLOTS = ("description", "location", "since_when", "contact_phone")
+# "我要反映个问题" says that there is a problem, not what it is.
+OPENER_ONLY = re.compile(r"^(你好|您好|喂)?[，, ]*(我)?(要|想|需要)?(反映|反应|投诉|举报|求助|提交|登记|报告)"
+                         r"(一下|个|一个)?(问题|诉求|事情?|情况|工单)?[。!！]*$")
 
 
 class GatewayError(Exception):
@@ -93,7 +96,9 @@ class ValidateTicketForm(FormValidationAction):
     def validate_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> Dict[Text, Any]:
         text = (value or "").strip()
-        if len(text) < 4:
+        if len(text) < 4 or OPENER_ONLY.match(text):
+            if len(text) >= 4:
+                return {"description": None}  # the form goes on to ask what happened
             dispatcher.utter_message(text="请再具体说说是什么问题，例如：“小区门口的路灯坏了一个星期”。")
             return {"description": None}
         return {"description": text}
