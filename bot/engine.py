@@ -12,6 +12,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 
@@ -39,6 +40,12 @@ class BotEngine(Protocol):
 
     async def status(self) -> dict[str, Any]: ...
 
+    async def pause(self, conversation_key: str) -> None:
+        """Stop the bot answering this conversation (a human has it). Raises BotUnavailableError."""
+
+    async def resume(self, conversation_key: str) -> None:
+        """Let the bot answer again after a human handed the conversation back."""
+
 
 class DisabledBot:
     """Used when the operators switch the bot off: every turn falls back."""
@@ -48,6 +55,12 @@ class DisabledBot:
 
     async def status(self) -> dict[str, Any]:
         return {"ok": False, "detail": "disabled"}
+
+    async def pause(self, conversation_key: str) -> None:
+        return None
+
+    async def resume(self, conversation_key: str) -> None:
+        return None
 
 
 class RasaBot:
@@ -87,6 +100,22 @@ class RasaBot:
                 last = answers[-1]
                 answers[-1] = BotAnswer(last.text, last.buttons, {**(last.custom or {}), **custom})
         return answers
+
+    async def _events(self, conversation_key: str, events: list[dict[str, Any]]) -> None:
+        url = f"{self._base}/conversations/{quote(conversation_key, safe='')}/tracker/events"
+        try:
+            async with self._session.post(url, json=events, params=self._params, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise BotUnavailableError(f"rasa tracker events answered HTTP {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise BotUnavailableError(f"rasa unreachable: {type(exc).__name__}") from exc
+
+    async def pause(self, conversation_key: str) -> None:
+        await self._events(conversation_key, [{"event": "pause"}])
+
+    async def resume(self, conversation_key: str) -> None:
+        # After "resume" Rasa would otherwise predict from a stale state and hit the fallback.
+        await self._events(conversation_key, [{"event": "resume"}, {"event": "action", "name": "action_listen"}])
 
     async def status(self) -> dict[str, Any]:
         try:

@@ -8,9 +8,11 @@ replies stored for the first delivery.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import Channel, InboundMessage, MessageKind, Reply
@@ -32,6 +34,7 @@ UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已�
 MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
 FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字描述您的诉求（什么事、在哪里、什么时候、联系电话），"
                    "我们会记录并生成工单，由工作人员尽快处理。")
+WAITING_FOR_AGENT_REPLY = "您的消息已转给人工客服，工作人员接入后会在这里回复您，请稍候。"
 KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
 # A text shorter than this (after trimming) is not yet a request a ticket can be made of.
 MIN_TICKET_TEXT = 6
@@ -53,6 +56,27 @@ class _Draft:
     role: str = "bot"
 
 
+class KeyedLock:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Recorded:
     """Replies a unit of work has already stored (with the writes they report)."""
@@ -69,6 +93,7 @@ class Pipeline:
         self._outbox = outbox
         self._hub = hub
         self._kb = kb
+        self._turns = KeyedLock()
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -110,15 +135,20 @@ class Pipeline:
             return [_Draft(UNSUPPORTED_REPLY, None, "system")]
         if conv.state == "agent":
             return []  # the owning agent sees it on the console and answers
+        if conv.state == "waiting_for_agent":
+            # Handed over: the bot is paused; the citizen is told the message reached the queue.
+            return [_Draft(WAITING_FOR_AGENT_REPLY, None, "system")]
         if triage is None:
             # Media without text: acknowledge; it joins the conversation's ticket if there is one.
             return await self._media_only(msg, ingest)
         if triage.disposition in ("legal_channel", "confidential_or_unlawful", "out_of_jurisdiction"):
             return [_Draft(triage.reply_zh, {"disposition": triage.disposition}, "system")]
         try:
-            answers = await self._bot.respond(BotTurn(conv.key, msg.text, {
-                "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
-                "triage": triage.as_json(), "attachments": len(msg.attachments)}))
+            # One turn at a time per conversation: Rasa would otherwise make the second wait on its lock.
+            async with self._turns.hold(conv.key):
+                answers = await self._bot.respond(BotTurn(conv.key, msg.text, {
+                    "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
+                    "triage": triage.as_json(), "attachments": len(msg.attachments)}))
         except BotUnavailableError as exc:
             log.log(logging.INFO if isinstance(self._bot, DisabledBot) else logging.WARNING,
                     "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
@@ -154,15 +184,14 @@ class Pipeline:
             text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
             return [OutboundDraft(text, "system", None, {"ticket_number": number})]
 
+        # The conversation stays with the bot: when it is back, the next message goes to it again.
         number, created, items = await self._store.ticket_turn(
-            conv, draft, {"message_id": ingest.message_id, "text": msg.text},
-            "waiting_for_agent" if conv.state == "bot" else None, compose, msg.sender, ingest.message_id,
-            self._outbox.queues(msg.channel))
+            conv, draft, {"message_id": ingest.message_id, "text": msg.text}, None, compose, msg.sender,
+            ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
-        if conv.state == "bot":
-            self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": conv.id,
-                                              "state": "waiting_for_agent"})
+            self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
+                                              "ticket_number": number})
         return _Recorded(items)
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:

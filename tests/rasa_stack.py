@@ -78,17 +78,31 @@ class RasaStack:
         self._spawn([str(RASA_BIN), "run", "actions", "--actions", "actions", "-p", str(action_port)],
                     PROJECT_ROOT / "bot", {**env, "SANIC_HOST": "127.0.0.1", "HOTLINE_GATEWAY_URL": self.gateway},
                     logs / "actions.log")
-        self._spawn([str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(rasa_port),
-                     "--auth-token", self.rasa_token, "-m", str(model), "--endpoints", "endpoints.yml",
-                     "--credentials", "credentials.yml"],
-                    PROJECT_ROOT / "bot" / "rasa", {**env, "HOTLINE_ACTION_URL": f"http://127.0.0.1:{action_port}/webhook"},
-                    logs / "rasa.log")
-        self._wait(f"{self.rasa}/status?token={self.rasa_token}", 180)
+        self._rasa_cmd = ([str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(rasa_port),
+                           "--auth-token", self.rasa_token, "-m", str(model), "--endpoints", "endpoints.yml",
+                           "--credentials", "credentials.yml"],
+                          {**env, "HOTLINE_ACTION_URL": f"http://127.0.0.1:{action_port}/webhook"})
+        self.start_rasa()
         self._wait(f"http://127.0.0.1:{action_port}/health", 60)
         self._wait(f"{self.gateway}/healthz", 60)
 
-    def _spawn(self, cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT))
+    def start_rasa(self) -> None:
+        cmd, env = self._rasa_cmd
+        self._rasa = self._spawn(cmd, PROJECT_ROOT / "bot" / "rasa", env, self.workdir / "rasa.log")
+        self._wait(f"{self.rasa}/status?token={self.rasa_token}", 180)
+
+    def stop_rasa(self) -> None:
+        self._rasa.terminate()
+        self._rasa.wait(30)
+        self.procs.remove(self._rasa)
+
+    def tracker(self, session: str) -> dict[str, Any]:
+        return http("GET", f"{self.rasa}/conversations/{session}/tracker?token={self.rasa_token}")[1]
+
+    def _spawn(self, cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
 
     def _wait(self, url: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds

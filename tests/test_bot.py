@@ -74,11 +74,30 @@ def test_anonymous_ticket_and_cancel(stack: RasaStack) -> None:
     assert "不登记" in texts(stack.say(s, "取消"))
 
 
-def test_asking_for_a_human_hands_over(stack: RasaStack) -> None:
+def test_asking_for_a_human_hands_over_and_pauses_the_bot(stack: RasaStack) -> None:
     s = new_session()
     stack.say(s, "你好")
     assert "人工" in texts(stack.say(s, "转人工"))
     assert stack.conversation_state(s) == "waiting_for_agent"
+    assert stack.tracker(s)["paused"] is True
+    # Further messages go to the agents' queue; the citizen is told so, the bot stays quiet.
+    assert "人工客服" in texts(stack.say(s, "社保卡丢了怎么补办"))
+
+
+def test_rasa_down_mid_conversation_loses_nothing_and_the_bot_comes_back(stack: RasaStack) -> None:
+    s = new_session()
+    assert "哪里" in texts(stack.say(s, "我要投诉，楼下的烧烤店半夜还在营业太吵了"))
+    stack.stop_rasa()
+    try:
+        down = stack.say(s, "岱岳区天平街道，烧烤店每天吵到凌晨两点")
+        assert down[0]["ticket_number"] and "工单号" in down[0]["text"]
+        status, ticket = http("GET", f"{stack.gateway}/api/v1/tickets/{down[0]['ticket_number']}",
+                              headers=stack.auth())
+        assert status == 200 and "凌晨两点" in ticket["description"] and ticket["source"] == "fallback"
+    finally:
+        stack.start_rasa()
+    back = stack.say(s, "你好")
+    assert "12345" in texts(back) and "ticket_number" not in back[0]
 
 
 def test_emergency_is_answered_by_the_gateway_even_mid_form(stack: RasaStack) -> None:

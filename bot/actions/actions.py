@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Text
 
 import aiohttp
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -237,7 +237,8 @@ class ActionHandoff(Action):
         except GatewayError:
             log.warning("hand-over request did not reach the gateway")
         dispatcher.utter_message(response="utter_handoff")
-        return []
+        # The human has it now; the gateway resumes the bot (resume + action_listen) on hand-back.
+        return [ConversationPaused()]
 
 
 class ActionDefaultFallback(Action):
@@ -254,7 +255,7 @@ class ActionDefaultFallback(Action):
             except GatewayError:
                 pass
             dispatcher.utter_message(text="抱歉，我没能理解您的意思，已为您转接人工客服，请稍候。")
-            return [SlotSet("fallback_count", 0)]
+            return [SlotSet("fallback_count", 0), ConversationPaused()]
         dispatcher.utter_message(text="抱歉，我没有理解您的意思。您可以换个说法，比如“社保卡丢了怎么补办”，"
                                       "或者直接描述要反映的问题。")
         return [UserUtteranceReverted(), SlotSet("fallback_count", count)]

@@ -29,7 +29,8 @@ class ConversationsApi:
         return [web.post("/api/v1/conversations/{conversation_id:\\d+}/handoff", self.handoff)]
 
     async def handoff(self, request: web.Request) -> web.Response:
-        """The citizen asked for a human (or the bot is stuck): the conversation waits for an agent."""
+        """The citizen asked for a human (or the bot is stuck): the conversation waits for an agent,
+        and the gateway routes its messages to the agents only."""
         require_token(request, self._token)
         conversation_id = int(request.match_info["conversation_id"])
         try:
@@ -39,9 +40,12 @@ class ConversationsApi:
         reason = body.get("reason", "requested") if isinstance(body, dict) else "requested"
         if reason not in HANDOFF_REASONS:
             raise BadRequest(f"reason must be one of {HANDOFF_REASONS}", code="bad_reason")
-        state = await self._messages().request_agent(conversation_id)
-        if state is None:
+        found = await self._messages().request_agent(conversation_id)
+        if found is None:
             raise NotFound("no such open conversation", code="conversation_not_found")
+        # The bot pauses its own conversation (the hand-over action returns ConversationPaused): a pause
+        # posted from here would wait on Rasa's conversation lock, held by the very turn that called us.
+        state, _key = found
         log.info("conversation %d waits for an agent (%s)", conversation_id, reason)
         self._hub.publish(CONSOLE_TOPIC, {"type": "handoff", "conversation_id": conversation_id, "reason": reason,
                                           "state": state})

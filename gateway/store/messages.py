@@ -150,17 +150,17 @@ class MessageStore:
     async def set_state(self, conversation_id: int, state: str, agent_id: str | None = None) -> None:
         await self._db.run(set_state, conversation_id, state, agent_id)
 
-    async def request_agent(self, conversation_id: int) -> str | None:
-        """Move an open bot conversation to `waiting_for_agent`; returns the state, None if not open."""
-        def work(conn: Connection) -> str | None:
-            row = conn.execute(sa.select(conversations.c.state).where(
+    async def request_agent(self, conversation_id: int) -> tuple[str, str] | None:
+        """Move an open bot conversation to `waiting_for_agent`: (state, key), or None if not open."""
+        def work(conn: Connection) -> tuple[str, str] | None:
+            row = conn.execute(sa.select(conversations.c.state, conversations.c.key).where(
                 conversations.c.id == conversation_id, conversations.c.state != "closed")).one_or_none()
             if row is None:
                 return None
             if row.state == "bot":
                 set_state(conn, conversation_id, "waiting_for_agent")
-                return "waiting_for_agent"
-            return row.state
+                return "waiting_for_agent", row.key
+            return row.state, row.key
         return await self._db.run(work)
 
 
