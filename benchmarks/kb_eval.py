@@ -49,10 +49,40 @@ def evaluate(rows: list[dict[str, Any]], search: Any, threshold: float) -> dict[
             "answered": answered, "errors": errors}
 
 
+def scaled_search_times(analyzer: Any, seed: list[Any], rows: list[dict[str, Any]], size: int) -> None:
+    """Search latency with `size` entries: the seed entries repeated with local variants
+    (a district in the question, a unit and a variant number in the answer)."""
+    import dataclasses
+    import statistics
+    from nlu.kb_search import KbIndex
+
+    places = ["泰山区", "岱岳区", "新泰市", "肥城市", "宁阳县", "东平县", "高新区", "旅游经济开发区"]
+    entries = []
+    for i in range(size):
+        e = seed[i % len(seed)]
+        place = places[(i // len(seed)) % len(places)]
+        entries.append(dataclasses.replace(
+            e, key=f"{e.key}-{i}", question=f"{place}{e.question}",
+            alternates=tuple(f"{place}{a}" for a in e.alternates),
+            answer=f"{e.answer}（{place}第{i}号办事指南）"))
+    t0 = time.perf_counter()
+    index = KbIndex(entries, analyzer)
+    build = time.perf_counter() - t0
+    times = []
+    for _ in range(3):
+        for r in rows:
+            t1 = time.perf_counter()
+            index.search(r["q"], 5)
+            times.append(time.perf_counter() - t1)
+    q = statistics.quantiles(times, n=100)
+    print(f"{size} entries: index build {build:.2f} s; search p50 {q[49] * 1000:.2f} ms  p95 {q[94] * 1000:.2f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "kb_eval.jsonl")
     ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--scale", type=int, default=1000, help="entries for the latency measurement")
     args = ap.parse_args()
     from nlu.gazetteer import Gazetteer
     from nlu.kb import load_entries
@@ -78,6 +108,7 @@ def main() -> None:
         print(f"  threshold {t:.2f}: no-match precision {r['no_match_precision']:.1%} recall {r['no_match_recall']:.1%}"
               f"  answers right {r['answer_precision']:.1%} of {r['answered']}")
     print(f"index build {build:.2f} s (includes loading jieba), search {per_query * 1000:.2f} ms per query")
+    scaled_search_times(analyzer, load_entries(ROOT / "config" / "kb" / "seed_kb.yaml"), rows, args.scale)
     if args.errors:
         for e in report["errors"]:
             print("  ", e)

@@ -14,6 +14,7 @@ separates "answer this" from "no good match".
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -77,31 +78,35 @@ class Analyzer:
 
 
 class _Bm25:
+    """BM25 with each posting's contribution computed at build time: a search only adds numbers."""
+
+    # Terms in more than this share of the documents say almost nothing (怎么, 办理): skipped at search.
+    MAX_DF_SHARE = 0.3
+
     def __init__(self, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> None:
-        self.k1, self.b = k1, b
-        self.tf = [Counter(d) for d in docs]
-        self.len = [len(d) for d in docs]
-        self.avg = sum(self.len) / max(len(docs), 1)
+        tfs = [Counter(d) for d in docs]
+        lengths = [len(d) for d in docs]
+        avg = sum(lengths) / max(len(docs), 1)
         df: Counter[str] = Counter()
-        for d in self.tf:
+        for d in tfs:
             df.update(d.keys())
         n = len(docs)
         self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-        self.postings: dict[str, list[int]] = {}
-        for i, d in enumerate(self.tf):
-            for t in d:
-                self.postings.setdefault(t, []).append(i)
+        self._common = {t for t, c in df.items() if n >= 20 and c > self.MAX_DF_SHARE * n}
+        self.impacts: dict[str, list[tuple[int, float]]] = {}
+        for i, d in enumerate(tfs):
+            for t, f in d.items():
+                norm = f * (k1 + 1) / (f + k1 * (1 - b + b * lengths[i] / avg))
+                self.impacts.setdefault(t, []).append((i, self.idf[t] * norm))
 
     def scores(self, query: list[str]) -> dict[int, float]:
         out: dict[int, float] = {}
+        get = out.get
         for t in set(query):
-            idf = self.idf.get(t)
-            if idf is None:
+            if t in self._common:
                 continue
-            for i in self.postings[t]:
-                f = self.tf[i][t]
-                norm = f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * self.len[i] / self.avg))
-                out[i] = out.get(i, 0.0) + idf * norm
+            for i, w in self.impacts.get(t, ()):
+                out[i] = get(i, 0.0) + w
         return out
 
 
@@ -122,6 +127,7 @@ class KbIndex:
         self._q_terms = [set(d) for d in q_docs]
         self._questions = _Bm25(q_docs)
         self._q_info = [sum(self._questions.idf[t] for t in d) for d in self._q_terms]
+        self._max_idf = max(self._questions.idf.values(), default=1.0)
         self._a_owner = list(self.entries)
         self._answers = _Bm25([analyzer.terms(self.entries[k].answer) for k in self._a_owner])
 
@@ -137,22 +143,27 @@ class KbIndex:
             key = self._q_owner[i]
             if key not in best or s > best[key][0]:
                 best[key] = (s, i)
-        answer_scores = {self._a_owner[i]: s for i, s in self._answers.scores(terms).items()}
-        ranked = []
-        query_info = sum(self._questions.idf.get(t, max(self._questions.idf.values(), default=1.0)) for t in set(terms))
-        for key in set(best) | set(answer_scores):
-            q_score, q_index = best.get(key, (0.0, -1))
-            total = q_score + self.ANSWER_WEIGHT * answer_scores.get(key, 0.0)
-            if q_index >= 0:
+        totals = {key: s for key, (s, _) in best.items()}
+        for i, s in self._answers.scores(terms).items():
+            key = self._a_owner[i]
+            totals[key] = totals.get(key, 0.0) + self.ANSWER_WEIGHT * s
+        top = heapq.nsmallest(k, totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        unique = set(terms)
+        idf = self._questions.idf
+        # A term no question has is as informative as the rarest one: the query asks something we lack.
+        query_info = sum(idf.get(t, self._max_idf) for t in unique)
+        hits = []
+        for key, total in top:
+            if key in best:
+                q_index = best[key][1]
                 # Both ways: how much of the query the question explains, and how much of the question
                 # the query asks (a paraphrase with extra words still asks all of the question).
-                covered = sum(self._questions.idf[t] for t in set(terms) & self._q_terms[q_index])
+                covered = sum(idf[t] for t in unique & self._q_terms[q_index])
                 of_query = covered / query_info if query_info else 0.0
                 of_question = covered / self._q_info[q_index] if self._q_info[q_index] else 0.0
                 confidence = 2 * of_query * of_question / (of_query + of_question) if covered else 0.0
                 matched = self._q_text[q_index]
             else:
                 confidence, matched = 0.0, self.entries[key].question
-            ranked.append(SearchHit(key, total, min(confidence, 1.0), matched))
-        ranked.sort(key=lambda h: (-h.score, h.key))
-        return ranked[:k]
+            hits.append(SearchHit(key, total, min(confidence, 1.0), matched))
+        return hits
