@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import PIPELINE, STORE
 from gateway.store.schema import attachments, emergency_referrals, messages, tickets
-from tests.conftest import FakeRasa
 from tests.media_samples import PDF, mp4, png
 
 

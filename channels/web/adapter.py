@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.errors import BadRequest, Forbidden, PayloadTooLarge
+from channels.http_body import json_object
 from channels.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class WebChannel:
         if request.content_type.startswith("multipart/"):
             session, text, client_id, files = await self._read_multipart(request)
         else:
-            session, text, client_id = _read_json_fields(await _json_body(request))
+            session, text, client_id = _read_json_fields(await json_object(request))
             files = []
         if not text and not files:
             raise BadRequest("empty message", code="empty_message", message_zh="请输入要反映的内容或上传图片、视频。")
@@ -187,16 +188,6 @@ async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
             raise PayloadTooLarge(f"upload over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("JSON body must be an object", code="malformed_json")
-    return body
 
 
 def _session(value: Any) -> str:

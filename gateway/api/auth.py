@@ -17,3 +17,9 @@ def require_token(request: web.Request, token: str | None) -> None:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise Unauthorized("missing or wrong bearer token", code="bad_token")
+
+
+def actor_of(request: web.Request) -> str:
+    """Who the audit trail records for an internal API call (the bot, a tool, later a unit or agent)."""
+    name = request.headers.get("X-Hotline-Actor", "api")
+    return name[:64] if name.isprintable() else "api"

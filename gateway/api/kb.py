@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from gateway.api.auth import require_token
+from channels.http_body import json_object
+from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound
 from gateway.kb_service import KbService
 from nlu.kb import KbFormatError, entry_from_mapping
@@ -68,9 +69,9 @@ class KbApi:
 
     async def create(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        body = await _json_object(request)
+        body = await json_object(request)
         entry = _entry(body)
-        [result] = await self._service().save([entry], author=_actor(request))
+        [result] = await self._service().save([entry], author=actor_of(request))
         if not result.created:
             raise BadRequest("an entry with this id exists; use PUT to edit it", code="kb_entry_exists")
         return web.json_response(result.entry.as_json(), status=201)
@@ -80,20 +81,10 @@ class KbApi:
         key = request.match_info["key"]
         if await self._service().get(key) is None:
             raise NotFound("no such entry", code="kb_entry_not_found", message_zh="没有找到该知识条目。")
-        body = await _json_object(request)
+        body = await json_object(request)
         entry = _entry({**body, "id": key})
-        [result] = await self._service().save([entry], author=_actor(request))
+        [result] = await self._service().save([entry], author=actor_of(request))
         return web.json_response({**result.entry.as_json(), "changed": result.changed})
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("JSON body must be an object", code="malformed_json")
-    return body
 
 
 def _entry(body: dict[str, Any]) -> Any:
@@ -101,8 +92,3 @@ def _entry(body: dict[str, Any]) -> Any:
         return entry_from_mapping(body)
     except KbFormatError as exc:
         raise BadRequest(str(exc), code="bad_kb_entry", message_zh="知识条目格式有误。") from exc
-
-
-def _actor(request: web.Request) -> str:
-    name = request.headers.get("X-Hotline-Actor", "api")
-    return name[:64] if name.isprintable() else "api"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict, deque
 from datetime import datetime
@@ -10,7 +9,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from gateway.api.auth import require_token
+from channels.http_body import json_object
+from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
 from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
@@ -49,16 +49,6 @@ class _RateLimit:
             self._hits = defaultdict(deque, {k: v for k, v in self._hits.items() if v})
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("JSON body must be an object", code="malformed_json")
-    return body
-
-
 def _opt_str(body: dict[str, Any], key: str, max_len: int = 200) -> str | None:
     value = body.get(key)
     if value is None or value == "":
@@ -88,8 +78,8 @@ class TicketsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        draft = self._draft(await _json_object(request))
-        ticket = await self._tickets_of().create(draft, actor=_actor(request))
+        draft = self._draft(await json_object(request))
+        ticket = await self._tickets_of().create(draft, actor=actor_of(request))
         return web.json_response(ticket.as_json(), status=201)
 
     def _draft(self, body: dict[str, Any]) -> TicketDraft:
@@ -151,7 +141,7 @@ class TicketsApi:
         """Citizen's query: ticket number plus the phone given with it. Same answer for
         'no such ticket' and 'wrong phone', so numbers cannot be probed for phones."""
         self._progress_limit.check(request.remote or "?")
-        body = await _json_object(request)
+        body = await json_object(request)
         number, phone = _opt_str(body, "number", 32), _opt_str(body, "phone", 32)
         if not number or not phone:
             raise BadRequest("number and phone are required", code="missing_fields",
@@ -171,11 +161,6 @@ def _public_progress(ticket: TicketRecord) -> dict[str, Any]:
         "events": [{"at": e.at.isoformat(), "kind": e.kind, "text_zh": EVENT_ZH.get(e.kind, "办理进展更新")}
                    for e in ticket.events if e.public],
     }
-
-
-def _actor(request: web.Request) -> str:
-    name = request.headers.get("X-Hotline-Actor", "api")
-    return name[:64] if name.isprintable() else "api"
 
 
 def _int(q: Any, key: str, default: int, lo: int, hi: int) -> int:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
+from channels.http_body import json_object
 from gateway.api.auth import require_token
 from gateway.errors import BadRequest
 from nlu.triage import Triager
@@ -23,11 +22,8 @@ class TriageApi:
 
     async def triage(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        body = await json_object(request)
+        if not isinstance(body.get("text"), str):
             raise BadRequest('body must be {"text": "..."}', code="missing_text")
         if len(body["text"]) > MAX_TEXT:
             raise BadRequest("text too long", code="text_too_long")
