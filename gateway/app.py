@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from typing import Any, AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from bot.engine import BotEngine, DisabledBot, RasaBot
-from channels.base import InboundMessage, Reply
+from channels.base import Channel, InboundMessage, Reply
+from channels.email.adapter import EmailChannel, start_smtp_server
+from channels.email.adapter import EmailSettings as EmailChannelSettings
 from channels.media import MediaLimits, MediaStore
 from channels.web.adapter import WebChannel
 from gateway.api.conversations import ConversationsApi
@@ -30,6 +33,7 @@ from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import Pipeline
+from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
@@ -49,6 +53,8 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 WEB = web.AppKey("web_channel", WebChannel)
 HEALTH = web.AppKey("health", HealthApi)
 KB = web.AppKey("kb", KbService)
+EMAIL = web.AppKey("email_channel", EmailChannel)
+SMTP_PORT = web.AppKey("smtp_port", int)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -93,7 +99,32 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
+    if settings.email.enabled:
+        app.cleanup_ctx.append(_smtp_ctx)
     return app
+
+
+async def _smtp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SMTP server on this event loop (not aiosmtpd's threaded Controller)."""
+    e = app[SETTINGS].email
+    tls = None
+    if e.tls_cert and e.tls_key:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(app[SETTINGS].path(e.tls_cert), app[SETTINGS].path(e.tls_key))
+    try:
+        server = await start_smtp_server(app[EMAIL], e.host, e.port, tls)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen for SMTP on {e.host}:{e.port}: {exc}") from exc
+    port = app[SMTP_PORT] = server.sockets[0].getsockname()[1]
+    log.info("SMTP server on %s:%d for %s", e.host, port, ", ".join(e.addresses))
+
+    async def smtp_check() -> dict[str, Any]:
+        return {"ok": server.is_serving(), "port": port}
+
+    app[HEALTH].add("smtp", smtp_check, required=False)
+    yield
+    server.close()
+    await server.wait_closed()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -137,7 +168,23 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
-    app[OUTBOX] = OutboxDispatcher(store.outbox, {app[WEB].channel: app[WEB]}, app[SETTINGS].outbox)
+    adapters: dict[Channel, Any] = {app[WEB].channel: app[WEB]}
+    e = app[SETTINGS].email
+    if e.enabled:
+        async def handle(msg: InboundMessage) -> list[Reply]:
+            return await app[PIPELINE].handle(msg)
+
+        async def ticket_thread(number: str, sender: str) -> str | None:
+            return await store.tickets.conversation_key_for(number, Channel.EMAIL.value, sender)
+
+        app[EMAIL] = EmailChannel(handle, app[MEDIA], EmailChannelSettings(
+            addresses=frozenset(a.lower() for a in e.addresses), domain=e.domain,
+            max_message_bytes=e.max_message_bytes, relay_host=e.relay_host, relay_port=e.relay_port,
+            max_auto_replies_per_hour=e.max_auto_replies_per_hour,
+            max_mails_per_sender_per_hour=e.max_mails_per_sender_per_hour),
+            ticket_thread, store.messages.reply_context)
+        adapters[Channel.EMAIL] = app[EMAIL]
+    app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB])
 
     async def outbox_check() -> dict[str, Any]:

@@ -85,6 +85,10 @@ class _Recorded:
 
 
 class Pipeline:
+    # Channels where the citizen converses with the bot; the others (e-mail) send one whole message
+    # that is answered from the knowledge base or becomes a ticket.
+    CONVERSATIONAL = frozenset({Channel.WEB, Channel.WECHAT, Channel.TELEGRAM, Channel.IVR})
+
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub, kb: KbService) -> None:
         self._store = store
@@ -114,6 +118,11 @@ class Pipeline:
                 "message_id": ingest.message_id, "state": ingest.conversation.state,
                 "emergency": bool(emergency), "text": mask(msg.text)[:200]})
         decision = await self._decide(msg, ingest, triage)
+        if msg.meta.get("suppress_reply"):
+            # Auto-replies, bounces, senders over their hourly allowance: stored (and ticketed when they
+            # carry a request), never answered.
+            log.info("message %d not answered (%s)", ingest.message_id, msg.meta.get("automatic", "reply limit"))
+            return []
         if isinstance(decision, _Recorded):
             await self._outbox.deliver_now(decision.items)
             return [_reply_from_item(item) for item in decision.items]
@@ -143,6 +152,8 @@ class Pipeline:
             return await self._media_only(msg, ingest)
         if triage.disposition in ("legal_channel", "confidential_or_unlawful", "out_of_jurisdiction"):
             return [_Draft(triage.reply_zh, {"disposition": triage.disposition}, "system")]
+        if msg.channel not in self.CONVERSATIONAL:
+            return await self._fallback(msg, ingest, triage)
         try:
             # One turn at a time per conversation: Rasa would otherwise make the second wait on its lock.
             async with self._turns.hold(conv.key):
@@ -181,6 +192,8 @@ class Pipeline:
             district=triage.district, utility=triage.utility)
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
+            if msg.meta.get("suppress_reply"):
+                return []
             text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
             return [OutboundDraft(text, "system", None, {"ticket_number": number})]
 

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gateway.errors import ConfigError
 
@@ -68,6 +68,27 @@ class OutboxSettings(_Section):
     batch_size: int = 50
 
 
+class EmailSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    # The hotline's own addresses: mail to anything else is refused (no relaying).
+    addresses: list[str] = Field(default_factory=lambda: ["12345@hotline.taian.gov.cn"])
+    domain: str = "hotline.taian.gov.cn"
+    max_message_bytes: int = 30 * 1024 * 1024
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 2526
+    max_auto_replies_per_hour: int = 5
+    max_mails_per_sender_per_hour: int = 60
+    tls_cert: str = ""  # STARTTLS is offered when a certificate and key are configured
+    tls_key: str = ""
+
+    @field_validator("addresses", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [a.strip() for a in value.split(",") if a.strip()] if isinstance(value, str) else value
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -94,6 +115,7 @@ class Settings(BaseModel):
     media: MediaSettings = Field(default_factory=MediaSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)

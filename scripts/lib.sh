@@ -21,6 +21,20 @@ ensure_venv() {  # ensure_venv DIR EXTRAS: the gateway's virtualenv with the pro
   fi
 }
 
+ensure_debian_tools() {  # test peers from Debian: chromium (browser tests), swaks (SMTP client)
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v swaks >/dev/null || missing+=(swaks)
+  [ ${#missing[@]} -eq 0 ] && return
+  if [ "$(id -u)" != 0 ]; then
+    echo "!! missing ${missing[*]}: run 'apt-get install ${missing[*]}' as root" >&2
+    return 1
+  fi
+  echo ">> installing Debian's ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright cannot download browsers here)
   if [ -x /usr/bin/chromium ]; then return; fi
   if [ "$(id -u)" != 0 ]; then

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_venv .venv test
-ensure_chromium
+ensure_debian_tools
 ensure_rasa_venv
 HOTLINE_TEST_RASA_MODEL=$(train_bot)
 export HOTLINE_TEST_RASA_MODEL

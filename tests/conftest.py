@@ -32,6 +32,7 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "bot": {"enabled": False},
         "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
         "server": {"reply_wait_seconds": 5.0},
+        "email": {"port": 0},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}

@@ -150,6 +150,21 @@ class MessageStore:
     async def set_state(self, conversation_id: int, state: str, agent_id: str | None = None) -> None:
         await self._db.run(set_state, conversation_id, state, agent_id)
 
+    async def reply_context(self, outbound_id: int) -> dict[str, Any] | None:
+        """The inbound message an outbound one answers (or the conversation's latest), as its payload."""
+        def work(conn: Connection) -> dict[str, Any] | None:
+            out = conn.execute(sa.select(messages.c.in_reply_to, messages.c.conversation_id)
+                               .where(messages.c.id == outbound_id)).one_or_none()
+            if out is None:
+                return None
+            query = sa.select(messages.c.payload).where(messages.c.direction == "in")
+            query = (query.where(messages.c.id == out.in_reply_to) if out.in_reply_to is not None else
+                     query.where(messages.c.conversation_id == out.conversation_id).order_by(messages.c.id.desc())
+                     .limit(1))
+            row = conn.execute(query).one_or_none()
+            return row.payload if row is not None else None
+        return await self._db.run(work)
+
     async def request_agent(self, conversation_id: int) -> tuple[str, str] | None:
         """Move an open bot conversation to `waiting_for_agent`: (state, key), or None if not open."""
         def work(conn: Connection) -> tuple[str, str] | None:

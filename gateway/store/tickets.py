@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, set_state as set_conversation_state
-from gateway.store.schema import conversations, ticket_counters, ticket_events, tickets
+from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -249,6 +249,18 @@ class TicketStore:
     async def open_for_conversation(self, conversation_id: int) -> TicketRecord | None:
         """The conversation's newest ticket still being worked on."""
         return await self._db.run(open_for_conversation, conversation_id)
+
+    async def conversation_key_for(self, number: str, channel: str, sender: str) -> str | None:
+        """The key of the ticket's conversation when `sender` is the citizen who filed it on `channel`."""
+        def work(conn: Connection) -> str | None:
+            row = conn.execute(
+                sa.select(conversations.c.key)
+                .join(tickets, tickets.c.conversation_id == conversations.c.id)
+                .join(contacts, contacts.c.id == conversations.c.contact_id)
+                .where(tickets.c.number == number, conversations.c.channel == channel,
+                       contacts.c.external_user == sender)).one_or_none()
+            return None if row is None else row.key
+        return await self._db.run(work)
 
     async def list(self, flt: TicketFilter, offset: int = 0, limit: int = 50) -> tuple[list[TicketRecord], int]:
         return await self._db.run(_list, flt, offset, limit)

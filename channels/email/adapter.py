@@ -1,0 +1,238 @@
+"""The e-mail channel: SMTP in (aiosmtpd on the gateway's event loop), threaded replies out (aiosmtplib).
+
+A mail is stored (with its attachments) before the SMTP server says 250; a
+transient failure says 451 so the sending server retries; nothing is ever
+answered with aiosmtpd's default 500. Threads are kept by our own Message-IDs
+(they carry the conversation key), by `References`, and by the ticket tag
+`[12345-YYYYMMDD-NNNNNN]` in the subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import ssl
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Awaitable, Callable
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
+from channels.email.parse import ParsedMail, parse_mail
+from channels.errors import DeliveryError, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from channels.media import MediaStore
+
+log = logging.getLogger(__name__)
+
+MAIL_KINDS = frozenset({AttachmentKind.IMAGE, AttachmentKind.VIDEO, AttachmentKind.VOICE})
+OUR_ID_PREFIX = "hotline."
+
+# conversation key of a ticket, if the sender is the ticket's citizen; None otherwise
+TicketThread = Callable[[str, str], Awaitable[str | None]]
+# inbound mail (subject, Message-ID, References) that an outbound message answers
+ReplyContext = Callable[[int], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    addresses: frozenset[str]
+    domain: str
+    max_message_bytes: int
+    relay_host: str
+    relay_port: int
+    max_auto_replies_per_hour: int
+    max_mails_per_sender_per_hour: int
+
+
+class _Window:
+    """Events per key within the last hour (in this process)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def count(self, key: str) -> int:
+        hits, cutoff = self._hits[key], time.monotonic() - 3600
+        while hits and hits[0] < cutoff:
+            hits.popleft()
+        return len(hits)
+
+    def add(self, key: str) -> None:
+        self._hits[key].append(time.monotonic())
+
+
+def encode_key(key: str) -> str:
+    return base64.b32encode(key.encode()).decode().rstrip("=").lower()
+
+
+def decode_key(token: str) -> str | None:
+    try:
+        padded = token.upper() + "=" * (-len(token) % 8)
+        return base64.b32decode(padded).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class EmailChannel:
+    channel = Channel.EMAIL
+
+    def __init__(self, handle: MessageHandler, media: MediaStore, settings: EmailSettings,
+                 ticket_thread: TicketThread, reply_context: ReplyContext) -> None:
+        self._handle = handle
+        self._media = media
+        self.settings = settings
+        self._ticket_thread = ticket_thread
+        self._reply_context = reply_context
+        self._received = _Window()
+        self._auto_replied = _Window()
+
+    # --- SMTP server hooks (aiosmtpd handler protocol)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        sender = address.lower()
+        if sender and self._received.count(sender) >= self.settings.max_mails_per_sender_per_hour:
+            log.warning("smtp: sender over %d mails/hour, deferred", self.settings.max_mails_per_sender_per_hour)
+            return "451 4.7.1 Too many messages from this sender, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() not in self.settings.addresses:
+            log.warning("smtp: recipient refused (not a hotline address, no relaying)")
+            return "550 5.7.1 Recipient not accepted: this server only receives mail for the 12345 hotline"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            await self.receive(raw, (envelope.mail_from or "").lower())
+        except ServiceError as exc:
+            log.error("smtp: mail not stored, sender asked to retry: %s", exc.reason)
+            return "451 4.3.0 Temporary failure, please try again later"
+        except Exception:
+            log.exception("smtp: mail not stored, sender asked to retry")
+            return "451 4.3.0 Temporary failure, please try again later"
+        return "250 2.0.0 OK: received"
+
+    # --- inbound
+
+    async def receive(self, raw: bytes, envelope_from: str) -> None:
+        parsed = parse_mail(raw)
+        sender = parsed.from_addr or envelope_from
+        self._received.add(sender)
+        attachments = [await self._store_part(p.data, p.filename, p.declared_type) for p in parsed.parts]
+        key = await self._conversation_key(parsed, sender)
+        automatic = parsed.automatic
+        suppress = automatic is not None
+        if not suppress and self._auto_replied.count(sender) >= self.settings.max_auto_replies_per_hour:
+            suppress, automatic = True, None
+            log.warning("email: sender already got %d automatic replies this hour; this one is not answered",
+                        self.settings.max_auto_replies_per_hour)
+        text = _with_subject(parsed)
+        kind = MessageKind.UNSUPPORTED if automatic else (MessageKind.MEDIA if attachments else MessageKind.TEXT)
+        msg = InboundMessage(
+            channel=Channel.EMAIL,
+            external_id=parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
+            sender=sender, sender_name=parsed.from_name or None, conversation_key=key, text=text, kind=kind,
+            attachments=tuple(attachments), raw=raw.decode("utf-8", "replace")[:1_000_000],
+            meta={"subject": parsed.subject, "message_id": parsed.message_id, "references": parsed.references,
+                  "suppress_reply": suppress, **({"automatic": automatic} if automatic else {})})
+        replies = await self._handle(msg)
+        if replies and not suppress:
+            self._auto_replied.add(sender)
+
+    async def _store_part(self, data: bytes, filename: str | None, declared: str) -> Any:
+        try:
+            return await self._media.save(data, filename=filename, allowed_kinds=MAIL_KINDS)
+        except (UnsupportedMediaType, PayloadTooLarge):
+            # winmail.dat, PDFs, oversized photos: kept as files, never dropped.
+            return await self._media.save_as(data, declared or "application/octet-stream", AttachmentKind.FILE,
+                                             filename)
+
+    async def _conversation_key(self, parsed: ParsedMail, sender: str) -> str:
+        for ref in [parsed.in_reply_to or "", *reversed(parsed.references)]:
+            local = ref.strip("<>").split("@", 1)[0]
+            if local.startswith(OUR_ID_PREFIX):
+                key = decode_key(local.split(".")[1]) if local.count(".") >= 2 else None
+                if key:
+                    return key
+        if parsed.thread_ticket:
+            key = await self._ticket_thread(parsed.thread_ticket, sender)
+            if key:
+                return key
+        root = parsed.references[0] if parsed.references else parsed.in_reply_to or parsed.message_id
+        return "mail:" + (root or sender)
+
+    # --- outbound (called by the outbox)
+
+    async def deliver(self, message: OutboundMessage) -> None:
+        context = await self._reply_context(int(message.meta["message_id"])) or {}
+        subject = context.get("subject") or "您的来信"
+        number = message.meta.get("ticket_number")
+        mail = EmailMessage()
+        mail["From"] = f"泰安市12345政务服务便民热线 <{sorted(self.settings.addresses)[0]}>"
+        mail["To"] = message.recipient
+        base = subject if subject.lower().startswith(("re:", "回复")) else f"Re: {subject}"
+        mail["Subject"] = f"[12345-{number}] {_strip_tag(base)}" if number else base
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = (f"<{OUR_ID_PREFIX}{encode_key(message.conversation_key)}."
+                              f"{message.meta['message_id']}@{self.settings.domain}>")
+        if context.get("message_id"):
+            mail["In-Reply-To"] = context["message_id"]
+            mail["References"] = " ".join([*context.get("references", []), context["message_id"]][-10:])
+        if message.sender_role != "agent":
+            mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer it
+        mail.set_content(message.text + "\n\n——\n泰安市12345政务服务便民热线\n回复本邮件即可补充材料，请保留标题中的工单号。")
+        try:
+            await aiosmtplib.send(mail, hostname=self.settings.relay_host, port=self.settings.relay_port,
+                                  timeout=15, start_tls=False, use_tls=False)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"relay refused the recipient: {exc}", permanent=True) from exc
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            raise DeliveryError(f"relay: {type(exc).__name__}: {exc}") from exc
+
+
+def _strip_tag(subject: str) -> str:
+    import re
+    return re.sub(r"\s*\[12345-\d{8}-\d{6}\]\s*", " ", subject).strip()
+
+
+def _with_subject(parsed: ParsedMail) -> str:
+    """Triage and tickets read the subject too, unless it only repeats the body or is a reply prefix."""
+    import re
+    subject = re.sub(r"^((re|fw|fwd|回复|答复|转发)\s*[:：]\s*)+", "", _strip_tag(parsed.subject), flags=re.IGNORECASE)
+    body = parsed.text.strip()
+    if not subject or subject in body:
+        return body
+    return f"{subject}\n{body}".strip()
+
+
+class _HotlineSMTP(SMTP):
+    # Real mail breaks the 1,000-character line rule (bounces, HTML); accept it rather than answer 500.
+    # The message size limit still bounds memory.
+    line_length_limit = 100_000
+
+
+async def start_smtp_server(channel: EmailChannel, host: str, port: int,
+                            tls_context: ssl.SSLContext | None) -> asyncio.AbstractServer:
+    """aiosmtpd's protocol on this event loop (no Controller thread)."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> SMTP:
+        return _HotlineSMTP(channel, data_size_limit=channel.settings.max_message_bytes, enable_SMTPUTF8=True,
+                    hostname=channel.settings.domain, ident="12345 hotline", tls_context=tls_context,
+                    require_starttls=False, decode_data=False)
+
+    return await loop.create_server(factory, host=host, port=port)

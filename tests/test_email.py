@@ -1,0 +1,283 @@
+"""The e-mail channel with real SMTP conversations on loopback: smtplib and swaks as clients, a second
+aiosmtpd as the relay that receives our replies."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import shutil
+import smtplib
+from email.header import Header
+from email.message import EmailMessage
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email import encoders
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+from aiosmtpd.smtp import SMTP
+
+from gateway.app import KB, SMTP_PORT, STORE
+from gateway.settings import PROJECT_ROOT
+from gateway.store.schema import attachments, messages, tickets
+from nlu.kb import load_entries
+from tests.conftest import PG_URL
+
+HOTLINE = "12345@hotline.taian.gov.cn"
+SAMPLES = PROJECT_ROOT / "tests" / "data" / "email"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+class Relay:
+    """The outgoing relay: an aiosmtpd server that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.received: list[email.message.Message] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server: SMTP, session: object, envelope: object) -> str:
+        self.received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.arrived.set()
+        return "250 OK"
+
+    async def wait_for(self, n: int, timeout: float = 10) -> list[email.message.Message]:
+        async with asyncio.timeout(timeout):
+            while len(self.received) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.received
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[tuple[Relay, int]]:
+    r = Relay()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(r), "127.0.0.1", 0)
+    try:
+        yield r, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def mail_client(make_client, relay, db_url) -> TestClient:
+    r, port = relay
+    client = await make_client(db_url=db_url, email={"relay_port": port, "max_message_bytes": 200_000,
+                                                     "max_auto_replies_per_hour": 3})
+    await client.app[KB].save(load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml"), author="test")
+    return client
+
+
+def send(port: int, mail: bytes | EmailMessage, rcpt: str = HOTLINE, sender: str = "zhang@example.com") -> dict:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        raw = mail if isinstance(mail, bytes) else mail.as_bytes()
+        return smtp.sendmail(sender, [rcpt], raw)
+
+
+async def asend(client: TestClient, mail: bytes | EmailMessage, **kw: str) -> dict:
+    return await asyncio.to_thread(send, client.app[SMTP_PORT], mail, **kw)
+
+
+async def rows(client: TestClient, table: sa.Table, *where) -> list:
+    return await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(table).where(*where)).all())
+
+
+def gbk_mail_with_photo(msg_id: str = "<a1@foxmail.com>") -> bytes:
+    """Shaped like Foxmail/Outlook: GBK body, RFC 2047 GBK subject and file name, base64 JPEG."""
+    m = MIMEMultipart("mixed")
+    m["From"] = f"{Header('张先生', 'gbk').encode()} <zhang@example.com>"
+    m["To"] = HOTLINE
+    m["Subject"] = Header("反映泰山区财源街道小区路灯损坏问题", "gbk").encode()
+    m["Message-ID"] = msg_id
+    m["X-Mailer"] = "Foxmail 7.2.25"
+    m.attach(MIMEText("你好：\n我们小区门口的路灯坏了一个多星期了，晚上很黑，老人出门不安全，请尽快派人维修。\n\n张先生\n"
+                      "-----原始邮件-----\n发件人: 12345\n以前的内容", "plain", "gbk"))
+    photo = MIMEBase("application", "octet-stream")  # the declared type lies; the bytes are a JPEG
+    photo.set_payload(JPEG)
+    encoders.encode_base64(photo)
+    photo.add_header("Content-Disposition", "attachment", filename=("gbk", "", "路灯照片.jpg"))
+    m.attach(photo)
+    return m.as_bytes()
+
+
+async def test_gbk_mail_with_photo_becomes_a_ticket_and_gets_a_threaded_reply(mail_client, relay) -> None:
+    r, _ = relay
+    assert await asend(mail_client, gbk_mail_with_photo()) == {}
+    [ticket] = await rows(mail_client, tickets)
+    assert ticket.channel == "email" and ticket.district == "泰山区" and "路灯坏了" in ticket.description
+    assert "原始邮件" not in ticket.description  # the quoted earlier mail is trimmed
+    [att] = await rows(mail_client, attachments)
+    assert att.content_type == "image/jpeg" and att.kind == "image" and att.filename == "路灯照片.jpg"
+    [reply] = await r.wait_for(1)
+    assert reply["Subject"].startswith(f"[12345-{ticket.number}]") and "路灯" in reply["Subject"]
+    assert reply["In-Reply-To"] == "<a1@foxmail.com>" and reply["Auto-Submitted"] == "auto-replied"
+    assert reply["To"] == "zhang@example.com" and ticket.number in reply.get_content()
+
+
+async def test_a_reply_mail_joins_its_ticket(mail_client, relay) -> None:
+    r, _ = relay
+    await asend(mail_client, gbk_mail_with_photo("<first@foxmail.com>"))
+    [first_reply] = await r.wait_for(1)
+    follow = EmailMessage()
+    follow["From"], follow["To"] = "zhang@example.com", HOTLINE
+    follow["Subject"] = "回复：" + first_reply["Subject"]
+    follow["Message-ID"] = "<second@foxmail.com>"
+    follow["In-Reply-To"] = first_reply["Message-ID"]  # some clients send no References
+    follow.set_content("补充一下：坏的是东门那一盏，晚上七点以后完全不亮。\n\n在 2026年11月26日 写道：\n> 您的诉求已记录")
+    await asend(mail_client, follow)
+    assert len(await rows(mail_client, tickets)) == 1
+    number = (await rows(mail_client, tickets))[0].number
+    got = await mail_client.app[STORE].tickets.get(number)
+    assert [e.kind for e in got.events] == ["created", "citizen_message"]
+    assert "东门" in got.events[1].data["text"] and "您的诉求已记录" not in got.events[1].data["text"]
+    # A reply naming only the ticket in the subject, from the same citizen, finds it too.
+    tagged = EmailMessage()
+    tagged["From"], tagged["To"], tagged["Subject"] = "zhang@example.com", HOTLINE, f"Re: [12345-{number}] 还没修"
+    tagged["Message-ID"] = "<third@foxmail.com>"
+    tagged.set_content("到今天还没有修好，请催一下。")
+    await asend(mail_client, tagged)
+    assert len(await rows(mail_client, tickets)) == 1
+    replies = await r.wait_for(3)
+    assert all(m["Subject"].startswith(f"[12345-{number}]") for m in replies)
+
+
+async def test_html_only_mail_is_read_as_text(mail_client) -> None:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "li@example.com", HOTLINE, "投诉"
+    m["Message-ID"] = "<html1@example.com>"
+    m.set_content("<html><head><style>p{color:red}</style><script>alert(1)</script></head><body>"
+                  "<p>岱岳区粥店街道某小区物业不作为，</p><p>电梯坏了一个月&nbsp;都不修。</p></body></html>", subtype="html")
+    await asend(mail_client, m, sender="li@example.com")
+    [ticket] = await rows(mail_client, tickets)
+    assert "电梯坏了一个月" in ticket.description and "alert" not in ticket.description
+    assert "<p>" not in ticket.description and ticket.district == "岱岳区"
+
+
+async def test_emergency_mail_is_answered_with_the_line_and_not_ticketed(mail_client, relay) -> None:
+    r, _ = relay
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "wang@example.com", HOTLINE, "救命", "<fire@example.com>"
+    m.set_content("我家楼下饭店着火了，浓烟滚滚，楼道里全是烟")
+    await asend(mail_client, m, sender="wang@example.com")
+    [reply] = await r.wait_for(1)
+    assert "119" in reply.get_content() and await rows(mail_client, tickets) == []
+
+
+async def test_a_question_the_kb_answers_is_answered(mail_client, relay) -> None:
+    r, _ = relay
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "zhao@example.com", HOTLINE, "咨询", "<kb@example.com>"
+    m.set_content("请问驾驶证丢了怎么补办？")
+    await asend(mail_client, m, sender="zhao@example.com")
+    [reply] = await r.wait_for(1)
+    assert "驾驶证" in reply.get_content() and await rows(mail_client, tickets) == []
+
+
+async def test_automatic_mail_is_kept_but_never_answered(mail_client, relay) -> None:
+    r, _ = relay
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "someone@example.com", HOTLINE, "自动回复：我正在休假"
+    m["Auto-Submitted"], m["Message-ID"] = "auto-replied", "<ooo@example.com>"
+    m.set_content("我正在休假，11月30日回来。")
+    await asend(mail_client, m, sender="someone@example.com")
+    bounce = (SAMPLES / "17_dsn-bounce_mailbox-full.eml").read_bytes()
+    await asend(mail_client, bounce, sender="")
+    await asyncio.sleep(0.5)
+    assert r.received == []
+    stored = await rows(mail_client, messages, messages.c.direction == "in")
+    assert len(stored) == 2 and all(s.kind == "unsupported" for s in stored)
+    assert await rows(mail_client, tickets) == []
+
+
+async def test_auto_replies_per_sender_are_capped(mail_client, relay) -> None:
+    r, _ = relay
+    for i in range(5):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = "loop@example.com", HOTLINE, f"第{i}封"
+        m["Message-ID"] = f"<loop{i}@example.com>"
+        m.set_content(f"第{i}次反映：小区门口的垃圾好几天没人清运了")
+        await asend(mail_client, m, sender="loop@example.com")
+    await asyncio.sleep(0.5)
+    assert len(r.received) == 3  # max_auto_replies_per_hour in this test
+    assert len(await rows(mail_client, messages, messages.c.direction == "in")) == 5
+
+
+async def test_same_message_id_twice_is_processed_once(mail_client, relay) -> None:
+    r, _ = relay
+    await asend(mail_client, gbk_mail_with_photo("<dup@foxmail.com>"))
+    await asend(mail_client, gbk_mail_with_photo("<dup@foxmail.com>"))
+    await asyncio.sleep(0.3)
+    assert len(await rows(mail_client, tickets)) == 1 and len(r.received) == 1
+    assert len(await rows(mail_client, messages, messages.c.direction == "in")) == 1
+
+
+async def test_foreign_recipient_is_refused_no_relay(mail_client) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as exc:
+        await asend(mail_client, gbk_mail_with_photo(), rcpt="victim@elsewhere.example")
+    assert exc.value.recipients["victim@elsewhere.example"][0] == 550
+
+
+async def test_oversized_mail_is_refused_and_the_limit_announced(mail_client) -> None:
+    def run() -> tuple[str, int]:
+        with smtplib.SMTP("127.0.0.1", mail_client.app[SMTP_PORT], timeout=10) as smtp:
+            smtp.ehlo()
+            size = smtp.esmtp_features.get("size", "")
+            try:
+                smtp.sendmail("big@example.com", [HOTLINE], b"Subject: big\r\n\r\n" + b"x" * 300_000)
+            except smtplib.SMTPDataError as exc:
+                return size, exc.smtp_code
+            except smtplib.SMTPSenderRefused as exc:
+                return size, exc.smtp_code
+            return size, 250
+    size, code = await asyncio.to_thread(run)
+    assert size == "200000" and code == 552
+
+
+async def test_real_world_samples_are_accepted_and_read(mail_client) -> None:
+    for name in ("07_gb18030_multipart-mixed_base64_attachments.eml", "05_big5_html-only_base64_raw-8bit-subject_list.eml",
+                 "03_gb2312_raw-8bit-headers_qp_spam.eml", "16_rfc2231-filename_apple-mail.eml",
+                 "15_raw-8bit-attachment-filename_outlook-express.eml"):
+        assert await asend(mail_client, (SAMPLES / name).read_bytes()) == {}, name
+    stored = {m.external_id: m for m in await rows(mail_client, messages, messages.c.direction == "in")}
+    assert len(stored) == 5
+    texts = " ".join(m.text for m in stored.values())
+    assert "石室诗士施氏" in texts and "台湾鑫龙商贸集团公司" in texts
+    names = {a.filename for a in await rows(mail_client, attachments)}
+    assert "Eelanalüüsi päring.jpg" in names and "attached-pdf-filename.pdf" in names
+    kinds = {a.content_type: a.kind for a in await rows(mail_client, attachments)}
+    assert kinds["image/jpeg"] == "image" and kinds["application/pdf"] == "file"
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs a PostgreSQL database that can be dropped under the app "
+                                       "(HOTLINE_TEST_PG_URL; .ci/run sets it)")
+async def test_store_failure_answers_451_so_the_sender_retries(make_client, relay, pg_database) -> None:
+    import asyncpg
+    _, port = relay
+    client = await make_client(db_url=pg_database, email={"relay_port": port})
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'DROP DATABASE "{pg_database.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    with pytest.raises(smtplib.SMTPDataError) as exc:
+        await asend(client, gbk_mail_with_photo())
+    assert exc.value.smtp_code == 451
+
+
+async def test_swaks_can_deliver(mail_client, tmp_path: Path) -> None:
+    swaks = shutil.which("swaks")
+    assert swaks, "swaks is installed by scripts/test.sh (Debian package swaks)"
+    proc = await asyncio.create_subprocess_exec(
+        swaks, "--server", "127.0.0.1", "--port", str(mail_client.app[SMTP_PORT]), "--to", HOTLINE,
+        "--from", "swaks@example.com", "--header", "Subject: =?UTF-8?B?5bCP5Yy65YGc5rC0?=",
+        "--body", "肥城市新城街道幸福小区从昨天开始停水了，一直没有通知。",
+        "--add-header", "Content-Type: text/plain; charset=UTF-8",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    [ticket] = await rows(mail_client, tickets)
+    assert ticket.district == "肥城市" and ticket.utility is True
