@@ -29,6 +29,7 @@ class OutboxDispatcher:
         self._adapters = dict(adapters)
         self._settings = settings
         self._wake = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.channel] = adapter
@@ -39,9 +40,21 @@ class OutboxDispatcher:
         return getattr(adapter, "delivered_on_store", False) is not True
 
     async def deliver_now(self, items: Sequence[OutboxItem]) -> None:
-        """First attempt for items the caller has just stored (and so holds the lease of)."""
-        if items:
-            await self._deliver(items)
+        """First attempt for items the caller has just stored (and so holds the lease of).
+
+        Channels whose platform is slow to accept (an SMTP relay) get the attempt in the background:
+        the citizen's own transaction (the SMTP 250) need not wait for it, and the stored, leased
+        row guarantees a retry if the attempt never finishes."""
+        if not items:
+            return
+        now = [i for i in items if not getattr(self._adapters.get(Channel(i.channel)), "deliver_in_background", False)]
+        later = [i for i in items if i not in now]
+        if later:
+            task = asyncio.create_task(self._deliver(later))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        if now:
+            await self._deliver(now)
 
     async def run_once(self) -> int:
         items = await self._store.claim(self._settings.batch_size)

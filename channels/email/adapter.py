@@ -81,6 +81,8 @@ def decode_key(token: str) -> str | None:
 
 class EmailChannel:
     channel = Channel.EMAIL
+    # The outbox sends replies after the SMTP transaction has been answered.
+    deliver_in_background = True
 
     def __init__(self, handle: MessageHandler, media: MediaStore, settings: EmailSettings,
                  ticket_thread: TicketThread, reply_context: ReplyContext) -> None:
