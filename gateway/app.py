@@ -21,6 +21,8 @@ from bot.engine import BotEngine, DisabledBot, RasaBot
 from channels.base import Channel, InboundMessage, Reply
 from channels.email.adapter import EmailChannel, start_smtp_server
 from channels.email.adapter import EmailSettings as EmailChannelSettings
+from channels.wechat.adapter import WechatAccount, WechatChannel
+from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
 from channels.web.adapter import WebChannel
 from gateway.api.conversations import ConversationsApi
@@ -55,6 +57,7 @@ HEALTH = web.AppKey("health", HealthApi)
 KB = web.AppKey("kb", KbService)
 EMAIL = web.AppKey("email_channel", EmailChannel)
 SMTP_PORT = web.AppKey("smtp_port", int)
+WECHAT = web.AppKey("wechat_channel", WechatChannel)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -94,6 +97,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
+    if settings.wechat.enabled:
+        app.router.add_routes([web.get("/channels/wechat/{app_id}", _wechat(lambda c: c.verify)),
+                               web.post("/channels/wechat/{app_id}", _wechat(lambda c: c.receive))])
 
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
@@ -102,6 +108,13 @@ def create_app(settings: Settings) -> web.Application:
     if settings.email.enabled:
         app.cleanup_ctx.append(_smtp_ctx)
     return app
+
+
+def _wechat(pick: Any) -> Any:
+    """Routes exist before the channel (it needs the store): resolve it per request."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await pick(request.app[WECHAT])(request)
+    return handler
 
 
 async def _smtp_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -169,11 +182,12 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     adapters: dict[Channel, Any] = {app[WEB].channel: app[WEB]}
+
+    async def handle(msg: InboundMessage) -> list[Reply]:
+        return await app[PIPELINE].handle(msg)
+
     e = app[SETTINGS].email
     if e.enabled:
-        async def handle(msg: InboundMessage) -> list[Reply]:
-            return await app[PIPELINE].handle(msg)
-
         async def ticket_thread(number: str, sender: str) -> str | None:
             return await store.tickets.conversation_key_for(number, Channel.EMAIL.value, sender)
 
@@ -184,6 +198,21 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             max_mails_per_sender_per_hour=e.max_mails_per_sender_per_hour),
             ticket_thread, store.messages.reply_context)
         adapters[Channel.EMAIL] = app[EMAIL]
+    w = app[SETTINGS].wechat
+    if w.enabled:
+        async def token_get(app_id: str) -> Any:
+            return await store.tokens.get("wechat", app_id)
+
+        async def token_put(app_id: str, token: str, expires: Any) -> None:
+            await store.tokens.put("wechat", app_id, token, expires)
+
+        accounts = {a.app_id: WechatAccount(
+            a.app_id, a.token.get_secret_value(),
+            a.encoding_aes_key.get_secret_value() if a.encoding_aes_key else None,
+            WechatApi(app[HTTP], w.api_base, a.app_id, a.app_secret.get_secret_value(), token_get, token_put))
+            for a in w.accounts}
+        app[WECHAT] = WechatChannel(handle, app[MEDIA], accounts, w.max_media_bytes, w.passive_wait_seconds)
+        adapters[Channel.WECHAT] = app[WECHAT]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB])
 

@@ -139,6 +139,10 @@ class Pipeline:
                                               "message_id": ingest.message_id, "lines": lines,
                                               "reason": triage.emergency.reason})
             return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
+        if msg.kind is MessageKind.EVENT:
+            # Platform events (subscribe, menu clicks): the adapter says what, if anything, to answer.
+            text = msg.meta.get("event_reply")
+            return [_Draft(text, None, "system")] if isinstance(text, str) and text else []
         if msg.kind is MessageKind.UNSUPPORTED:
             log.info("unsupported content on %s kept as message %d", msg.channel.value, ingest.message_id)
             return [_Draft(UNSUPPORTED_REPLY, None, "system")]

@@ -89,6 +89,29 @@ class EmailSettings(_Section):
         return [a.strip() for a in value.split(",") if a.strip()] if isinstance(value, str) else value
 
 
+class WechatAccountSettings(_Section):
+    app_id: str
+    token: SecretStr
+    encoding_aes_key: SecretStr | None = None  # safe / compatible mode; plaintext mode without it
+    app_secret: SecretStr
+
+
+class WechatSettings(_Section):
+    enabled: bool = True
+    api_base: str = "https://api.weixin.qq.com"
+    max_media_bytes: int = 20 * 1024 * 1024
+    passive_wait_seconds: float = 4.0
+    # Secrets: only from HOTLINE_WECHAT_ACCOUNTS, a JSON list of
+    # {"app_id", "token", "encoding_aes_key", "app_secret"}; the settings file must leave it empty.
+    accounts: list[WechatAccountSettings] = Field(default_factory=list)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        import json
+        return json.loads(value) if isinstance(value, str) else value
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -116,6 +139,7 @@ class Settings(BaseModel):
     bot: BotSettings = Field(default_factory=BotSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    wechat: WechatSettings = Field(default_factory=WechatSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
@@ -180,8 +204,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         raise ConfigError(f"settings file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
-    if "secrets" in data:
-        raise ConfigError("secrets must come from the environment, not from the settings file")
+    if "secrets" in data or data.get("wechat", {}).get("accounts"):
+        raise ConfigError("secrets must come from the environment, not from the settings file "
+                          "(WeChat accounts: HOTLINE_WECHAT_ACCOUNTS)")
     overrides, secrets = _env_overrides(env)
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)

@@ -11,6 +11,7 @@ from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
+from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
 
 
@@ -21,6 +22,7 @@ class Store:
     tickets: TicketStore
     outbox: OutboxStore
     kb: KbStore
+    tokens: TokenStore
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -28,7 +30,7 @@ class Store:
 
     @classmethod
     def over(cls, db: Database) -> "Store":
-        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db))
+        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db), TokenStore(db))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

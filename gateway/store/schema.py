@@ -235,3 +235,14 @@ kb_versions = sa.Table(
     _created(),
     sa.UniqueConstraint("entry_id", "version"),
 )
+
+# Platform access tokens shared by every gateway process (WeChat's expire after 2 hours and a new one
+# invalidates the old: one place must hold the current token).
+platform_tokens = sa.Table(
+    "platform_tokens", metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

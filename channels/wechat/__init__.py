@@ -1,0 +1,1 @@
+"""WeChat official account channel (wechatpy): push endpoint, crypto, passive and customer-service replies."""

@@ -1,0 +1,262 @@
+"""The WeChat channel driven exactly as WeChat's servers would, against a fake WeChat API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from typing import Any, AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+
+from gateway.app import STORE
+from gateway.settings import PROJECT_ROOT
+from gateway.store.schema import attachments, messages, outbox, tickets
+from tests.media_samples import png
+
+APP_ID, TOKEN, AES_KEY, SECRET = "wx0123456789abcdef", "hotlinetoken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "s3"
+SAMPLES = PROJECT_ROOT / "tests" / "data" / "wechat"
+
+
+class FakeWechat:
+    """WeChat's API as the channel uses it: token, media download, customer-service send, error codes."""
+
+    def __init__(self) -> None:
+        self.tokens_issued = 0
+        self.sent: list[dict[str, Any]] = []
+        self.reject_token_once = False
+        self.send_error: int | None = None
+        self.media: dict[str, bytes] = {}
+
+    def current(self) -> str:
+        return f"TOKEN{self.tokens_issued}"
+
+    async def token(self, request: web.Request) -> web.Response:
+        assert request.query["appid"] == APP_ID and request.query["secret"] == SECRET
+        self.tokens_issued += 1
+        return web.json_response({"access_token": self.current(), "expires_in": 7200})
+
+    def _check(self, request: web.Request) -> web.Response | None:
+        if self.reject_token_once or request.query.get("access_token") != self.current():
+            self.reject_token_once = False
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        return None
+
+    async def media_get(self, request: web.Request) -> web.Response:
+        if (bad := self._check(request)) is not None:
+            return bad
+        data = self.media.get(request.query["media_id"])
+        if data is None:
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+        return web.Response(body=data, content_type="image/png",
+                            headers={"Content-Disposition": 'attachment; filename="photo.png"'})
+
+    async def custom_send(self, request: web.Request) -> web.Response:
+        if (bad := self._check(request)) is not None:
+            return bad
+        if self.send_error:
+            return web.json_response({"errcode": self.send_error, "errmsg": "response out of time limit"})
+        self.sent.append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[tuple[FakeWechat, str]]:
+    fake = FakeWechat()
+    app = web.Application()
+    app.router.add_get("/cgi-bin/token", fake.token)
+    app.router.add_get("/cgi-bin/media/get", fake.media_get)
+    app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield fake, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+def accounts(aes: bool = True) -> list[dict[str, str]]:
+    return [{"app_id": APP_ID, "token": TOKEN, "app_secret": SECRET, **({"encoding_aes_key": AES_KEY} if aes else {})}]
+
+
+@pytest.fixture
+async def wx(make_client, fake_wechat, db_url) -> TestClient:
+    _, base = fake_wechat
+    return await make_client(db_url=db_url, wechat={"api_base": base, "accounts": accounts()})
+
+
+def signed(token: str = TOKEN, timestamp: int | None = None, nonce: str = "12345") -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    sig = hashlib.sha1("".join(sorted([token, ts, nonce])).encode()).hexdigest()
+    return {"signature": sig, "timestamp": ts, "nonce": nonce, "openid": "o_user"}
+
+
+def text_xml(content: str, msg_id: str | None = None, user: str = "o_user") -> str:
+    return (f"<xml><ToUserName><![CDATA[gh_hotline]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id or uuid.uuid4().int % 10**18}</MsgId></xml>")
+
+
+async def push(client: TestClient, xml: str, encrypt: bool = False, **params: str) -> tuple[int, str]:
+    q = {**signed(), **params}
+    body = xml
+    if encrypt:
+        crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+        body = crypto.encrypt_message(xml, q["nonce"], q["timestamp"])
+        q["encrypt_type"] = "aes"
+        q["msg_signature"] = _msg_signature(body, q)
+    resp = await client.post(f"/channels/wechat/{params.get('app_id', APP_ID)}", params=q, data=body.encode())
+    return resp.status, await resp.text()
+
+
+def _msg_signature(encrypted_xml: str, q: dict[str, str]) -> str:
+    import re
+    encrypt = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]></Encrypt>", encrypted_xml).group(1)
+    return hashlib.sha1("".join(sorted([TOKEN, q["timestamp"], q["nonce"], encrypt])).encode()).hexdigest()
+
+
+async def rows(client: TestClient, table: sa.Table, *where) -> list:
+    return await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(table).where(*where)).all())
+
+
+def test_the_published_encryption_vector_decrypts() -> None:
+    v = json.loads((SAMPLES / "vector.json").read_text())["official_account_sample"]
+    crypto = WeChatCrypto(v["token"], v["encoding_aes_key"], v["appid"])
+    xml = (SAMPLES / "encrypted_compat_mode_text.xml").read_text()
+    assert crypto.decrypt_message(xml, v["msg_signature"], v["timestamp"], v["nonce"]) == v["expected_plaintext"]
+
+
+async def test_url_verification(wx: TestClient) -> None:
+    ok = await wx.get(f"/channels/wechat/{APP_ID}", params={**signed(), "echostr": "4213"})
+    assert ok.status == 200 and await ok.text() == "4213"
+    bad = await wx.get(f"/channels/wechat/{APP_ID}", params={**signed(token="wrong"), "echostr": "4213"})
+    assert bad.status == 403
+
+
+async def test_plaintext_push_is_answered_passively(wx: TestClient) -> None:
+    status, body = await push(wx, text_xml("小区门口的路灯坏了一个星期了，晚上很黑"))
+    assert status == 200
+    reply = parse_message(body)
+    assert reply.type == "text" and "工单号" in reply.content
+    assert reply.source == "gh_hotline" and reply.target == "o_user"  # answered to the citizen, from the account
+    [ticket] = await rows(wx, tickets)
+    assert ticket.channel == "wechat" and ticket.number in body
+
+
+async def test_safe_mode_push_is_decrypted_and_answered_encrypted(wx: TestClient) -> None:
+    status, body = await push(wx, text_xml("泰山区停水两天了"), encrypt=True)
+    assert status == 200 and "<Encrypt>" in body
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    import re
+    ts = re.search(r"<TimeStamp>(\d+)</TimeStamp>", body).group(1)
+    nonce = re.search(r"<Nonce><!\[CDATA\[(.*?)\]\]></Nonce>", body).group(1)
+    sig = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]></MsgSignature>", body).group(1)
+    plain = crypto.decrypt_message(body, sig, ts, nonce)
+    assert "工单号" in parse_message(plain).content
+
+
+async def test_bad_input_is_refused_with_reasons(wx: TestClient) -> None:
+    xml = text_xml("你好")
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(token="nope"), data=xml.encode())
+    assert r.status == 403
+    r = await wx.post("/channels/wechat/wxunknownapp", params=signed(), data=xml.encode())
+    assert r.status == 403
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(timestamp=int(time.time()) - 3600), data=xml.encode())
+    assert r.status == 403 and (await r.json())["error"]["code"] == "stale_timestamp"
+    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            '<xml><FromUserName>&lol2;</FromUserName></xml>')
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(), data=bomb.encode())
+    assert r.status == 400 and (await r.json())["error"]["code"] == "xml_declaration"
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(), data=b"<xml><FromUserName>")
+    assert r.status == 400
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(), data=b"<xml>" + b"x" * 70_000 + b"</xml>")
+    assert r.status == 413
+    wrong_sig = {**signed(), "encrypt_type": "aes", "msg_signature": "0" * 40}
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    r = await wx.post(f"/channels/wechat/{APP_ID}", params=wrong_sig,
+                      data=crypto.encrypt_message(xml, "1", "2").encode())
+    assert r.status == 403
+    assert await rows(wx, messages) == []
+
+
+async def test_retried_push_is_answered_once(wx: TestClient) -> None:
+    xml = text_xml("楼上装修太吵了天天早上七点开始", msg_id="6054768590064713728")
+    first = await push(wx, xml)
+    again = await push(wx, xml)
+    assert "工单号" in first[1] and again == (200, "success")
+    assert len(await rows(wx, messages, messages.c.direction == "in")) == 1
+    assert len(await rows(wx, tickets)) == 1
+
+
+async def test_image_is_downloaded_at_once_and_token_refreshed(wx: TestClient, fake_wechat) -> None:
+    fake, _ = fake_wechat
+    fake.media["m1"] = png()
+    xml = (f"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o_img]]></FromUserName>"
+           f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+           f"<PicUrl><![CDATA[http://x]]></PicUrl><MediaId><![CDATA[m1]]></MediaId><MsgId>777</MsgId></xml>")
+    fake.reject_token_once = True  # 40001: refreshed and retried
+    status, _ = await push(wx, xml)
+    [att] = await rows(wx, attachments)
+    assert status == 200 and att.content_type == "image/png" and att.size == len(png())
+    assert fake.tokens_issued == 2
+
+
+async def test_voice_recognition_is_the_text(wx: TestClient, fake_wechat) -> None:
+    fake, _ = fake_wechat
+    fake.media["media_id"] = b"#!AMR\n" + b"\x00" * 100
+    xml = (SAMPLES / "voice_with_recognition.xml").read_text().replace("1357290913", str(int(time.time())))
+    await push(wx, xml)
+    [msg] = await rows(wx, messages, messages.c.direction == "in")
+    assert msg.text == "腾讯微信团队" and msg.kind == "media"
+    [att] = await rows(wx, attachments)
+    assert att.kind == "voice"
+
+
+async def test_subscribe_gets_the_welcome_and_unknown_events_are_kept(wx: TestClient) -> None:
+    sub = (SAMPLES / "event_subscribe.xml").read_text()
+    status, body = await push(wx, sub)
+    assert "12345" in parse_message(body).content and "119" in parse_message(body).content
+    loc = (SAMPLES / "event_LOCATION.xml").read_text()
+    status, body = await push(wx, loc)
+    assert status == 200 and "暂不支持" in parse_message(body).content
+    kinds = {m.kind for m in await rows(wx, messages, messages.c.direction == "in")}
+    assert kinds == {"event", "unsupported"}
+
+
+async def test_slow_bot_answers_success_then_a_customer_service_message(make_client, fake_wechat, fake_rasa) -> None:
+    fake, base = fake_wechat
+    rasa, url = fake_rasa
+    rasa.delay = 1.5
+    client = await make_client(wechat={"api_base": base, "accounts": accounts(), "passive_wait_seconds": 0.5},
+                               bot={"enabled": True, "rasa_url": url})
+    status, body = await push(client, text_xml("请问公积金怎么提取", user="o_slow"))
+    assert (status, body) == (200, "success")
+    for _ in range(50):
+        if fake.sent:
+            break
+        await asyncio.sleep(0.1)
+    [sent] = fake.sent
+    assert sent["touser"] == "o_slow" and sent["text"]["content"].startswith("机器人收到")
+
+
+async def test_outside_the_window_the_reply_is_kept_for_agents(make_client, fake_wechat, fake_rasa) -> None:
+    fake, base = fake_wechat
+    rasa, url = fake_rasa
+    rasa.delay = 1.0
+    fake.send_error = 45015
+    client = await make_client(wechat={"api_base": base, "accounts": accounts(), "passive_wait_seconds": 0.2},
+                               bot={"enabled": True, "rasa_url": url})
+    await push(client, text_xml("请问公积金怎么提取", user="o_late"))
+    for _ in range(50):
+        failed = await rows(client, outbox, outbox.c.status == "failed")
+        if failed:
+            break
+        await asyncio.sleep(0.1)
+    assert failed and "45015" in failed[0].last_error and fake.sent == []
