@@ -8,14 +8,13 @@ replies stored for the first delivery.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import Channel, InboundMessage, MessageKind, Reply
+from channels.keyed_lock import KeyedLock
 from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
@@ -54,27 +53,6 @@ class _Draft:
     text: str
     payload: dict[str, Any] | None = None
     role: str = "bot"
-
-
-class KeyedLock:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,3 +260,10 @@ async def test_outside_the_window_the_reply_is_kept_for_agents(make_client, fake
             break
         await asyncio.sleep(0.1)
     assert failed and "45015" in failed[0].last_error and fake.sent == []
+
+
+async def test_two_messages_at_once_from_one_citizen_each_get_their_own_answer(wx: TestClient) -> None:
+    first, second = await asyncio.gather(push(wx, text_xml("小区里的路灯坏了好几天了", user="o_twice")),
+                                         push(wx, text_xml("补充：是三号楼门口那盏", user="o_twice")))
+    answers = sorted(parse_message(b).content for _, b in (first, second))
+    assert len(answers) == 2 and sum("已记录" in a for a in answers) == 1 and sum("补充" in a for a in answers) == 1

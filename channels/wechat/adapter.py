@@ -11,7 +11,6 @@ the customer-service API otherwise, so nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import time
@@ -26,7 +25,8 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
-from channels.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from channels.keyed_lock import KeyedLock
+from channels.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from channels.media import MediaStore
 from channels.wechat.api import WechatApi, WechatApiError
 
@@ -70,6 +70,7 @@ class WechatChannel:
         self._max_media = max_media_bytes
         self._passive_wait = passive_wait
         self._waiting: dict[str, _Passive] = {}  # openid -> the HTTP answer being prepared
+        self._turns = KeyedLock()
         self._openid_account: dict[str, str] = {}
 
     def _account(self, request: web.Request) -> WechatAccount:
@@ -137,8 +138,7 @@ class WechatChannel:
         self._openid_account[openid] = account.app_id
         msg = await self._inbound(account, message, xml)
         passive = _Passive()
-        self._waiting[openid] = passive
-        task = asyncio.ensure_future(self._handle(msg))
+        task = asyncio.ensure_future(self._run(openid, msg, passive))
         try:
             await asyncio.wait_for(asyncio.shield(task), self._passive_wait)
         except asyncio.TimeoutError:
@@ -146,9 +146,17 @@ class WechatChannel:
                      self._passive_wait)
         finally:
             passive.open = False
-            if self._waiting.get(openid) is passive:
-                del self._waiting[openid]
         return passive.texts
+
+    async def _run(self, openid: str, msg: InboundMessage, passive: _Passive) -> None:
+        """One message of a citizen at a time, so each passive answer carries its own replies."""
+        async with self._turns.hold(openid):
+            self._waiting[openid] = passive
+            try:
+                await self._handle(msg)
+            finally:
+                if self._waiting.get(openid) is passive:
+                    del self._waiting[openid]
 
     async def _inbound(self, account: WechatAccount, message: Any, xml: str) -> InboundMessage:
         mtype = message.type
