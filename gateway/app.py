@@ -21,6 +21,8 @@ from bot.engine import BotEngine, DisabledBot, RasaBot
 from channels.base import Channel, InboundMessage, Reply
 from channels.email.adapter import EmailChannel, start_smtp_server
 from channels.email.adapter import EmailSettings as EmailChannelSettings
+from channels.ivr.adapter import IvrChannel
+from channels.ivr.adapter import IvrSettings as IvrChannelSettings
 from channels.wechat.adapter import WechatAccount, WechatChannel
 from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
@@ -58,6 +60,7 @@ KB = web.AppKey("kb", KbService)
 EMAIL = web.AppKey("email_channel", EmailChannel)
 SMTP_PORT = web.AppKey("smtp_port", int)
 WECHAT = web.AppKey("wechat_channel", WechatChannel)
+IVR = web.AppKey("ivr_channel", IvrChannel)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -98,8 +101,11 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
     if settings.wechat.enabled:
-        app.router.add_routes([web.get("/channels/wechat/{app_id}", _wechat(lambda c: c.verify)),
-                               web.post("/channels/wechat/{app_id}", _wechat(lambda c: c.receive))])
+        app.router.add_routes([web.get("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.verify)),
+                               web.post("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.receive))])
+    if settings.ivr.enabled:
+        app.router.add_routes([web.post("/channels/ivr/events", _late(IVR, lambda c: c.events)),
+                               web.post("/channels/ivr/twiml", _late(IVR, lambda c: c.twiml))])
 
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
@@ -110,10 +116,10 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _wechat(pick: Any) -> Any:
+def _late(key: Any, pick: Any) -> Any:
     """Routes exist before the channel (it needs the store): resolve it per request."""
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await pick(request.app[WECHAT])(request)
+        return await pick(request.app[key])(request)
     return handler
 
 
@@ -213,6 +219,23 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             for a in w.accounts}
         app[WECHAT] = WechatChannel(handle, app[MEDIA], accounts, w.max_media_bytes, w.passive_wait_seconds)
         adapters[Channel.WECHAT] = app[WECHAT]
+    i = app[SETTINGS].ivr
+    if i.enabled:
+        secrets = app[SETTINGS].secrets
+
+        def screen(text: str) -> Any:
+            found = app[TRIAGER].analyze(text).emergency
+            return found.lines if found else None
+
+        async def call_state(call_id: str) -> str | None:
+            return await store.messages.state_of(Channel.IVR.value, f"call:{call_id}")
+
+        app[IVR] = IvrChannel(handle, app[MEDIA], IvrChannelSettings(
+            secret=secrets.ivr_secret.get_secret_value() if secrets.ivr_secret else None,
+            twilio_auth_token=secrets.twilio_auth_token.get_secret_value() if secrets.twilio_auth_token else None,
+            public_base_url=i.public_base_url or None, agent_seat=i.agent_seat,
+            max_recording_bytes=i.max_recording_bytes), screen, call_state, lambda: app[HTTP])
+        adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB])
 

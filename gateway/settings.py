@@ -112,6 +112,13 @@ class WechatSettings(_Section):
         return json.loads(value) if isinstance(value, str) else value
 
 
+class IvrSettings(_Section):
+    enabled: bool = True
+    agent_seat: str = "8001"          # where "转人工" transfers a caller
+    public_base_url: str = ""         # the URL Twilio signs, when the gateway sits behind a proxy
+    max_recording_bytes: int = 50 * 1024 * 1024
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -127,6 +134,8 @@ class Secrets(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     api_token: SecretStr | None = None
     rasa_token: SecretStr | None = None  # Rasa's --auth-token, for its HTTP API (status, tracker events)
+    ivr_secret: SecretStr | None = None  # HMAC key of the generic IVR webhook
+    twilio_auth_token: SecretStr | None = None
 
 
 class Settings(BaseModel):
@@ -140,6 +149,7 @@ class Settings(BaseModel):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     wechat: WechatSettings = Field(default_factory=WechatSettings)
+    ivr: IvrSettings = Field(default_factory=IvrSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
@@ -169,7 +179,8 @@ class Settings(BaseModel):
         return Settings.model_validate(data)
 
 
-_SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token", "HOTLINE_RASA_TOKEN": "rasa_token"}
+_SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token", "HOTLINE_RASA_TOKEN": "rasa_token",
+               "HOTLINE_IVR_SECRET": "ivr_secret", "HOTLINE_TWILIO_AUTH_TOKEN": "twilio_auth_token"}
 
 
 def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

@@ -165,6 +165,12 @@ class MessageStore:
             return row.payload if row is not None else None
         return await self._db.run(work)
 
+    async def state_of(self, channel: str, key: str) -> str | None:
+        """The state of the open conversation with this key, or None."""
+        return await self._db.run(lambda conn: conn.execute(sa.select(conversations.c.state).where(
+            conversations.c.channel == channel, conversations.c.key == key, conversations.c.state != "closed")
+        ).scalar_one_or_none())
+
     async def request_agent(self, conversation_id: int) -> tuple[str, str] | None:
         """Move an open bot conversation to `waiting_for_agent`: (state, key), or None if not open."""
         def work(conn: Connection) -> tuple[str, str] | None:

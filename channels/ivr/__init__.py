@@ -1,0 +1,1 @@
+"""Phone channel: IVR/ASR call events (generic JSON webhook and TwiML)."""

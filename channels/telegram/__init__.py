@@ -1,0 +1,1 @@
+"""Telegram channel (python-telegram-bot): webhook updates in, Bot API messages out."""
