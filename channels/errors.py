@@ -55,11 +55,19 @@ class Forbidden(ServiceError):
     message_zh = "没有权限执行此操作。"
 
 
+class NotFoundError(ServiceError):
+    status = 404
+    code = "not_found"
+    message_zh = "页面不存在。"
+
+
 class DeliveryError(ServiceError):
-    """An outbound platform refused or failed a message. `permanent` stops retries."""
+    """An outbound platform refused or failed a message. `permanent` stops retries;
+    `retry_after` is the platform's own word on when to try again (seconds)."""
 
     code = "delivery_failed"
 
-    def __init__(self, reason: str = "", *, permanent: bool = False) -> None:
+    def __init__(self, reason: str = "", *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.retry_after = retry_after

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from telegram import Bot
 
 from bot.engine import BotEngine, DisabledBot, RasaBot
 from channels.base import Channel, InboundMessage, Reply
@@ -23,6 +24,7 @@ from channels.email.adapter import EmailChannel, start_smtp_server
 from channels.email.adapter import EmailSettings as EmailChannelSettings
 from channels.ivr.adapter import IvrChannel
 from channels.ivr.adapter import IvrSettings as IvrChannelSettings
+from channels.telegram.adapter import TelegramChannel
 from channels.wechat.adapter import WechatAccount, WechatChannel
 from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
@@ -61,6 +63,7 @@ EMAIL = web.AppKey("email_channel", EmailChannel)
 SMTP_PORT = web.AppKey("smtp_port", int)
 WECHAT = web.AppKey("wechat_channel", WechatChannel)
 IVR = web.AppKey("ivr_channel", IvrChannel)
+TELEGRAM = web.AppKey("telegram_channel", TelegramChannel)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -103,6 +106,8 @@ def create_app(settings: Settings) -> web.Application:
     if settings.wechat.enabled:
         app.router.add_routes([web.get("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.verify)),
                                web.post("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.receive))])
+    if settings.telegram.enabled and settings.secrets.telegram_bot_token:
+        app.router.add_routes([web.post("/channels/telegram/{path}", _late(TELEGRAM, lambda c: c.webhook))])
     if settings.ivr.enabled:
         app.router.add_routes([web.post("/channels/ivr/events", _late(IVR, lambda c: c.events)),
                                web.post("/channels/ivr/twiml", _late(IVR, lambda c: c.twiml))])
@@ -113,6 +118,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pipeline_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(_smtp_ctx)
+    if settings.telegram.enabled and settings.secrets.telegram_bot_token:
+        app.cleanup_ctx.append(_telegram_ctx)
     return app
 
 
@@ -121,6 +128,22 @@ def _late(key: Any, pick: Any) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await pick(request.app[key])(request)
     return handler
+
+
+async def _telegram_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Bot is created, checked (getMe) and registered with the outbox; closed on shutdown."""
+    s, t = app[SETTINGS].secrets, app[SETTINGS].telegram
+    assert s.telegram_bot_token is not None
+    bot = Bot(s.telegram_bot_token.get_secret_value(), base_url=t.api_base, base_file_url=t.file_base)
+    await bot.initialize()
+    app[TELEGRAM] = TelegramChannel(
+        lambda msg: app[PIPELINE].handle(msg), app[MEDIA], bot,
+        s.telegram_webhook_path.get_secret_value() if s.telegram_webhook_path else "",
+        s.telegram_secret_token.get_secret_value() if s.telegram_secret_token else "", t.max_media_bytes)
+    app[OUTBOX].register(app[TELEGRAM])
+    log.info("Telegram bot @%s ready", bot.username)
+    yield
+    await bot.shutdown()
 
 
 async def _smtp_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -90,7 +90,7 @@ class OutboxDispatcher:
             try:
                 await adapter.deliver(out)
             except DeliveryError as exc:
-                await self._retry_or_fail(item, exc.reason, exc.permanent)
+                await self._retry_or_fail(item, exc.reason, exc.permanent, exc.retry_after)
                 continue
             except Exception as exc:  # an adapter bug must not stop the other deliveries
                 log.exception("outbox: adapter %s crashed", item.channel)
@@ -100,7 +100,8 @@ class OutboxDispatcher:
                 sent.append(item.id)
         await self._store.mark_sent(sent)
 
-    async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool) -> None:
+    async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool,
+                             retry_after: float | None = None) -> None:
         if item.id is None:
             log.warning("outbox: notifying %s of stored message %d failed: %s", item.channel, item.message_id, reason)
             return
@@ -110,6 +111,8 @@ class OutboxDispatcher:
             await self._store.mark_failed(item.id, reason)
             return
         delay = min(self._settings.base_backoff_seconds * 2 ** (item.attempts - 1), self._settings.max_backoff_seconds)
+        if retry_after is not None:
+            delay = max(delay, retry_after)  # the platform said when (Telegram's 429 retry_after)
         log.warning("outbox: message %d to %s failed (attempt %d), retry in %.0fs: %s",
                     item.message_id, item.channel, item.attempts, delay, reason)
         await self._store.mark_retry(item.id, reason, utcnow() + timedelta(seconds=delay))

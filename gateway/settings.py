@@ -119,6 +119,14 @@ class IvrSettings(_Section):
     max_recording_bytes: int = 50 * 1024 * 1024
 
 
+class TelegramSettings(_Section):
+    enabled: bool = True
+    api_base: str = "https://api.telegram.org/bot"
+    file_base: str = "https://api.telegram.org/file/bot"
+    max_media_bytes: int = 20 * 1024 * 1024
+    # secrets: HOTLINE_TELEGRAM_BOT_TOKEN, HOTLINE_TELEGRAM_WEBHOOK_PATH, HOTLINE_TELEGRAM_SECRET_TOKEN
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -136,6 +144,9 @@ class Secrets(BaseModel):
     rasa_token: SecretStr | None = None  # Rasa's --auth-token, for its HTTP API (status, tracker events)
     ivr_secret: SecretStr | None = None  # HMAC key of the generic IVR webhook
     twilio_auth_token: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_path: SecretStr | None = None  # the secret path part of the webhook URL
+    telegram_secret_token: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token
 
 
 class Settings(BaseModel):
@@ -150,6 +161,7 @@ class Settings(BaseModel):
     email: EmailSettings = Field(default_factory=EmailSettings)
     wechat: WechatSettings = Field(default_factory=WechatSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
@@ -180,7 +192,10 @@ class Settings(BaseModel):
 
 
 _SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token", "HOTLINE_RASA_TOKEN": "rasa_token",
-               "HOTLINE_IVR_SECRET": "ivr_secret", "HOTLINE_TWILIO_AUTH_TOKEN": "twilio_auth_token"}
+               "HOTLINE_IVR_SECRET": "ivr_secret", "HOTLINE_TWILIO_AUTH_TOKEN": "twilio_auth_token",
+               "HOTLINE_TELEGRAM_BOT_TOKEN": "telegram_bot_token",
+               "HOTLINE_TELEGRAM_WEBHOOK_PATH": "telegram_webhook_path",
+               "HOTLINE_TELEGRAM_SECRET_TOKEN": "telegram_secret_token"}
 
 
 def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
