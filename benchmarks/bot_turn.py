@@ -26,12 +26,14 @@ SCRIPT = ["你好", "社保卡丢了怎么补办", "我要反映一下小区门�
           "上周开始的", "13812345678", "确认", "谢谢"]
 
 
-def conversation(stack: RasaStack, direct: bool) -> list[float]:
+def conversation(stack: RasaStack, direct: bool | str) -> list[float]:
     session = "bench" + uuid.uuid4().hex[:12]
     times = []
-    for text in SCRIPT:
+    for seq, text in enumerate(SCRIPT):
         t0 = time.perf_counter()
-        if direct:
+        if direct == "ivr":
+            assert stack.call(session, seq, text)["actions"]
+        elif direct:
             status, _ = http("POST", f"{stack.rasa}/webhooks/rest/webhook", {"sender": session, "message": text})
             assert status == 200
         else:
@@ -53,7 +55,7 @@ def main() -> None:
         conversation(stack, False)  # warm-up
         for c in (int(x) for x in args.concurrency.split(",")):
             p50 = {}
-            for direct in (True, False):
+            for direct in (True, False, "ivr"):
                 t1 = time.perf_counter()
                 with concurrent.futures.ThreadPoolExecutor(c) as pool:
                     runs = list(pool.map(lambda _: conversation(stack, direct), range(args.conversations)))
@@ -61,10 +63,11 @@ def main() -> None:
                 turns = sorted(t for run in runs for t in run)
                 q = statistics.quantiles(turns, n=100)
                 p50[direct] = q[49]
-                path = "Rasa webhook" if direct else "gateway     "
+                path = {True: "Rasa webhook", False: "gateway web ", "ivr": "gateway IVR "}[direct]
                 print(f"{path} concurrency {c}: {len(turns)} turns in {elapsed:.1f} s ({len(turns) / elapsed:.1f}/s); "
                       f"p50 {q[49] * 1000:.0f} ms  p95 {q[94] * 1000:.0f} ms  max {turns[-1] * 1000:.0f} ms")
-            print(f"  gateway overhead at p50, concurrency {c}: {(p50[False] - p50[True]) * 1000:.1f} ms")
+            print(f"  gateway overhead at p50, concurrency {c}: {(p50[False] - p50[True]) * 1000:.1f} ms (web), "
+                  f"{(p50['ivr'] - p50[True]) * 1000:.1f} ms (IVR)")
     finally:
         stack.stop()
 

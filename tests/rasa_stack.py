@@ -56,6 +56,7 @@ class RasaStack:
     rasa: str = ""
     api_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    ivr_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -68,7 +69,8 @@ class RasaStack:
         env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{self.db_path}",
                "HOTLINE_MEDIA_ROOT": str(self.workdir / "media"), "HOTLINE_SERVER_PORT": str(gw_port),
                "HOTLINE_BOT_RASA_URL": self.rasa, "HOTLINE_API_TOKEN": self.api_token,
-               "HOTLINE_RASA_TOKEN": self.rasa_token, "HOTLINE_BOT_ENABLED": "true"}
+               "HOTLINE_RASA_TOKEN": self.rasa_token, "HOTLINE_BOT_ENABLED": "true",
+               "HOTLINE_IVR_SECRET": self.ivr_secret, "HOTLINE_EMAIL_PORT": "0"}
         env.pop("HOTLINE_TEST_RASA_MODEL", None)
         py = str(PROJECT_ROOT / ".venv" / "bin" / "python")
         subprocess.run([py, "-m", "gateway.cli", "kb", "import", "config/kb/seed_kb.yaml"], cwd=PROJECT_ROOT,
@@ -131,6 +133,19 @@ class RasaStack:
         status, body = http("POST", f"{self.gateway}/api/v1/web/messages", {"session": session, "text": text})
         assert status == 200, (status, body)
         return body["replies"]
+
+    def call(self, call_id: str, sequence: int, text: str) -> dict[str, Any]:
+        """One final transcript of a phone call through the signed IVR webhook."""
+        import hashlib
+        import hmac
+        body = json.dumps({"type": "transcript", "call_id": call_id, "sequence": sequence, "final": True,
+                           "text": text, "caller": "13800000000"}, ensure_ascii=False).encode()
+        ts = str(int(time.time()))
+        sig = hmac.new(self.ivr_secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(f"{self.gateway}/channels/ivr/events", data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-Hotline-Timestamp": ts, "X-Hotline-Signature": sig})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
 
     def conversation_state(self, session: str) -> str:
         with sqlite3.connect(self.db_path) as db:

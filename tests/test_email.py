@@ -281,3 +281,40 @@ async def test_swaks_can_deliver(mail_client, tmp_path: Path) -> None:
     assert proc.returncode == 0, out.decode()
     [ticket] = await rows(mail_client, tickets)
     assert ticket.district == "肥城市" and ticket.utility is True
+
+
+async def test_starttls_when_a_certificate_is_configured(make_client, relay, tmp_path) -> None:
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hotline.taian.gov.cn")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    _, port = relay
+    client = await make_client(email={"relay_port": port, "tls_cert": str(tmp_path / "cert.pem"),
+                                      "tls_key": str(tmp_path / "key.pem")})
+
+    def run() -> tuple[bool, dict]:
+        with smtplib.SMTP("127.0.0.1", client.app[SMTP_PORT], timeout=10) as smtp:
+            smtp.ehlo()
+            offered = smtp.has_extn("starttls")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # a self-signed test certificate
+            smtp.starttls(context=ctx)
+            smtp.ehlo()
+            return offered, smtp.sendmail("tls@example.com", [HOTLINE], gbk_mail_with_photo("<tls@example.com>"))
+
+    offered, refused = await asyncio.to_thread(run)
+    assert offered and refused == {}
+    assert len(await rows(client, tickets)) == 1
