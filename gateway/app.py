@@ -30,6 +30,7 @@ from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
 from channels.web.adapter import WebChannel
 from gateway.api.conversations import ConversationsApi
+from gateway.console.api import ConsoleApi
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
@@ -103,6 +104,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
+    app.router.add_routes(ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
+                                     app[HUB], secure_cookies=settings.server.secure_cookies).routes())
     if settings.wechat.enabled:
         app.router.add_routes([web.get("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.verify)),
                                web.post("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.receive))])

@@ -72,6 +72,34 @@ def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
     return 0
 
 
+def _user_add(settings: Settings, username: str, display_name: str, role: str) -> int:
+    """Create a console account; the password comes from HOTLINE_NEW_PASSWORD or the terminal."""
+    import getpass
+    import os
+
+    from gateway.store import open_store
+
+    password = os.environ.get("HOTLINE_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
+    if len(password) < 10:
+        print("hotline: the password needs at least 10 characters", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate)
+        try:
+            await store.agents.add(username, display_name or username, role, password)
+        finally:
+            await store.db.dispose()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # a duplicate username is the usual one
+        print(f"hotline: cannot add {username}: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    print(f"{role} {username} added")
+    return 0
+
+
 def _triage(settings: Settings) -> int:
     """JSON lines `{"text": ...}` on stdin, one result object per line on stdout."""
     from nlu.triage import Triager
@@ -107,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     nlu_sub = nlu.add_subparsers(dest="nlu_command", required=True)
     userdict = nlu_sub.add_parser("userdict", help="write the jieba user dictionary (for Rasa's JiebaTokenizer)")
     userdict.add_argument("file", type=Path)
+    user = sub.add_parser("user", help="console accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser("add", help="add an agent or supervisor (password: $HOTLINE_NEW_PASSWORD or prompt)")
+    user_add.add_argument("username")
+    user_add.add_argument("--name", default="", help="name shown in the console")
+    user_add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
     kb = sub.add_parser("kb", help="knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", help="create or update entries from a YAML file")
@@ -127,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                                settings.path(settings.triage.taxonomy))
             print(f"{write_userdict(words, args.file)} words written to {args.file}")
             return 0
+        if args.command == "user":
+            return _user_add(settings, args.username, args.name, args.role)
         if args.command == "kb":
             return _kb_import(settings, args.file, args.if_empty)
         return _triage(settings)

@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "hotline.toml"
 
 # Environment variables that start with HOTLINE_ but are not settings.
-_NON_SETTING_VARS = {"HOTLINE_CONFIG"}
+_NON_SETTING_VARS = {"HOTLINE_CONFIG", "HOTLINE_NEW_PASSWORD"}
 _NON_SETTING_PREFIXES = ("HOTLINE_TEST_", "HOTLINE_BENCH_")
 
 
@@ -36,6 +36,8 @@ class ServerSettings(_Section):
     max_request_bytes: int = 60 * 1024 * 1024
     # How long `POST /api/v1/web/messages` waits for the pipeline's replies.
     reply_wait_seconds: float = 8.0
+    # Console cookies only over HTTPS; off for the local http://127.0.0.1 set-up.
+    secure_cookies: bool = False
 
 
 class DatabaseSettings(_Section):

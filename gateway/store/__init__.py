@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.agents import AgentStore
 from gateway.store.database import Database, open_database
 from gateway.store.kb import KbStore
 from gateway.store.messages import MessageStore
@@ -23,6 +24,7 @@ class Store:
     outbox: OutboxStore
     kb: KbStore
     tokens: TokenStore
+    agents: AgentStore
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -30,7 +32,7 @@ class Store:
 
     @classmethod
     def over(cls, db: Database) -> "Store":
-        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db), TokenStore(db))
+        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db), TokenStore(db), AgentStore(db))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

@@ -165,6 +165,15 @@ class MessageStore:
             return row.payload if row is not None else None
         return await self._db.run(work)
 
+    async def conversation(self, conversation_id: int) -> tuple[ConversationRef, str] | None:
+        """A conversation and its citizen's platform address."""
+        def work(conn: Connection) -> tuple[ConversationRef, str] | None:
+            row = conn.execute(sa.select(*_CONV_COLS, contacts.c.external_user)
+                               .join(contacts, contacts.c.id == conversations.c.contact_id)
+                               .where(conversations.c.id == conversation_id)).one_or_none()
+            return None if row is None else (_conv(row), row.external_user)
+        return await self._db.run(work)
+
     async def state_of(self, channel: str, key: str) -> str | None:
         """The state of the open conversation with this key, or None."""
         return await self._db.run(lambda conn: conn.execute(sa.select(conversations.c.state).where(

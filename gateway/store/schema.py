@@ -246,3 +246,38 @@ platform_tokens = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+AGENT_ROLES = ("agent", "supervisor")
+
+agents = sa.Table(
+    "agents", metadata,
+    _pk(),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime()),
+    _created(),
+    sa.CheckConstraint("role IN ('agent', 'supervisor')", name="role"),
+)
+
+agent_sessions = sa.Table(
+    "agent_sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # the cookie's SHA-256; the token is never stored
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id"), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Who did what, when, for every agent action (takeover, reply, hand-back, close, login).
+audit_log = sa.Table(
+    "audit_log", metadata,
+    _pk(),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), index=True),
+    sa.Column("data", sa.JSON),
+)

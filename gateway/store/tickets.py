@@ -250,6 +250,13 @@ class TicketStore:
         """The conversation's newest ticket still being worked on."""
         return await self._db.run(open_for_conversation, conversation_id)
 
+    async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
+        def work(conn: Connection) -> list[TicketRecord]:
+            rows = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.conversation_id == conversation_id)
+                                .order_by(tickets.c.id)).all()
+            return [_record(r) for r in rows]
+        return await self._db.run(work)
+
     async def conversation_key_for(self, number: str, channel: str, sender: str) -> str | None:
         """The key of the ticket's conversation when `sender` is the citizen who filed it on `channel`."""
         def work(conn: Connection) -> str | None:

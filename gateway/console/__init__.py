@@ -1,0 +1,1 @@
+"""The agent console: watch bot conversations, take over, reply, hand back."""

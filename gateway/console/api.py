@@ -1,0 +1,251 @@
+"""The agent console's HTTP and WebSocket API (`/console/api/...`) and its pages (`/console`).
+
+Sessions are an HttpOnly, SameSite=Strict cookie; every state-changing request also needs the
+session's CSRF token in `X-CSRF-Token`. Every console API answers 401 without a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.engine import BotEngine, BotUnavailableError
+from channels.base import Channel
+from channels.http_body import json_object
+from channels.media import MediaStore
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
+from gateway.events import EventHub
+from gateway.outbox import OutboxDispatcher
+from gateway.store import Store
+from gateway.store.agents import Agent, TakeoverRefused
+from nlu.pii import mask_phone
+
+log = logging.getLogger(__name__)
+
+COOKIE = "hotline_console"
+STATIC = Path(__file__).resolve().parent / "static"
+CONSOLE_TOPIC = "console"
+HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您服务。"
+MAX_REPLY = 2000
+PRIORITY = {"waiting_for_agent": 0, "agent": 1, "bot": 2}
+
+
+class TooManyAttempts(ServiceError):
+    status = 423
+    code = "account_locked"
+    message_zh = "登录失败次数过多，账号已暂时锁定，请15分钟后再试。"
+
+
+def _citizen(channel: str, external: str) -> str:
+    """What agents see of a citizen's address in lists: phones masked, long ids shortened."""
+    if channel == "ivr":
+        return mask_phone(external) or external
+    if channel == "email":
+        local, _, domain = external.partition("@")
+        return f"{local[:2]}***@{domain}"
+    return external if len(external) <= 10 else external[:4] + "…" + external[-4:]
+
+
+class ConsoleApi:
+    def __init__(self, store: Callable[[], Store], bot: Callable[[], BotEngine],
+                 outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore], hub: EventHub,
+                 secure_cookies: bool) -> None:
+        self._store = store
+        self._media = media
+        self._bot = bot
+        self._outbox = outbox
+        self._hub = hub
+        self._secure = secure_cookies
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/console", self.page), web.get("/console/", self.page),
+            web.static("/console/static", STATIC),
+            web.post("/console/api/login", self.login), web.post("/console/api/logout", self.logout),
+            web.get("/console/api/me", self.me),
+            web.get("/console/api/conversations", self.conversations),
+            web.get("/console/api/conversations/{id:\\d+}", self.conversation),
+            web.post("/console/api/conversations/{id:\\d+}/takeover", self.takeover),
+            web.post("/console/api/conversations/{id:\\d+}/reply", self.reply),
+            web.post("/console/api/conversations/{id:\\d+}/handback", self.handback),
+            web.post("/console/api/conversations/{id:\\d+}/close", self.close),
+            web.get("/console/api/ws", self.websocket),
+            web.get("/console/api/media/{attachment_id:\\d+}", self.media),
+        ]
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={
+            "Cache-Control": "no-cache", "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; img-src 'self' blob: data:"})
+
+    # --- sessions
+
+    async def login(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            raise BadRequest("username and password required", code="missing_credentials",
+                             message_zh="请输入用户名和密码。")
+        result = await self._store().agents.login(username, password)
+        if result.locked:
+            raise TooManyAttempts(f"account {username!r} locked")
+        if result.agent is None or result.token is None:
+            raise Unauthorized("wrong username or password", code="bad_credentials", message_zh="用户名或密码错误。")
+        resp = web.json_response({"username": result.agent.username, "display_name": result.agent.display_name,
+                                  "role": result.agent.role, "csrf": result.csrf})
+        resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure,
+                        max_age=8 * 3600, path="/console")
+        return resp
+
+    async def _agent(self, request: web.Request, change: bool = False) -> Agent:
+        token = request.cookies.get(COOKIE)
+        found = await self._store().agents.session(token) if token else None
+        if found is None:
+            raise Unauthorized("no console session", code="login_required", message_zh="请先登录。")
+        agent, csrf = found
+        if change and request.headers.get("X-CSRF-Token") != csrf:
+            raise Forbidden("missing or wrong CSRF token", code="bad_csrf", message_zh="页面已过期，请刷新后重试。")
+        return agent
+
+    async def logout(self, request: web.Request) -> web.Response:
+        await self._agent(request, change=True)
+        await self._store().agents.logout(request.cookies[COOKIE])
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/console")
+        return resp
+
+    async def me(self, request: web.Request) -> web.Response:
+        agent = await self._agent(request)
+        _, csrf = await self._store().agents.session(request.cookies[COOKIE]) or (None, "")
+        return web.json_response({"username": agent.username, "display_name": agent.display_name,
+                                  "role": agent.role, "csrf": csrf})
+
+    # --- conversations
+
+    async def conversations(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        items = []
+        for c in await self._store().agents.conversations():
+            items.append({
+                "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
+                "emergency": bool(c["emergency"]), "citizen": _citizen(c["channel"], c["external_user"]),
+                "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
+                "last_from_citizen": c["last_direction"] == "in",
+                "waiting_since": c["first_at"].isoformat() if c["first_at"] else None})
+        items.sort(key=lambda i: (not i["emergency"], PRIORITY.get(i["state"], 3), i["last_at"]))
+        return web.json_response({"items": items})
+
+    async def conversation(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        cid = int(request.match_info["id"])
+        store = self._store()
+        found = await store.messages.conversation(cid)
+        if found is None:
+            raise NotFound("no such conversation", code="conversation_not_found")
+        conv, citizen = found
+        history = await store.messages.history(conv.channel, conv.key)
+        tickets = await store.tickets.for_conversation(cid)
+        return web.json_response({
+            "id": conv.id, "channel": conv.channel, "state": conv.state, "agent": conv.agent_id,
+            "emergency": conv.emergency, "citizen": _citizen(conv.channel, citizen),
+            "messages": [{**m.as_json(), "author": None} for m in history if m.conversation_id == cid],
+            "tickets": [t.as_json(with_events=False) for t in tickets],
+            "audit": [{**a, "at": a["at"].isoformat()} for a in await store.agents.audit(cid)]})
+
+    async def takeover(self, request: web.Request) -> web.Response:
+        agent = await self._agent(request, change=True)
+        cid = int(request.match_info["id"])
+        try:
+            conv = await self._store().agents.takeover(cid, agent)
+        except TakeoverRefused as exc:
+            raise Conflict(str(exc), code="already_taken",
+                           message_zh=f"该会话已由{exc.owner or '其他客服'}接管。" if exc.owner else "该会话无法接管。")
+        await self._pause(conv.key)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": cid, "state": "agent",
+                                          "agent": agent.username})
+        return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
+
+    async def _owned(self, request: web.Request, agent: Agent) -> tuple[Any, str]:
+        found = await self._store().agents.owned(int(request.match_info["id"]), agent)
+        if found is None:
+            raise Conflict("take the conversation over first", code="not_owner",
+                           message_zh="请先接管该会话。")
+        return found
+
+    async def reply(self, request: web.Request) -> web.Response:
+        agent = await self._agent(request, change=True)
+        body = await json_object(request)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY:
+            raise BadRequest("text required (at most 2000 characters)", code="bad_text", message_zh="请输入回复内容。")
+        conv, citizen = await self._owned(request, agent)
+        outbox = self._outbox()
+        items = await self._store().agents.agent_reply(conv, citizen, agent, text.strip(),
+                                                       outbox.queues(Channel(conv.channel)))
+        await outbox.deliver_now(items)
+        return web.json_response({"message_id": items[0].message_id})
+
+    async def handback(self, request: web.Request) -> web.Response:
+        return await self._release(request, "handback")
+
+    async def close(self, request: web.Request) -> web.Response:
+        return await self._release(request, "close")
+
+    async def _release(self, request: web.Request, action: str) -> web.Response:
+        agent = await self._agent(request, change=True)
+        conv, citizen = await self._owned(request, agent)
+        outbox = self._outbox()
+        note = HANDBACK_NOTE if action == "handback" else None
+        items = await self._store().agents.release(conv, citizen, agent, action, note,
+                                                   outbox.queues(Channel(conv.channel)))
+        await outbox.deliver_now(items)
+        if action == "handback":
+            await self._resume(conv.key)
+        state = "bot" if action == "handback" else "closed"
+        self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": conv.id, "state": state})
+        return web.json_response({"id": conv.id, "state": state})
+
+    async def _pause(self, key: str) -> None:
+        try:
+            await self._bot().pause(key)
+        except BotUnavailableError as exc:  # the gateway already keeps the bot out of it
+            log.warning("console: bot not paused: %s", exc)
+
+    async def _resume(self, key: str) -> None:
+        try:
+            await self._bot().resume(key)
+        except BotUnavailableError as exc:
+            log.warning("console: bot not resumed: %s", exc)
+
+    async def media(self, request: web.Request) -> web.FileResponse:
+        await self._agent(request)
+        found = await self._store().messages.attachment(int(request.match_info["attachment_id"]))
+        if found is None:
+            raise NotFound("no such attachment", code="attachment_not_found")
+        row = found[0]
+        return web.FileResponse(self._media().path(row["storage_key"]), headers={
+            "Content-Type": row["content_type"], "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff"})
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        await self._agent(request)
+        ws = web.WebSocketResponse(heartbeat=25)
+        await ws.prepare(request)
+        with self._hub.subscribe(CONSOLE_TOPIC) as queue:
+            async def pump() -> None:
+                while True:
+                    await ws.send_json(await queue.get())
+            task = asyncio.ensure_future(pump())
+            try:
+                async for _ in ws:
+                    pass
+            finally:
+                task.cancel()
+        return ws
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,0 +1,207 @@
+"""Agent accounts, console sessions and the audit trail of agent actions.
+
+Passwords are hashed with scrypt (a memory-hard KDF from the standard library) and a random salt;
+session tokens are stored as their SHA-256, so a database leak does not hand out logins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.store.common import utcnow
+from gateway.store.database import Database
+from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound, set_state
+from gateway.store.outbox import OutboxItem
+from gateway.store.schema import agent_sessions, agents, audit_log, conversations, contacts
+
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+SESSION_TTL = timedelta(hours=8)
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    agent: Agent | None
+    token: str | None = None
+    csrf: str | None = None
+    locked: bool = False
+
+
+class TakeoverRefused(Exception):
+    def __init__(self, owner: str | None, state: str) -> None:
+        super().__init__(f"conversation is {state}" + (f", owned by {owner}" if owner else ""))
+        self.owner, self.state = owner, state
+
+
+def _audit(conn: Connection, actor: str, action: str, conversation_id: int | None, data: dict[str, Any] | None) -> None:
+    conn.execute(audit_log.insert().values(at=utcnow(), actor=actor, action=action, conversation_id=conversation_id,
+                                           data=data))
+
+
+class AgentStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, username: str, display_name: str, role: str, password: str) -> Agent:
+        hashed = hash_password(password)  # slow on purpose: outside the writer thread
+
+        def work(conn: Connection) -> Agent:
+            agent_id = conn.execute(agents.insert().values(
+                username=username, display_name=display_name, role=role, password_hash=hashed,
+                failed_logins=0, created_at=utcnow()).returning(agents.c.id)).scalar_one()
+            return Agent(agent_id, username, display_name, role)
+        return await self._db.run(work)
+
+    async def login(self, username: str, password: str) -> LoginResult:
+        row = await self._db.run(lambda conn: conn.execute(
+            sa.select(agents).where(agents.c.username == username)).one_or_none())
+        now = utcnow()
+        if row is None:
+            hash_password(password)  # the same work either way: no user enumeration by timing
+            return LoginResult(None)
+        if row.locked_until is not None and row.locked_until > now:
+            return LoginResult(None, locked=True)
+        ok = verify_password(password, row.password_hash)
+
+        def work(conn: Connection) -> LoginResult:
+            if not ok:
+                failed = row.failed_logins + 1
+                locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
+                conn.execute(agents.update().where(agents.c.id == row.id).values(
+                    failed_logins=0 if locked else failed, locked_until=locked))
+                _audit(conn, f"agent:{username}", "login_failed", None, {"locked": bool(locked)})
+                return LoginResult(None, locked=bool(locked))
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+            conn.execute(agents.update().where(agents.c.id == row.id).values(failed_logins=0, locked_until=None))
+            conn.execute(agent_sessions.insert().values(token_hash=token_hash(token), agent_id=row.id, csrf=csrf,
+                                                        created_at=now, expires_at=now + SESSION_TTL))
+            _audit(conn, f"agent:{username}", "login", None, None)
+            return LoginResult(Agent(row.id, row.username, row.display_name, row.role), token, csrf)
+        return await self._db.run(work)
+
+    async def session(self, token: str) -> tuple[Agent, str] | None:
+        def work(conn: Connection) -> tuple[Agent, str] | None:
+            row = conn.execute(
+                sa.select(agents.c.id, agents.c.username, agents.c.display_name, agents.c.role, agent_sessions.c.csrf)
+                .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
+                .where(agent_sessions.c.token_hash == token_hash(token), agent_sessions.c.expires_at > utcnow())
+            ).one_or_none()
+            return None if row is None else (Agent(row.id, row.username, row.display_name, row.role), row.csrf)
+        return await self._db.run(work)
+
+    async def logout(self, token: str) -> None:
+        await self._db.run(lambda conn: conn.execute(
+            agent_sessions.delete().where(agent_sessions.c.token_hash == token_hash(token))))
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        """Open conversations, the ones that need a human first."""
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            from gateway.store.schema import messages
+            last = (sa.select(messages.c.conversation_id, sa.func.max(messages.c.id).label("last_id"))
+                    .group_by(messages.c.conversation_id).subquery())
+            waiting_since = (sa.select(sa.func.min(messages.c.created_at))
+                             .where(messages.c.conversation_id == conversations.c.id, messages.c.direction == "in")
+                             .correlate(conversations).scalar_subquery())
+            rows = conn.execute(
+                sa.select(conversations.c.id, conversations.c.channel, conversations.c.state, conversations.c.agent_id,
+                          conversations.c.emergency, conversations.c.created_at, contacts.c.external_user,
+                          contacts.c.display_name, messages.c.text.label("last_text"),
+                          messages.c.created_at.label("last_at"), messages.c.direction.label("last_direction"),
+                          waiting_since.label("first_at"))
+                .join(contacts, contacts.c.id == conversations.c.contact_id)
+                .join(last, last.c.conversation_id == conversations.c.id)
+                .join(messages, messages.c.id == last.c.last_id)
+                .where(conversations.c.state != "closed")).all()
+            return [dict(r._mapping) for r in rows]
+        return await self._db.run(work)
+
+    async def takeover(self, conversation_id: int, agent: Agent) -> ConversationRef:
+        def work(conn: Connection) -> ConversationRef:
+            row = conn.execute(sa.select(conversations).where(conversations.c.id == conversation_id)
+                               .with_for_update()).one_or_none()
+            if row is None or row.state == "closed":
+                raise TakeoverRefused(None, "closed" if row else "missing")
+            if row.state == "agent" and row.agent_id != agent.username:
+                raise TakeoverRefused(row.agent_id, row.state)
+            # Only one agent wins: the update is conditional on nobody else owning it.
+            done = conn.execute(conversations.update().where(
+                conversations.c.id == conversation_id,
+                sa.or_(conversations.c.agent_id.is_(None), conversations.c.agent_id == agent.username))
+                .values(state="agent", agent_id=agent.username)).rowcount
+            if done != 1:
+                raise TakeoverRefused(None, "taken")
+            _audit(conn, f"agent:{agent.username}", "takeover", conversation_id, {"from_state": row.state})
+            return ConversationRef(row.id, row.channel, row.key, row.contact_id, "agent", agent.username, row.emergency)
+        return await self._db.run(work)
+
+    async def owned(self, conversation_id: int, agent: Agent) -> tuple[ConversationRef, str] | None:
+        """The conversation and its citizen's address when this agent owns it."""
+        def work(conn: Connection) -> tuple[ConversationRef, str] | None:
+            row = conn.execute(sa.select(conversations, contacts.c.external_user)
+                               .join(contacts, contacts.c.id == conversations.c.contact_id)
+                               .where(conversations.c.id == conversation_id)).one_or_none()
+            if row is None or row.state != "agent" or row.agent_id != agent.username:
+                return None
+            return (ConversationRef(row.id, row.channel, row.key, row.contact_id, row.state, row.agent_id,
+                                    row.emergency), row.external_user)
+        return await self._db.run(work)
+
+    async def agent_reply(self, conv: ConversationRef, recipient: str, agent: Agent, text: str,
+                          queue: bool) -> list[OutboxItem]:
+        def work(conn: Connection) -> list[OutboxItem]:
+            items = record_outbound(conn, conv, recipient, None,
+                                    [OutboundDraft(text, "agent", agent.username, None)], queue)
+            _audit(conn, f"agent:{agent.username}", "reply", conv.id, {"message_id": items[0].message_id})
+            return items
+        return await self._db.run(work)
+
+    async def release(self, conv: ConversationRef, recipient: str, agent: Agent, action: str, note: str | None,
+                      queue: bool) -> list[OutboxItem]:
+        """Hand back to the bot (`handback`) or close (`close`), with an optional note to the citizen."""
+        def work(conn: Connection) -> list[OutboxItem]:
+            set_state(conn, conv.id, "bot" if action == "handback" else "closed")
+            items = record_outbound(conn, conv, recipient, None, [OutboundDraft(note, "system", agent.username)],
+                                    queue) if note else []
+            _audit(conn, f"agent:{agent.username}", action, conv.id, None)
+            return items
+        return await self._db.run(work)
+
+    async def audit(self, conversation_id: int) -> list[dict[str, Any]]:
+        return await self._db.run(lambda conn: [dict(r._mapping) for r in conn.execute(
+            sa.select(audit_log).where(audit_log.c.conversation_id == conversation_id).order_by(audit_log.c.id))])

@@ -1,0 +1,157 @@
+"""The agent console: API rules (auth, CSRF, lockout, single owner, audit) and a real-browser run where an
+agent takes over a web chat while a citizen watches the reply arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient
+from playwright.async_api import async_playwright
+
+from gateway.app import STORE
+from gateway.store.schema import audit_log
+
+PASSWORD = "correct horse battery"
+CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+async def add_agent(client: TestClient, username: str, role: str = "agent") -> None:
+    await client.app[STORE].agents.add(username, f"坐席{username}", role, PASSWORD)
+
+
+async def login(client: TestClient, username: str, session: ClientSession | None = None) -> tuple[ClientSession, str]:
+    http = session or ClientSession(cookie_jar=__import__("aiohttp").CookieJar(unsafe=True))
+    resp = await http.post(client.make_url("/console/api/login"), json={"username": username, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return http, (await resp.json())["csrf"]
+
+
+async def citizen_says(client: TestClient, session: str, text: str) -> list[dict]:
+    resp = await client.post("/api/v1/web/messages", json={"session": session, "text": text})
+    return (await resp.json())["replies"]
+
+
+async def conversation_id(client: TestClient, http: ClientSession) -> int:
+    items = (await (await http.get(client.make_url("/console/api/conversations"))).json())["items"]
+    return items[0]["id"]
+
+
+async def test_every_console_api_needs_a_session(client: TestClient) -> None:
+    for method, path in [("GET", "/console/api/me"), ("GET", "/console/api/conversations"),
+                         ("GET", "/console/api/conversations/1"), ("POST", "/console/api/conversations/1/takeover"),
+                         ("POST", "/console/api/conversations/1/reply"), ("POST", "/console/api/conversations/1/handback"),
+                         ("POST", "/console/api/conversations/1/close"), ("GET", "/console/api/media/1"),
+                         ("GET", "/console/api/ws")]:
+        resp = await client.request(method, path)
+        assert resp.status == 401, (method, path)
+
+
+async def test_wrong_password_five_times_locks_the_account(client: TestClient) -> None:
+    await add_agent(client, "li")
+    statuses = [(await client.post("/console/api/login", json={"username": "li", "password": "wrong password"})).status
+                for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 423]  # the fifth failure locks
+    locked = await client.post("/console/api/login", json={"username": "li", "password": PASSWORD})
+    assert locked.status == 423 and "锁定" in (await locked.json())["error"]["message"]
+
+
+async def test_takeover_is_exclusive_needs_csrf_and_is_audited(client: TestClient) -> None:
+    await add_agent(client, "wang")
+    await add_agent(client, "zhao")
+    await citizen_says(client, "consoleses01", "你好")
+    a, csrf_a = await login(client, "wang")
+    b, csrf_b = await login(client, "zhao")
+    try:
+        cid = await conversation_id(client, a)
+        no_csrf = await a.post(client.make_url(f"/console/api/conversations/{cid}/takeover"))
+        assert no_csrf.status == 403
+        ok = await a.post(client.make_url(f"/console/api/conversations/{cid}/takeover"),
+                          headers={"X-CSRF-Token": csrf_a})
+        assert ok.status == 200
+        refused = await b.post(client.make_url(f"/console/api/conversations/{cid}/takeover"),
+                               headers={"X-CSRF-Token": csrf_b})
+        assert refused.status == 409 and "wang" in (await refused.json())["error"]["message"]
+        not_owner = await b.post(client.make_url(f"/console/api/conversations/{cid}/reply"),
+                                 json={"text": "你好"}, headers={"X-CSRF-Token": csrf_b})
+        assert not_owner.status == 409
+        await a.post(client.make_url(f"/console/api/conversations/{cid}/reply"), json={"text": "您好，我是人工客服"},
+                     headers={"X-CSRF-Token": csrf_a})
+        await a.post(client.make_url(f"/console/api/conversations/{cid}/handback"), headers={"X-CSRF-Token": csrf_a})
+    finally:
+        await a.close()
+        await b.close()
+    actions = await client.app[STORE].db.run(lambda conn: [
+        (r.actor, r.action) for r in conn.execute(sa.select(audit_log).where(audit_log.c.conversation_id == cid)
+                                                  .order_by(audit_log.c.id))])
+    assert actions == [("agent:wang", "takeover"), ("agent:wang", "reply"), ("agent:wang", "handback")]
+
+
+async def test_user_add_cli(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gateway.settings import PROJECT_ROOT
+    env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'u.db'}", "HOTLINE_NEW_PASSWORD": PASSWORD}
+    run = [sys.executable, "-m", "gateway.cli", "user", "add", "sun", "--name", "孙坐席", "--role", "supervisor"]
+    first = subprocess.run(run, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(run, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0 and "supervisor sun added" in first.stdout and again.returncode == 2
+
+
+@pytest.mark.browser
+async def test_agent_takes_over_a_web_chat_in_the_browser(make_client, fake_rasa) -> None:
+    rasa, url = fake_rasa
+    client = await make_client(bot={"enabled": True, "rasa_url": url})
+    await add_agent(client, "agent1")
+    base = str(client.make_url("/")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            citizen = await (await browser.new_context()).new_page()
+            agent = await (await browser.new_context()).new_page()
+            await agent.goto(base + "/console")
+            await agent.fill("#username", "agent1")
+            await agent.fill("#password", PASSWORD)
+            await agent.click("#login-form button")
+            await agent.wait_for_selector("#app:not([hidden])")
+
+            await citizen.goto(base + "/")
+            await citizen.fill("#text", "<script>alert('x')</script><b>你好</b>，我想咨询公积金")
+            await citizen.click("#send")
+            await citizen.wait_for_selector(".msg.bot:has-text('机器人收到')")
+            # The conversation appears live on the console, the HTML shown as text.
+            item = await agent.wait_for_selector("#list li:has-text('公积金')")
+            await item.click()
+            await agent.wait_for_selector(".transcript li.citizen")
+            shown = await agent.inner_text(".transcript li.citizen")
+            assert "<script>alert('x')</script><b>你好</b>" in shown
+            assert await agent.evaluate("document.querySelectorAll('.transcript script, .transcript b').length") == 0
+
+            await agent.click(".takeover")
+            await agent.wait_for_selector(".state:has-text('人工服务中')")
+            await agent.fill(".composer textarea", "您好，我是人工客服小李，请问具体想咨询哪方面？")
+            await agent.click(".composer button")
+            await citizen.wait_for_selector(".msg.agent:has-text('人工客服小李')")
+
+            turns_before = len(rasa.turns)
+            await citizen.fill("#text", "公积金怎么提取")
+            await citizen.click("#send")
+            await agent.wait_for_selector(".transcript li.citizen:has-text('怎么提取')")
+            await asyncio.sleep(0.3)
+            assert len(rasa.turns) == turns_before  # the bot stays out while the agent owns it
+            assert await citizen.locator(".msg.bot:has-text('机器人收到')").count() == 1
+
+            await agent.click(".handback")
+            await agent.wait_for_selector(".state:has-text('机器人服务中')")
+            await citizen.wait_for_selector(".msg.system:has-text('智能客服将继续')")
+            await citizen.fill("#text", "那租房能提取吗")
+            await citizen.click("#send")
+            await citizen.wait_for_selector(".msg.bot:has-text('那租房能提取吗')")
+            assert len(rasa.turns) == turns_before + 1
+        finally:
+            await browser.close()
