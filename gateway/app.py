@@ -99,13 +99,15 @@ def create_app(settings: Settings) -> web.Application:
     app[HEALTH] = HealthApi()
 
     app.router.add_routes(app[WEB].routes())
-    app.router.add_routes(TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token).routes())
+    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token)
+    app.router.add_routes(tickets_api.routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
     app.router.add_routes(ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
-                                     app[HUB], secure_cookies=settings.server.secure_cookies).routes())
+                                     lambda: app[KB], lambda: tickets_api, app[HUB],
+                                     secure_cookies=settings.server.secure_cookies).routes())
     if settings.wechat.enabled:
         app.router.add_routes([web.get("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.verify)),
                                web.post("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.receive))])

@@ -125,8 +125,7 @@ async def test_agent_takes_over_a_web_chat_in_the_browser(make_client, fake_rasa
             await citizen.click("#send")
             await citizen.wait_for_selector(".msg.bot:has-text('机器人收到')")
             # The conversation appears live on the console, the HTML shown as text.
-            item = await agent.wait_for_selector("#list li:has-text('公积金')")
-            await item.click()
+            await agent.locator("#list li", has_text="公积金").first.click()  # the list refreshes live
             await agent.wait_for_selector(".transcript li.citizen")
             shown = await agent.inner_text(".transcript li.citizen")
             assert "<script>alert('x')</script><b>你好</b>" in shown
@@ -155,3 +154,35 @@ async def test_agent_takes_over_a_web_chat_in_the_browser(make_client, fake_rasa
             assert len(rasa.turns) == turns_before + 1
         finally:
             await browser.close()
+
+
+async def test_agent_creates_and_edits_a_ticket_and_searches_the_kb(client: TestClient) -> None:
+    from gateway.app import KB
+    from gateway.settings import PROJECT_ROOT
+    from nlu.kb import load_entries
+    await client.app[KB].save(load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml"), author="test")
+    await add_agent(client, "qian")
+    await citizen_says(client, "consoleses02", "你好")
+    http, csrf = await login(client, "qian")
+    try:
+        cid = await conversation_id(client, http)
+        resp = await http.post(client.make_url(f"/console/api/conversations/{cid}/tickets"), headers={"X-CSRF-Token": csrf},
+                               json={"description": "小区东门路灯不亮", "request_type": "complaint",
+                                     "location": "泰山区财源街道幸福小区", "contact_phone": "13900001234"})
+        ticket = await resp.json()
+        assert resp.status == 201 and ticket["district"] == "泰山区" and ticket["source"] == "agent"
+        edit = await http.patch(client.make_url(f"/console/api/tickets/{ticket['number']}"),
+                                headers={"X-CSRF-Token": csrf}, json={"category": "城乡建设", "anonymous": True})
+        assert (await edit.json())["anonymous"] is True
+        bad = await http.patch(client.make_url(f"/console/api/tickets/{ticket['number']}"),
+                               headers={"X-CSRF-Token": csrf}, json={"status": "closed"})
+        assert bad.status == 400
+        found = await (await http.get(client.make_url("/console/api/kb/search"), params={"q": "驾照丢了"})).json()
+        assert found["results"][0]["id"] == "kb-0030"
+        detail = await (await http.get(client.make_url(f"/console/api/conversations/{cid}"))).json()
+        assert detail["tickets"][0]["number"] == ticket["number"]
+        assert detail["messages"][0]["triage"]["disposition"] == "not_accepted"
+    finally:
+        await http.close()
+    got = await client.app[STORE].tickets.get(ticket["number"])
+    assert [e.actor for e in got.events] == ["agent:qian", "agent:qian"]

@@ -78,11 +78,12 @@ class TicketsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        draft = self._draft(await json_object(request))
+        draft = self.draft(await json_object(request))
         ticket = await self._tickets_of().create(draft, actor=actor_of(request))
         return web.json_response(ticket.as_json(), status=201)
 
-    def _draft(self, body: dict[str, Any]) -> TicketDraft:
+    def draft(self, body: dict[str, Any]) -> TicketDraft:
+        """A validated ticket draft from a JSON body; missing fields filled in by triage."""
         description = _opt_str(body, "description", MAX_DESCRIPTION)
         if not description:
             raise BadRequest("description is required", code="missing_description", message_zh="请填写诉求内容。")
@@ -113,6 +114,16 @@ class TicketsApi:
             request_type=request_type, category=category, district=_opt_str(body, "district") or triage.district,
             location=location, contact_name=_opt_str(body, "contact_name", 64),
             contact_phone=phone, anonymous=anonymous, utility=triage.utility)
+
+    def changes(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validated field changes for an edit (only the fields given)."""
+        allowed = {"request_type", "category", "district", "location", "description", "contact_name",
+                   "contact_phone", "anonymous"}
+        unknown = set(body) - allowed
+        if unknown:
+            raise BadRequest(f"fields not editable: {sorted(unknown)}", code="bad_fields")
+        merged = self.draft({"description": body.get("description") or "（未改）", **body})
+        return {k: getattr(merged, k) for k in body}
 
     async def get(self, request: web.Request) -> web.Response:
         require_token(request, self._token)

@@ -7,6 +7,7 @@ session's CSRF token in `X-CSRF-Token`. Every console API answers 401 without a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -18,7 +19,9 @@ from channels.base import Channel
 from channels.http_body import json_object
 from channels.media import MediaStore
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
+from gateway.api.tickets import TicketsApi
 from gateway.events import EventHub
+from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, TakeoverRefused
@@ -52,10 +55,13 @@ def _citizen(channel: str, external: str) -> str:
 
 class ConsoleApi:
     def __init__(self, store: Callable[[], Store], bot: Callable[[], BotEngine],
-                 outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore], hub: EventHub,
+                 outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore],
+                 kb: Callable[[], KbService], tickets: Callable[[], TicketsApi], hub: EventHub,
                  secure_cookies: bool) -> None:
         self._store = store
         self._media = media
+        self._kb = kb
+        self._tickets = tickets
         self._bot = bot
         self._outbox = outbox
         self._hub = hub
@@ -75,6 +81,9 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/close", self.close),
             web.get("/console/api/ws", self.websocket),
             web.get("/console/api/media/{attachment_id:\\d+}", self.media),
+            web.post("/console/api/conversations/{id:\\d+}/tickets", self.create_ticket),
+            web.patch("/console/api/tickets/{number}", self.edit_ticket),
+            web.get("/console/api/kb/search", self.kb_search),
         ]
 
     async def page(self, request: web.Request) -> web.FileResponse:
@@ -152,7 +161,7 @@ class ConsoleApi:
         return web.json_response({
             "id": conv.id, "channel": conv.channel, "state": conv.state, "agent": conv.agent_id,
             "emergency": conv.emergency, "citizen": _citizen(conv.channel, citizen),
-            "messages": [{**m.as_json(), "author": None} for m in history if m.conversation_id == cid],
+            "messages": [{**m.as_json(), "triage": m.triage} for m in history if m.conversation_id == cid],
             "tickets": [t.as_json(with_events=False) for t in tickets],
             "audit": [{**a, "at": a["at"].isoformat()} for a in await store.agents.audit(cid)]})
 
@@ -220,6 +229,38 @@ class ConsoleApi:
             await self._bot().resume(key)
         except BotUnavailableError as exc:
             log.warning("console: bot not resumed: %s", exc)
+
+    async def create_ticket(self, request: web.Request) -> web.Response:
+        """A ticket from the conversation, with what the agent has established."""
+        agent = await self._agent(request, change=True)
+        cid = int(request.match_info["id"])
+        found = await self._store().messages.conversation(cid)
+        if found is None:
+            raise NotFound("no such conversation", code="conversation_not_found")
+        conv, _ = found
+        draft = self._tickets().draft({**await json_object(request), "channel": conv.channel, "source": "agent",
+                                       "conversation_id": cid})
+        ticket = await self._store().tickets.create(dataclasses.replace(draft, contact_id=conv.contact_id),
+                                                    actor=f"agent:{agent.username}")
+        await self._store().agents.log(agent, "ticket_created", cid, {"number": ticket.number})
+        return web.json_response(ticket.as_json(), status=201)
+
+    async def edit_ticket(self, request: web.Request) -> web.Response:
+        agent = await self._agent(request, change=True)
+        body = await json_object(request)
+        changes = self._tickets().changes(body)
+        ticket = await self._store().tickets.update(request.match_info["number"], f"agent:{agent.username}", changes)
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        return web.json_response(ticket.as_json())
+
+    async def kb_search(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        q = request.query.get("q", "").strip()[:500]
+        hits = self._kb().search(q, 5) if q else []
+        return web.json_response({"results": [
+            {"id": e.key, "question": e.question, "answer": e.answer, "confidence": round(h.confidence, 3)}
+            for e, h in hits]})
 
     async def media(self, request: web.Request) -> web.FileResponse:
         await self._agent(request)

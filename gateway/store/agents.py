@@ -202,6 +202,9 @@ class AgentStore:
             return items
         return await self._db.run(work)
 
+    async def log(self, agent: Agent, action: str, conversation_id: int | None, data: dict[str, Any] | None) -> None:
+        await self._db.run(_audit, f"agent:{agent.username}", action, conversation_id, data)
+
     async def audit(self, conversation_id: int) -> list[dict[str, Any]]:
         return await self._db.run(lambda conn: [dict(r._mapping) for r in conn.execute(
             sa.select(audit_log).where(audit_log.c.conversation_id == conversation_id).order_by(audit_log.c.id))])

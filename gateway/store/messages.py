@@ -65,6 +65,7 @@ class StoredMessage:
     in_reply_to: int | None
     created_at: datetime
     attachments: tuple[dict[str, Any], ...] = ()
+    triage: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -298,4 +299,4 @@ def _attachment_row(message_id: int, a: Attachment, now: datetime) -> dict[str, 
 
 def _stored(r: sa.Row[Any], atts: tuple[dict[str, Any], ...] = ()) -> StoredMessage:
     return StoredMessage(r.id, r.conversation_id, r.direction, r.sender_role, r.kind, r.text, r.payload,
-                         r.in_reply_to, r.created_at, atts)
+                         r.in_reply_to, r.created_at, atts, r.triage)

@@ -84,7 +84,12 @@
 
   function render(c) {
     var detail = $("detail");
+    // Live updates re-render the view: keep what the agent is typing.
+    var typing = detail.querySelector(".composer textarea");
+    var draft = typing && Number(detail.dataset.id) === c.id ? typing.value : "";
+    var focused = typing && document.activeElement === typing;
     detail.textContent = "";
+    detail.dataset.id = c.id;
     detail.appendChild($("detail-tpl").content.cloneNode(true));
     detail.querySelector(".chan").textContent = CHANNEL[c.channel] || c.channel;
     detail.querySelector(".citizen").textContent = c.citizen;
@@ -96,6 +101,11 @@
       var li = el("li", m.from);
       li.appendChild(el("span", "from", ROLE[m.from] || m.from));
       li.appendChild(document.createTextNode(m.text));
+      if (m.triage) {
+        var t = m.triage;
+        li.appendChild(el("span", "triage", (t.emergency ? "紧急：" + t.emergency.lines.join("/") + " " : "") +
+          [t.disposition, t.request_type, t.category, t.district].filter(Boolean).join(" · ")));
+      }
       (m.attachments || []).forEach(function (a) {
         var src = "/console/api/media/" + a.id;
         var media = a.kind === "image" ? el("img") : a.kind === "video" ? el("video") : a.kind === "voice" ? el("audio") : el("a", "", a.filename || "附件");
@@ -120,9 +130,45 @@
     detail.querySelector(".takeover").onclick = function () { act("/takeover"); };
     detail.querySelector(".handback").onclick = function () { act("/handback"); };
     detail.querySelector(".close").onclick = function () { act("/close"); };
+    var lastCitizen = c.messages.filter(function (m) { return m.from === "citizen" && m.text; }).pop();
+    var q = detail.querySelector(".kb-q");
+    q.value = lastCitizen ? lastCitizen.text.slice(0, 100) : "";
+    function searchKb() {
+      api("GET", "/console/api/kb/search?q=" + encodeURIComponent(q.value)).then(function (data) {
+        var ul = detail.querySelector(".kb-results");
+        ul.textContent = "";
+        data.results.forEach(function (r) {
+          var li = el("li");
+          li.appendChild(el("strong", "", r.question));
+          li.appendChild(el("div", "", r.answer.slice(0, 120) + (r.answer.length > 120 ? "…" : "")));
+          var use = el("button", "", "发送此答案");
+          use.type = "button"; use.disabled = !mine;
+          use.onclick = function () { act("/reply", { text: r.answer }); };
+          li.appendChild(use);
+          ul.appendChild(li);
+        });
+      });
+    }
+    detail.querySelector(".kb-form").onsubmit = function (e) { e.preventDefault(); searchKb(); };
+    if (q.value) searchKb();
+    var form = detail.querySelector(".new-ticket");
+    form.description.value = lastCitizen ? lastCitizen.text : "";
+    form.onsubmit = function (e) {
+      e.preventDefault();
+      var body = { request_type: form.request_type.value, description: form.description.value,
+                   anonymous: form.anonymous.checked };
+      ["district", "location", "contact_phone"].forEach(function (k) { if (form[k].value) body[k] = form[k].value; });
+      error.textContent = "";
+      api("POST", "/console/api/conversations/" + c.id + "/tickets", body)
+        .then(function () { return open(c.id); })
+        .catch(function (err) { error.textContent = err.message; });
+    };
+    var box = detail.querySelector(".composer textarea");
+    box.value = draft;
+    if (focused) box.focus();
     detail.querySelector(".composer").onsubmit = function (e) {
       e.preventDefault();
-      var box = detail.querySelector("textarea");
+      var box = detail.querySelector(".composer textarea");
       var text = box.value.trim();
       if (!text) return;
       act("/reply", { text: text }).then(function () { box.value = ""; });
