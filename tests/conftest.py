@@ -4,6 +4,7 @@ HOTLINE_TEST_PG_URL is set), the real app on aiohttp's test server, and a fake R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -133,18 +134,25 @@ class FakeRasa:
         return web.json_response({"model_file": "fake.tar.gz"})
 
 
+@contextlib.asynccontextmanager
+async def loopback(app: web.Application) -> AsyncIterator[str]:
+    """Serve a stand-in platform on a free loopback port; yields its base URL."""
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
 @pytest.fixture
 async def fake_rasa() -> AsyncIterator[tuple[FakeRasa, str]]:
     rasa = FakeRasa()
     app = web.Application()
     app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
     app.router.add_get("/status", rasa.status_handler)
-    server = TestServer(app)
-    await server.start_server()
-    try:
-        yield rasa, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with loopback(app) as url:
+        yield rasa, url
 
 
 def auth() -> dict[str, str]:

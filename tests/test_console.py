@@ -4,7 +4,6 @@ agent takes over a web chat while a citizen watches the reply arrive."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 import sqlalchemy as sa

@@ -10,9 +10,10 @@ from typing import Any, AsyncIterator
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from gateway.app import STORE
+from tests.conftest import loopback
 from gateway.settings import PROJECT_ROOT
 from gateway.store.schema import attachments, messages, outbox, tickets
 from tests.media_samples import png
@@ -64,12 +65,8 @@ async def bot_api() -> AsyncIterator[tuple[FakeBotApi, str]]:
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", fake.method)
     app.router.add_get("/file/bot{token}/{path:.*}", fake.file)
-    server = TestServer(app)
-    await server.start_server()
-    try:
-        yield fake, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with loopback(app) as url:
+        yield fake, url
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from typing import Any, AsyncIterator
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
 from gateway.app import STORE
+from tests.conftest import loopback
 from gateway.settings import PROJECT_ROOT
 from gateway.store.schema import attachments, messages, outbox, tickets
 from tests.media_samples import png
@@ -74,12 +75,8 @@ async def fake_wechat() -> AsyncIterator[tuple[FakeWechat, str]]:
     app.router.add_get("/cgi-bin/token", fake.token)
     app.router.add_get("/cgi-bin/media/get", fake.media_get)
     app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
-    server = TestServer(app)
-    await server.start_server()
-    try:
-        yield fake, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with loopback(app) as url:
+        yield fake, url
 
 
 def accounts(aes: bool = True) -> list[dict[str, str]]:

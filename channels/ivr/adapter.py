@@ -25,7 +25,7 @@ from aiohttp import web
 
 from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage, Reply
 from channels.errors import BadRequest, DeliveryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from channels.http_body import json_object
+from channels.http_body import json_object, read_limited
 from channels.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,7 @@ class IvrChannel:
             async with self._http().get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
                 if resp.status != 200:
                     raise OSError(f"HTTP {resp.status}")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    data += chunk
-                    if len(data) > limit:
-                        raise PayloadTooLarge("recording over the limit")
+                data = await read_limited(resp, limit, "recording")
         except (aiohttp.ClientError, OSError, PayloadTooLarge, TimeoutError) as exc:
             log.warning("ivr: recording not fetched: %s", exc)
             return ()

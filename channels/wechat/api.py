@@ -10,7 +10,8 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
-from channels.errors import DeliveryError, PayloadTooLarge
+from channels.errors import DeliveryError
+from channels.http_body import read_limited
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,10 @@ class WechatApi:
         if isinstance(resp, dict):
             raise WechatApiError(-1, "media answer was JSON without media")
         try:
-            if resp.content_length and resp.content_length > limit:
-                raise PayloadTooLarge(f"wechat media of {resp.content_length} bytes")
-            data = bytearray()
-            async for chunk in resp.content.iter_chunked(65536):
-                data += chunk
-                if len(data) > limit:
-                    raise PayloadTooLarge("wechat media over the limit")
+            data = await read_limited(resp, limit, "wechat media")
             disposition = resp.headers.get("Content-Disposition", "")
             name = disposition.split("filename=", 1)[1].strip('"') if "filename=" in disposition else None
-            return bytes(data), name
+            return data, name
         finally:
             resp.release()
 
