@@ -42,6 +42,9 @@ from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
+from gateway.ticket_planner import TicketPlanner
+from routing.deadlines import WorkCalendar
+from routing.units import load_units
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
 from nlu.triage import Triager
@@ -60,6 +63,7 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 WEB = web.AppKey("web_channel", WebChannel)
 HEALTH = web.AppKey("health", HealthApi)
 KB = web.AppKey("kb", KbService)
+PLANNER = web.AppKey("ticket_planner", TicketPlanner)
 EMAIL = web.AppKey("email_channel", EmailChannel)
 SMTP_PORT = web.AppKey("smtp_port", int)
 WECHAT = web.AppKey("wechat_channel", WechatChannel)
@@ -99,7 +103,9 @@ def create_app(settings: Settings) -> web.Application:
     app[HEALTH] = HealthApi()
 
     app.router.add_routes(app[WEB].routes())
-    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token)
+    app[PLANNER] = TicketPlanner(load_units(settings.path(settings.routing.units), _categories(settings)),
+                                 WorkCalendar.load(settings.path(settings.routing.holidays)))
+    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[PLANNER])
     app.router.add_routes(tickets_api.routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
@@ -265,7 +271,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             max_recording_bytes=i.max_recording_bytes), screen, call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
-    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB])
+    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER])
 
     async def outbox_check() -> dict[str, Any]:
         counts = await store.outbox.counts()

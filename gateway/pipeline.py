@@ -17,6 +17,7 @@ from channels.base import Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
 from gateway.events import EventHub
 from gateway.kb_service import KbService
+from gateway.ticket_planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
@@ -68,7 +69,7 @@ class Pipeline:
     CONVERSATIONAL = frozenset({Channel.WEB, Channel.WECHAT, Channel.TELEGRAM, Channel.IVR})
 
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
-                 hub: EventHub, kb: KbService) -> None:
+                 hub: EventHub, kb: KbService, planner: TicketPlanner) -> None:
         self._store = store
         self._triager = triager
         self._bot = bot
@@ -76,6 +77,7 @@ class Pipeline:
         self._hub = hub
         self._kb = kb
         self._turns = KeyedLock()
+        self._planner = planner
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -168,10 +170,10 @@ class Pipeline:
                 entry, hit = found
                 log.info("answered from the knowledge base without the bot: %s (%.2f)", entry.key, hit.confidence)
                 return [_Draft(entry.answer + KB_FOLLOW_UP, {"kb_entry": entry.key}, "system")]
-        draft = TicketDraft(
+        draft = self._planner.plan(TicketDraft(
             description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility)
+            district=triage.district, utility=triage.utility))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             if msg.meta.get("suppress_reply"):

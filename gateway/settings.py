@@ -129,6 +129,11 @@ class TelegramSettings(_Section):
     # secrets: HOTLINE_TELEGRAM_BOT_TOKEN, HOTLINE_TELEGRAM_WEBHOOK_PATH, HOTLINE_TELEGRAM_SECRET_TOKEN
 
 
+class RoutingSettings(_Section):
+    units: str = "config/units.yaml"
+    holidays: str = "config/holidays.yaml"
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -164,6 +169,7 @@ class Settings(BaseModel):
     wechat: WechatSettings = Field(default_factory=WechatSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)

@@ -21,9 +21,11 @@ async def test_internal_endpoints_need_the_token(client: TestClient) -> None:
 async def test_create_fills_missing_fields_from_triage_and_get_returns_the_trail(client: TestClient) -> None:
     t = await create(client, description="肥城市新城街道的暖气一直不热，投诉供热公司", contact_phone="138 0013 8000")
     assert t["request_type"] == "complaint" and t["district"] == "肥城市" and t["utility"] is True
-    assert t["contact_phone"] == "13800138000" and t["status"] == "open"
+    assert t["contact_phone"] == "13800138000" and t["status"] == "dispatched"
     got = await (await client.get(f"/api/v1/tickets/{t['number']}", headers=auth())).json()
-    assert got["number"] == t["number"] and [e["kind"] for e in got["events"]] == ["created"]
+    assert got["number"] == t["number"] and [e["kind"] for e in got["events"]] == [
+        "created", "dispatch_proposed", "dispatched"]
+    assert got["unit_id"] == "heat" and got["status"] == "dispatched" and got["due_date"]  # Art. 18: urgent
 
 
 @pytest.mark.parametrize("body,code", [
@@ -60,7 +62,8 @@ async def test_citizen_progress_needs_number_and_matching_phone(client: TestClie
     t = await create(client, contact_phone="13900001111", contact_name="王芳")
     ok = await client.post("/api/v1/tickets/progress", json={"number": t["number"], "phone": "139-0000-1111"})
     body = await ok.json()
-    assert ok.status == 200 and body["status_zh"] == "已受理" and body["events"][0]["text_zh"] == "诉求已受理"
+    assert ok.status == 200 and body["status_zh"] == "已派单" and body["unit"] == "泰安市城市管理局"
+    assert [e["text_zh"] for e in body["events"]] == ["诉求已受理", "已派发至泰安市城市管理局办理"]
     assert "13900001111" not in await ok.text() and "王芳" not in await ok.text()
     wrong = await client.post("/api/v1/tickets/progress", json={"number": t["number"], "phone": "13900002222"})
     missing = await client.post("/api/v1/tickets/progress", json={"number": "20200101-000001", "phone": "13900001111"})

@@ -46,7 +46,8 @@ async def test_without_the_bot_a_request_becomes_a_ticket_and_later_messages_joi
     [ticket] = await rows(client, tickets)
     assert ticket.number == number and ticket.source == "fallback" and ticket.category == "城乡建设"
     got = await client.app[STORE].tickets.get(number)
-    assert [e.kind for e in got.events] == ["created", "citizen_message"]
+    assert [e.kind for e in got.events] == ["created", "dispatch_proposed", "dispatched", "citizen_message"]
+    assert got.status == "dispatched" and got.unit_id == "urban" and got.due_date is not None
 
 
 async def test_emergency_is_answered_at_once_recorded_and_not_ticketed(client: TestClient) -> None:

@@ -13,7 +13,8 @@ from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
-from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
+from gateway.store.tickets import HOTLINE_TZ, TicketDraft, TicketFilter, TicketRecord, TicketStore
+from gateway.ticket_planner import TicketPlanner
 from nlu.pii import normalize_phone
 from nlu.triage import Triager
 
@@ -60,7 +61,8 @@ def _opt_str(body: dict[str, Any], key: str, max_len: int = 200) -> str | None:
 
 class TicketsApi:
     def __init__(self, tickets: Callable[[], TicketStore], triager: Triager, categories: frozenset[str],
-                 token: str | None) -> None:
+                 token: str | None, planner: TicketPlanner) -> None:
+        self._planner = planner
         # A getter: routes are registered before the database is opened.
         self._tickets_of = tickets
         self._triager = triager
@@ -78,7 +80,7 @@ class TicketsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        draft = self.draft(await json_object(request))
+        draft = self.planned(self.draft(await json_object(request)))
         ticket = await self._tickets_of().create(draft, actor=actor_of(request))
         return web.json_response(ticket.as_json(), status=201)
 
@@ -114,6 +116,9 @@ class TicketsApi:
             request_type=request_type, category=category, district=_opt_str(body, "district") or triage.district,
             location=location, contact_name=_opt_str(body, "contact_name", 64),
             contact_phone=phone, anonymous=anonymous, utility=triage.utility)
+
+    def planned(self, draft: TicketDraft) -> TicketDraft:
+        return self._planner.plan(draft)
 
     def changes(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validated field changes for an edit (only the fields given)."""
@@ -162,14 +167,22 @@ class TicketsApi:
         if ticket is None or given is None or ticket.contact_phone != given:
             raise NotFound("no ticket with this number and phone", code="ticket_not_found",
                            message_zh="没有查到该工单，请核对工单号和联系电话。")
-        return web.json_response(_public_progress(ticket))
+        return web.json_response(_public_progress(ticket, self._planner.units))
 
 
-def _public_progress(ticket: TicketRecord) -> dict[str, Any]:
+def _public_progress(ticket: TicketRecord, units: dict[str, Any]) -> dict[str, Any]:
+    def text(kind: str, data: dict[str, Any] | None) -> str:
+        unit = units.get((data or {}).get("unit", ""))
+        if kind == "dispatched" and unit is not None:
+            return f"已派发至{unit.name}办理"
+        return EVENT_ZH.get(kind, "办理进展更新")
+
+    unit = units.get(ticket.unit_id or "")
     return {
         "number": ticket.number, "status": ticket.status, "status_zh": STATUS_ZH.get(ticket.status, ticket.status),
+        "unit": unit.name if unit else None, "due_date": ticket.due_date.isoformat() if ticket.due_date else None,
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
-        "events": [{"at": e.at.isoformat(), "kind": e.kind, "text_zh": EVENT_ZH.get(e.kind, "办理进展更新")}
+        "events": [{"at": e.at.isoformat(), "kind": e.kind, "text_zh": text(e.kind, e.data)}
                    for e in ticket.events if e.public],
     }
 
@@ -196,6 +209,5 @@ def _date(q: Any, key: str) -> datetime | None:
     except ValueError as exc:
         raise BadRequest(f"{key} must be an ISO date or datetime", code=f"bad_{key}") from exc
     if value.tzinfo is None:
-        from gateway.store.tickets import HOTLINE_TZ
         value = value.replace(tzinfo=HOTLINE_TZ)
     return value

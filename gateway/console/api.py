@@ -238,8 +238,9 @@ class ConsoleApi:
         if found is None:
             raise NotFound("no such conversation", code="conversation_not_found")
         conv, _ = found
-        draft = self._tickets().draft({**await json_object(request), "channel": conv.channel, "source": "agent",
-                                       "conversation_id": cid})
+        api = self._tickets()
+        draft = api.planned(api.draft({**await json_object(request), "channel": conv.channel, "source": "agent",
+                                       "conversation_id": cid}))
         ticket = await self._store().tickets.create(dataclasses.replace(draft, contact_id=conv.contact_id),
                                                     actor=f"agent:{agent.username}")
         await self._store().agents.log(agent, "ticket_created", cid, {"number": ticket.number})

@@ -146,6 +146,8 @@ tickets = sa.Table(
     sa.Column("contact_phone", sa.String(32), index=True),
     sa.Column("anonymous", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("utility", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("unit_id", sa.String(32), index=True),  # the lead handling unit (routing/units)
+    sa.Column("due_date", sa.Date),                   # in working days (routing/deadlines)
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint(

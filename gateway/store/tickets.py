@@ -8,7 +8,7 @@ and gap-free per day on SQLite and PostgreSQL alike, across replicas.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,11 @@ class TicketDraft:
     contact_phone: str | None = None
     anonymous: bool = False
     utility: bool = False
+    # Filled in by dispatch planning (gateway.ticket_planner): the lead unit when the proposal is
+    # clear enough to dispatch at once, the due date, and the proposal for the audit trail.
+    unit_id: str | None = None
+    due_date: date | None = None
+    dispatch: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +77,12 @@ class TicketRecord:
     created_at: datetime
     updated_at: datetime
     events: tuple[TicketEvent, ...] = field(default=())
+    unit_id: str | None = None
+    due_date: date | None = None
 
     def as_json(self, with_events: bool = True) -> dict[str, Any]:
         data = asdict(self)
+        data["due_date"] = self.due_date.isoformat() if self.due_date else None
         data["created_at"] = self.created_at.isoformat()
         data["updated_at"] = self.updated_at.isoformat()
         data["events"] = [e.as_json() for e in self.events] if with_events else None
@@ -110,14 +118,14 @@ def _record(row: sa.Row[Any], events: Sequence[TicketEvent] = ()) -> TicketRecor
         district=m["district"], location=m["location"], contact_name=m["contact_name"],
         contact_phone=m["contact_phone"], anonymous=bool(m["anonymous"]), utility=bool(m["utility"]),
         conversation_id=m["conversation_id"], created_at=m["created_at"], updated_at=m["updated_at"],
-        events=tuple(events))
+        events=tuple(events), unit_id=m["unit_id"], due_date=m["due_date"])
 
 
 _COUNTER_NEXT = PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
     index_elements=["day"], set_={"last": ticket_counters.c.last + 1}).returning(ticket_counters.c.last))
 _EVENT_INSERT = ticket_events.insert()
 _TICKET_INSERT = tickets.insert().returning(tickets.c.id)
-_DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft))
+_DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft) if f.name != "dispatch")
 _TICKET_TOUCH = tickets.update().where(tickets.c.id == sa.bindparam("b_id")).values(updated_at=sa.bindparam("b_now"))
 _TICKET_IS_OPEN = sa.text("tickets.status IN ('open', 'dispatched', 'in_progress')")
 _LOCK_CONVERSATION = sa.select(conversations.c.id).where(conversations.c.id == sa.bindparam("b_id")).with_for_update()
@@ -145,13 +153,20 @@ def create_ticket(conn: Connection, draft: TicketDraft, actor: str) -> TicketRec
     now = utcnow()
     values = {f: getattr(draft, f) for f in _DRAFT_FIELDS}
     number = _next_number(conn, now)
+    status = "dispatched" if draft.unit_id else "open"
     ticket_id = conn.execute(_TICKET_INSERT, {
-        "number": number, "status": "open", "created_at": now, "updated_at": now, **values}).scalar_one()
-    event = TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})
-    _insert_event(conn, ticket_id, event)
+        "number": number, "status": status, "created_at": now, "updated_at": now, **values}).scalar_one()
+    events = [TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})]
+    if draft.dispatch is not None:
+        events.append(TicketEvent(now, "system", "dispatch_proposed", False, draft.dispatch))
+    if draft.unit_id:
+        events.append(TicketEvent(now, "system", "dispatched", True, {
+            "unit": draft.unit_id, "due_date": draft.due_date.isoformat() if draft.due_date else None}))
+    for event in events:
+        _insert_event(conn, ticket_id, event)
     values.pop("contact_id")
-    return TicketRecord(id=ticket_id, number=number, status="open", created_at=now, updated_at=now,
-                        events=(event,), **values)
+    return TicketRecord(id=ticket_id, number=number, status=status, created_at=now, updated_at=now,
+                        events=tuple(events), **values)
 
 
 def add_event(conn: Connection, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,

@@ -1,0 +1,29 @@
+"""Dispatch planning for new tickets: the lead unit (when clear), cooperating units, the due date.
+
+Runs before the ticket's unit of work (pure CPU), so creation and dispatch commit together.
+Unclear proposals leave the ticket `open` in the manual dispatch queue (Art. 14(3)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from gateway.store.tickets import HOTLINE_TZ, TicketDraft
+from routing.deadlines import WorkCalendar, due_date
+from routing.dispatch import propose
+from routing.units import Unit
+
+
+class TicketPlanner:
+    def __init__(self, units: dict[str, Unit], calendar: WorkCalendar) -> None:
+        self.units = units
+        self._calendar = calendar
+
+    def plan(self, draft: TicketDraft) -> TicketDraft:
+        text = f"{draft.location or ''} {draft.description}"
+        proposal = propose(self.units, text, draft.category, draft.district, draft.utility)
+        today = dt.datetime.now(HOTLINE_TZ).date()
+        return dataclasses.replace(
+            draft, dispatch=proposal.as_json(), unit_id=proposal.lead if proposal.automatic else None,
+            due_date=due_date(self._calendar, today, draft.request_type, draft.utility))

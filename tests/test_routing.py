@@ -1,0 +1,78 @@
+"""Routing: the units catalogue, dispatch proposals and working-day deadlines."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import PROJECT_ROOT
+from nlu.triage import Triager
+from routing.deadlines import WorkCalendar, due_date
+from routing.dispatch import propose
+from routing.units import UnitsError, load_units
+
+CATEGORIES = frozenset(r["level1"] for r in csv.DictReader((PROJECT_ROOT / "config" / "taxonomy.csv").open()))
+
+
+@pytest.fixture(scope="module")
+def units():
+    return load_units(PROJECT_ROOT / "config" / "units.yaml", CATEGORIES)
+
+
+@pytest.fixture(scope="module")
+def triager() -> Triager:
+    return Triager.load(PROJECT_ROOT / "config" / "gazetteer.yaml", PROJECT_ROOT / "config" / "taxonomy.csv")
+
+
+@pytest.mark.parametrize("text,lead", [
+    ("肥城市新城街道停水两天了，一直没来水", "water"),
+    ("泰山区某小区的物业不作为，电梯坏了一个月都不修", "housing"),
+    ("公司拖欠我三个月工资不给", "hrss"),
+    ("楼下饭店油烟太大熏得不敢开窗", "ecology"),
+    ("小区门口的路灯坏了好几天", "urban"),
+    ("出租车司机绕路多收钱", "transport"),
+    ("驾驶证到期了去哪换", "traffic_police"),
+    ("宽带断网三天了没人修", "telecom"),
+    ("岱岳区粥店街道那边修路挖开了半年也不填", "daiyue"),
+])
+def test_dispatch_proposes_the_lead_unit(units, triager, text: str, lead: str) -> None:
+    r = triager.analyze(text)
+    p = propose(units, text, r.category, r.district, r.utility)
+    assert p.lead == lead, p
+
+
+def test_unclear_requests_go_to_a_supervisor(units) -> None:
+    p = propose(units, "我有个事情想说一下", None, None)
+    assert p.lead is None and not p.automatic
+
+
+def test_catalogue_is_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "units.yaml"
+    bad.write_text("- {id: x, name: X, kind: county, categories: [不存在]}\n", encoding="utf-8")
+    with pytest.raises(UnitsError, match="taxonomy"):
+        load_units(bad, CATEGORIES)
+
+
+def test_working_days_skip_holidays_and_count_adjusted_workdays() -> None:
+    cal = WorkCalendar()
+    # 2026-09-30 (Wed) + 1 working day: Oct 1-7 are the National Day holiday, Oct 8 is a working day.
+    assert cal.add_workdays(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
+    assert not cal.is_workday(dt.date(2026, 10, 1)) and cal.is_workday(dt.date(2026, 10, 10))  # adjusted Saturday
+    assert due_date(cal, dt.date(2026, 11, 26), "complaint", utility=False) == dt.date(2026, 12, 10)
+    assert due_date(cal, dt.date(2026, 11, 27), "help", utility=True) == dt.date(2026, 11, 30)
+
+
+def test_beyond_the_known_years_weekends_are_counted_with_a_warning(tmp_path: Path, caplog) -> None:
+    cal = WorkCalendar.load(tmp_path / "missing.yaml")
+    with caplog.at_level(logging.WARNING):
+        assert cal.add_workdays(dt.date(2027, 1, 1), 1) == dt.date(2027, 1, 4)
+    assert "config/holidays.yaml" in caplog.text
+    listed = tmp_path / "holidays.yaml"
+    listed.write_text("2027:\n  holidays: [2027-01-04]\n  workdays: [2027-01-09]\n", encoding="utf-8")
+    cal = WorkCalendar.load(listed)
+    assert cal.add_workdays(dt.date(2027, 1, 1), 1) == dt.date(2027, 1, 5)
+    assert cal.is_workday(dt.date(2027, 1, 9))
