@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 from typing import Any, AsyncIterator
@@ -36,6 +37,7 @@ from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
 from gateway.api.kb import KbApi
 from gateway.api.triage import TriageApi
+from gateway.api.units import UnitsApi, parse_tokens
 from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
@@ -107,6 +109,13 @@ def create_app(settings: Settings) -> web.Application:
                                  WorkCalendar.load(settings.path(settings.routing.holidays)))
     tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[PLANNER])
     app.router.add_routes(tickets_api.routes())
+    unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())
+                   if settings.secrets.unit_tokens else {})
+    unknown = set(unit_tokens) - set(app[PLANNER].units)
+    if unknown:
+        raise ConfigError(f"HOTLINE_UNIT_TOKENS names units not in {settings.routing.units}: {sorted(unknown)}")
+    app.router.add_routes(UnitsApi(lambda: app[STORE].tickets, lambda: app[OUTBOX], parse_tokens(unit_tokens),
+                                   {u.id: u.name for u in app[PLANNER].units.values()}).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())

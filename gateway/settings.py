@@ -154,6 +154,7 @@ class Secrets(BaseModel):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_path: SecretStr | None = None  # the secret path part of the webhook URL
     telegram_secret_token: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token
+    unit_tokens: SecretStr | None = None  # JSON {"unit id": "token"} for the handling units' API
 
 
 class Settings(BaseModel):
@@ -203,7 +204,8 @@ _SECRET_ENV = {"HOTLINE_API_TOKEN": "api_token", "HOTLINE_RASA_TOKEN": "rasa_tok
                "HOTLINE_IVR_SECRET": "ivr_secret", "HOTLINE_TWILIO_AUTH_TOKEN": "twilio_auth_token",
                "HOTLINE_TELEGRAM_BOT_TOKEN": "telegram_bot_token",
                "HOTLINE_TELEGRAM_WEBHOOK_PATH": "telegram_webhook_path",
-               "HOTLINE_TELEGRAM_SECRET_TOKEN": "telegram_secret_token"}
+               "HOTLINE_TELEGRAM_SECRET_TOKEN": "telegram_secret_token",
+               "HOTLINE_UNIT_TOKENS": "unit_tokens"}
 
 
 def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,7 +17,9 @@ from sqlalchemy.engine import Connection
 
 from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
-from gateway.store.messages import ConversationRef, set_state as set_conversation_state
+from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
+from gateway.store.messages import set_state as set_conversation_state
+from routing.lifecycle import step
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
@@ -101,6 +103,7 @@ class TicketFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     phone: str | None = None
+    unit_id: str | None = None
 
 
 def ticket_day(now: datetime) -> str:
@@ -206,7 +209,7 @@ def _update(conn: Connection, number: str, actor: str, changes: dict[str, Any]) 
 
 def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple[list[TicketRecord], int]:
     conds = []
-    for name in ("status", "channel", "category", "district", "request_type"):
+    for name in ("status", "channel", "category", "district", "request_type", "unit_id"):
         value = getattr(flt, name)
         if value is not None:
             conds.append(tickets.c[name] == value)
@@ -264,6 +267,43 @@ class TicketStore:
     async def open_for_conversation(self, conversation_id: int) -> TicketRecord | None:
         """The conversation's newest ticket still being worked on."""
         return await self._db.run(open_for_conversation, conversation_id)
+
+    async def unit_step(self, number: str, unit_id: str, action: str, data: dict[str, Any],
+                        notify_text: str | None = None,
+                        queues: Callable[[str], bool] | None = None) -> tuple[TicketRecord, list[Any]] | None:
+        """Apply a lifecycle action of the ticket's lead unit (routing.lifecycle), in one transaction,
+        with `notify_text` stored for the citizen on their channel when given. None when the ticket is
+        not this unit's; TransitionRefused when the action does not fit the status."""
+        def work(conn: Connection) -> tuple[TicketRecord, list[Any]] | None:
+            row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number).with_for_update()
+                               ).one_or_none()
+            if row is None or row.unit_id != unit_id:
+                return None
+            s = step(action, row.status)
+            now = utcnow()
+            values: dict[str, Any] = {"updated_at": now}
+            if s.to is not None:
+                values["status"] = s.to
+            if action == "return":
+                values["unit_id"] = None
+            conn.execute(tickets.update().where(tickets.c.id == row.id).values(**values))
+            event_data = {**data, "unit": unit_id, **({"status": {"from": row.status, "to": s.to}} if s.to else {})}
+            _insert_event(conn, row.id, TicketEvent(now, f"unit:{unit_id}", action, s.public_text is not None,
+                                                    event_data))
+            items: list[Any] = []
+            if notify_text and row.conversation_id is not None:
+                conv = conn.execute(sa.select(conversations, contacts.c.external_user)
+                                    .join(contacts, contacts.c.id == conversations.c.contact_id)
+                                    .where(conversations.c.id == row.conversation_id)).one()
+                ref = ConversationRef(conv.id, conv.channel, conv.key, conv.contact_id, conv.state, conv.agent_id,
+                                      bool(conv.emergency))
+                items = record_outbound(conn, ref, conv.external_user, None,
+                                        [OutboundDraft(notify_text, "system", f"unit:{unit_id}", {"ticket_number": number})],
+                                        queues(conv.channel) if queues else True)
+            ticket = _get(conn, number)
+            assert ticket is not None
+            return ticket, items
+        return await self._db.run(work)
 
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
         def work(conn: Connection) -> list[TicketRecord]:

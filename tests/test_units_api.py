@@ -1,0 +1,65 @@
+"""The handling units' API: every transition and refusal over HTTP, and the citizen told the result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+TOKENS = {"urban": "urban-token-123", "housing": "housing-token-456"}
+
+
+def as_unit(unit: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[unit]}"}
+
+
+@pytest.fixture
+async def units_client(make_client, db_url) -> TestClient:
+    return await make_client(db_url=db_url, secrets={"unit_tokens": json.dumps(TOKENS)})
+
+
+async def new_ticket(client: TestClient, session: str) -> str:
+    resp = await client.post("/api/v1/web/messages", json={"session": session, "text": "小区门口的路灯坏了一个星期了"})
+    return (await resp.json())["replies"][0]["ticket_number"]
+
+
+async def act(client: TestClient, number: str, action: str, unit: str = "urban", **body: str) -> tuple[int, dict]:
+    resp = await client.post(f"/api/v1/unit/tickets/{number}/{action}", json=body or None, headers=as_unit(unit))
+    return resp.status, await resp.json()
+
+
+async def test_a_unit_works_its_ticket_and_the_citizen_hears_the_result(units_client: TestClient) -> None:
+    number = await new_ticket(units_client, "unitcitizen01")
+    listed = await (await units_client.get("/api/v1/unit/tickets", headers=as_unit("urban"))).json()
+    assert [t["number"] for t in listed["items"]] == [number] and listed["items"][0]["status"] == "dispatched"
+    assert (await act(units_client, number, "progress", text="已安排"))[0] == 409  # not accepted yet
+    status, ticket = await act(units_client, number, "accept")
+    assert status == 200 and ticket["status"] == "in_progress"
+    refused = await act(units_client, number, "accept")
+    assert refused[0] == 409 and refused[1]["error"]["code"] == "invalid_transition"
+    assert (await act(units_client, number, "progress", text="已派维修人员现场查看"))[0] == 200
+    status, ticket = await act(units_client, number, "result", text="路灯已更换灯泡，恢复照明。")
+    assert status == 200 and ticket["status"] == "resolved"
+    assert [e["kind"] for e in ticket["events"]][-3:] == ["accept", "progress", "result"]
+    history = await (await units_client.get("/api/v1/web/history", params={"session": "unitcitizen01"})).json()
+    assert "路灯已更换灯泡" in history["messages"][-1]["text"] and "泰安市城市管理局" in history["messages"][-1]["text"]
+    assert (await act(units_client, number, "result", text="again"))[0] == 409
+
+
+async def test_return_sends_the_ticket_back_to_dispatch(units_client: TestClient) -> None:
+    number = await new_ticket(units_client, "unitcitizen02")
+    assert (await act(units_client, number, "return"))[0] == 400  # a reason is required
+    status, ticket = await act(units_client, number, "return", reason="不属于我局职责，应由供电公司处理")
+    assert status == 200 and ticket["status"] == "open" and ticket["unit_id"] is None
+    assert (await act(units_client, number, "accept"))[0] == 404  # no longer this unit's
+
+
+async def test_units_only_see_and_touch_their_own_tickets(units_client: TestClient) -> None:
+    number = await new_ticket(units_client, "unitcitizen03")
+    assert (await act(units_client, number, "accept", unit="housing"))[0] == 404
+    other = await (await units_client.get("/api/v1/unit/tickets", headers=as_unit("housing"))).json()
+    assert other["items"] == []
+    bad = await units_client.get("/api/v1/unit/tickets", headers={"Authorization": "Bearer nope"})
+    assert bad.status == 401
+    assert (await units_client.post(f"/api/v1/unit/tickets/{number}/accept")).status == 401
