@@ -25,6 +25,7 @@ from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft,
 from gateway.store.tickets import TicketDraft
 from nlu.pii import mask
 from nlu.triage import TriageResult, Triager
+from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,17 @@ class Pipeline:
         if msg.kind is MessageKind.UNSUPPORTED:
             log.info("unsupported content on %s kept as message %d", msg.channel.value, ingest.message_id)
             return [_Draft(UNSUPPORTED_REPLY, None, "system")]
+        rating = read_rating(msg.text) if msg.text else None
+        if rating is not None:
+            ticket = await self._store.tickets.awaiting_rating(conv.id)
+            if ticket is not None:
+                await self._store.tickets.rate(ticket.id, rating.level, rating.solved)
+                log.info("ticket %s rated %s by the citizen", ticket.number, rating.level)
+                if rating.level == "dissatisfied":
+                    self._hub.publish(CONSOLE_TOPIC, {"type": "dissatisfied", "conversation_id": conv.id,
+                                                      "ticket_number": ticket.number})
+                text = DISSATISFIED if rating.level == "dissatisfied" else THANKS
+                return [_Draft(text, {"ticket_number": ticket.number}, "system")]
         if conv.state == "agent":
             return []  # the owning agent sees it on the console and answers
         if conv.state == "waiting_for_agent":

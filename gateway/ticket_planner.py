@@ -20,10 +20,12 @@ class TicketPlanner:
         self.units = units
         self._calendar = calendar
 
+    def due_for(self, request_type: str | None, utility: bool) -> dt.date:
+        return due_date(self._calendar, dt.datetime.now(HOTLINE_TZ).date(), request_type, utility)
+
     def plan(self, draft: TicketDraft) -> TicketDraft:
         text = f"{draft.location or ''} {draft.description}"
         proposal = propose(self.units, text, draft.category, draft.district, draft.utility)
-        today = dt.datetime.now(HOTLINE_TZ).date()
         return dataclasses.replace(
             draft, dispatch=proposal.as_json(), unit_id=proposal.lead if proposal.automatic else None,
-            due_date=due_date(self._calendar, today, draft.request_type, draft.utility))
+            due_date=self.due_for(draft.request_type, draft.utility))

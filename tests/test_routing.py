@@ -76,3 +76,19 @@ def test_beyond_the_known_years_weekends_are_counted_with_a_warning(tmp_path: Pa
     cal = WorkCalendar.load(listed)
     assert cal.add_workdays(dt.date(2027, 1, 1), 1) == dt.date(2027, 1, 5)
     assert cal.is_workday(dt.date(2027, 1, 9))
+
+
+@pytest.mark.parametrize("text,level,solved", [
+    ("1", "satisfied", None), ("2", "basically_satisfied", None), ("3，还是没解决", "dissatisfied", False),
+    ("满意", "satisfied", None), ("不满意 问题没有解决", "dissatisfied", False), ("基本满意，已经解决了", "basically_satisfied", True),
+])
+def test_ratings_are_read_from_short_replies(text: str, level: str, solved) -> None:
+    from routing.satisfaction import read_rating
+    r = read_rating(text)
+    assert r is not None and (r.level, r.solved) == (level, solved)
+
+
+@pytest.mark.parametrize("text", ["1号楼的路灯坏了", "3天没有来水了", "满意度调查是什么", "我对处理结果很不满意因为路灯还是不亮，而且物业也不管这个事情，希望再处理一下"])
+def test_new_requests_are_not_taken_for_ratings(text: str) -> None:
+    from routing.satisfaction import read_rating
+    assert read_rating(text) is None

@@ -63,3 +63,56 @@ async def test_units_only_see_and_touch_their_own_tickets(units_client: TestClie
     bad = await units_client.get("/api/v1/unit/tickets", headers={"Authorization": "Bearer nope"})
     assert bad.status == 401
     assert (await units_client.post(f"/api/v1/unit/tickets/{number}/accept")).status == 401
+
+
+@pytest.mark.parametrize("reply,level,status", [("1", "satisfied", "closed"), ("基本满意，问题解决了", "basically_satisfied", "closed"),
+                                               ("3 还是没解决", "dissatisfied", "resolved")])
+async def test_the_citizen_rates_the_result(units_client: TestClient, reply: str, level: str, status: str) -> None:
+    from gateway.app import STORE
+    session = f"unitrate{abs(hash(reply)) % 10**8:08d}"
+    number = await new_ticket(units_client, session)
+    await act(units_client, number, "accept")
+    await act(units_client, number, "result", text="路灯已修复。")
+    history = await (await units_client.get("/api/v1/web/history", params={"session": session})).json()
+    assert "1 满意" in history["messages"][-1]["text"]  # the citizen is asked on their channel
+    resp = await units_client.post("/api/v1/web/messages", json={"session": session, "text": reply})
+    [answer] = (await resp.json())["replies"]
+    assert ("复核" if level == "dissatisfied" else "感谢") in answer["text"]
+    ticket = await units_client.app[STORE].tickets.get(number)
+    assert ticket.status == status
+    [rating] = [e for e in ticket.events if e.kind == "rating"]
+    assert rating.data["level"] == level
+
+
+async def test_dissatisfied_rating_then_supervisor_rehandles_then_satisfied(units_client: TestClient) -> None:
+    from aiohttp import ClientSession, CookieJar
+    from gateway.app import STORE
+    await units_client.app[STORE].agents.add("boss", "值班长", "supervisor", "correct horse battery")
+    await units_client.app[STORE].agents.add("staff", "坐席", "agent", "correct horse battery")
+    session = "unitrehandle01"
+    number = await new_ticket(units_client, session)
+    await act(units_client, number, "accept")
+    await act(units_client, number, "result", text="已处理。")
+    await units_client.post("/api/v1/web/messages", json={"session": session, "text": "3 路灯还是不亮"})
+
+    async def decide(user: str, action: str) -> int:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            login = await http.post(units_client.make_url("/console/api/login"),
+                                    json={"username": user, "password": "correct horse battery"})
+            csrf = (await login.json())["csrf"]
+            resp = await http.post(units_client.make_url(f"/console/api/tickets/{number}/{action}"),
+                                   json={"note": "市民反映仍未修好"}, headers={"X-CSRF-Token": csrf})
+            return resp.status
+
+    assert await decide("staff", "rehandle") == 403  # supervisors decide
+    assert await decide("boss", "rehandle") == 200
+    ticket = await units_client.app[STORE].tickets.get(number)
+    assert ticket.status == "dispatched" and ticket.unit_id == "urban"
+    assert await decide("boss", "close") == 409  # not resolved any more
+    await act(units_client, number, "accept")
+    await act(units_client, number, "result", text="已更换整套灯具，恢复照明。")
+    await units_client.post("/api/v1/web/messages", json={"session": session, "text": "1"})
+    ticket = await units_client.app[STORE].tickets.get(number)
+    assert ticket.status == "closed"
+    kinds = [e.kind for e in ticket.events]
+    assert kinds.count("result") == 2 and kinds.count("rating") == 2 and "rehandle" in kinds

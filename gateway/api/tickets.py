@@ -120,6 +120,10 @@ class TicketsApi:
     def planned(self, draft: TicketDraft) -> TicketDraft:
         return self._planner.plan(draft)
 
+    def new_due_date(self) -> Any:
+        """A fresh deadline for re-handling, counted from today like a new complaint."""
+        return self._planner.due_for("complaint", utility=False)
+
     def changes(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validated field changes for an edit (only the fields given)."""
         allowed = {"request_type", "category", "district", "location", "description", "contact_name",

@@ -15,8 +15,9 @@ from gateway.errors import BadRequest, Conflict, NotFound, Unauthorized
 from gateway.outbox import OutboxDispatcher
 from gateway.store.tickets import TicketFilter, TicketStore
 from routing.lifecycle import TransitionRefused
+from routing.satisfaction import ASK
 
-RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}"
+RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
 MAX_TEXT = 4000
 
 

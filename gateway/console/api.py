@@ -26,6 +26,7 @@ from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, TakeoverRefused
 from nlu.pii import mask_phone
+from routing.lifecycle import TransitionRefused
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/tickets", self.create_ticket),
             web.patch("/console/api/tickets/{number}", self.edit_ticket),
             web.get("/console/api/kb/search", self.kb_search),
+            web.post("/console/api/tickets/{number}/{action:rehandle|close}", self.supervise),
         ]
 
     async def page(self, request: web.Request) -> web.FileResponse:
@@ -251,6 +253,23 @@ class ConsoleApi:
         body = await json_object(request)
         changes = self._tickets().changes(body)
         ticket = await self._store().tickets.update(request.match_info["number"], f"agent:{agent.username}", changes)
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        return web.json_response(ticket.as_json())
+
+    async def supervise(self, request: web.Request) -> web.Response:
+        """After a dissatisfied rating, a supervisor decides: re-handle (new deadline) or close."""
+        agent = await self._agent(request, change=True)
+        if agent.role != "supervisor":
+            raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以执行此操作。")
+        body = await json_object(request) if request.can_read_body else {}
+        note = body.get("note") if isinstance(body.get("note"), str) else None
+        action, number = request.match_info["action"], request.match_info["number"]
+        try:
+            ticket = await self._store().tickets.supervise(number, f"agent:{agent.username}", action,
+                                                           self._tickets().new_due_date(), note)
+        except TransitionRefused as exc:
+            raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
         if ticket is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
         return web.json_response(ticket.as_json())

@@ -19,7 +19,7 @@ from gateway.store.common import PerDialect, utcnow
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
-from routing.lifecycle import step
+from routing.lifecycle import TransitionRefused, step
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
@@ -303,6 +303,58 @@ class TicketStore:
             ticket = _get(conn, number)
             assert ticket is not None
             return ticket, items
+        return await self._db.run(work)
+
+    async def awaiting_rating(self, conversation_id: int) -> TicketRecord | None:
+        """The conversation's newest ticket with a result the citizen has not rated yet."""
+        def work(conn: Connection) -> TicketRecord | None:
+            row = conn.execute(sa.select(*_TICKET_COLS).where(
+                tickets.c.conversation_id == conversation_id, tickets.c.status == "resolved")
+                .order_by(tickets.c.id.desc()).limit(1)).one_or_none()
+            if row is None:
+                return None
+            rated = conn.execute(sa.select(sa.func.count()).select_from(ticket_events).where(
+                ticket_events.c.ticket_id == row.id, ticket_events.c.kind == "rating",
+                ticket_events.c.id > sa.select(sa.func.max(ticket_events.c.id)).where(
+                    ticket_events.c.ticket_id == row.id, ticket_events.c.kind == "result").scalar_subquery())
+            ).scalar_one()
+            return None if rated else _record(row)
+        return await self._db.run(work)
+
+    async def rate(self, ticket_id: int, level: str, solved: bool | None) -> None:
+        """Record the citizen's rating; a satisfied citizen closes the ticket, a dissatisfied one
+        leaves it resolved for a supervisor to decide on re-handling (Art. 16)."""
+        def work(conn: Connection) -> None:
+            now = utcnow()
+            _insert_event(conn, ticket_id, TicketEvent(now, "citizen", "rating", True,
+                                                       {"level": level, "solved": solved}))
+            if level != "dissatisfied":
+                conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(status="closed", updated_at=now))
+                _insert_event(conn, ticket_id, TicketEvent(now, "system", "status_changed", True,
+                                                           {"status": {"from": "resolved", "to": "closed"}}))
+        await self._db.run(work)
+
+    async def supervise(self, number: str, actor: str, action: str, due: date | None,
+                        note: str | None) -> TicketRecord | None:
+        """A supervisor's decision on a resolved ticket: `rehandle` (back to its unit with a new due
+        date, Art. 16) or `close`. TransitionRefused when the ticket is not resolved."""
+        def work(conn: Connection) -> TicketRecord | None:
+            row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number).with_for_update()
+                               ).one_or_none()
+            if row is None:
+                return None
+            if row.status != "resolved" or (action == "rehandle" and not row.unit_id):
+                raise TransitionRefused(action, row.status)
+            now = utcnow()
+            to = "dispatched" if action == "rehandle" else "closed"
+            values: dict[str, Any] = {"status": to, "updated_at": now}
+            if action == "rehandle":
+                values["due_date"] = due
+            conn.execute(tickets.update().where(tickets.c.id == row.id).values(**values))
+            _insert_event(conn, row.id, TicketEvent(now, actor, action, True, {
+                "status": {"from": row.status, "to": to}, "note": note,
+                **({"due_date": due.isoformat()} if action == "rehandle" and due else {})}))
+            return _get(conn, number)
         return await self._db.run(work)
 
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
