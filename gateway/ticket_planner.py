@@ -20,6 +20,9 @@ class TicketPlanner:
         self.units = units
         self._calendar = calendar
 
+    def add_workdays(self, start: dt.date, days: int) -> dt.date:
+        return self._calendar.add_workdays(start, days)
+
     def due_for(self, request_type: str | None, utility: bool) -> dt.date:
         return due_date(self._calendar, dt.datetime.now(HOTLINE_TZ).date(), request_type, utility)
 

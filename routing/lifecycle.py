@@ -14,7 +14,13 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
     "return": (frozenset({"dispatched"}), "open", None),            # wrongly dispatched: back to dispatch
     "progress": (frozenset({"in_progress"}), None, "承办单位更新了办理进展"),
     "result": (frozenset({"in_progress"}), "resolved", "承办单位已答复办理结果"),
+    # Requests a supervisor decides on (Art. 15(4)-(6)); the status changes only when approved.
+    "extension": (frozenset({"in_progress"}), None, None),
+    "termination": (frozenset({"in_progress"}), None, None),
 }
+
+MAX_RETURNS = 2          # after this many returns a supervisor assigns the ticket (Art. 14(3))
+RETURN_WINDOW_DAYS = 1   # working days after dispatch in which a unit may return a ticket
 
 
 class TransitionRefused(Exception):

@@ -24,7 +24,7 @@ async def new_ticket(client: TestClient, session: str) -> str:
     return (await resp.json())["replies"][0]["ticket_number"]
 
 
-async def act(client: TestClient, number: str, action: str, unit: str = "urban", **body: str) -> tuple[int, dict]:
+async def act(client: TestClient, number: str, action: str, unit: str = "urban", **body: object) -> tuple[int, dict]:
     resp = await client.post(f"/api/v1/unit/tickets/{number}/{action}", json=body or None, headers=as_unit(unit))
     return resp.status, await resp.json()
 
@@ -116,3 +116,49 @@ async def test_dissatisfied_rating_then_supervisor_rehandles_then_satisfied(unit
     assert ticket.status == "closed"
     kinds = [e.kind for e in ticket.events]
     assert kinds.count("result") == 2 and kinds.count("rating") == 2 and "rehandle" in kinds
+
+
+async def supervisor_post(client: TestClient, path: str, body: dict | None = None) -> tuple[int, dict]:
+    from aiohttp import ClientSession, CookieJar
+    from gateway.app import STORE
+    from sqlalchemy.exc import IntegrityError
+    try:
+        await client.app[STORE].agents.add("chief", "值班长", "supervisor", "correct horse battery")
+    except IntegrityError:
+        pass  # created by an earlier call in this test
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        login = await http.post(client.make_url("/console/api/login"),
+                                json={"username": "chief", "password": "correct horse battery"})
+        csrf = (await login.json())["csrf"]
+        resp = await http.post(client.make_url(path), json=body or {}, headers={"X-CSRF-Token": csrf})
+        return resp.status, await resp.json()
+
+
+async def test_extension_and_termination_need_a_supervisor(units_client: TestClient) -> None:
+    from gateway.app import STORE
+    number = await new_ticket(units_client, "unitextend01")
+    await act(units_client, number, "accept")
+    before = (await units_client.app[STORE].tickets.get(number)).due_date
+    assert (await act(units_client, number, "extension", text="需要更换电缆，物料未到"))[0] == 400  # days missing
+    status, _ = await act(units_client, number, "extension", text="需要更换电缆，物料未到", days=5)
+    assert status == 200
+    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve")
+    assert status == 200 and ticket["due_date"] > before.isoformat()
+    assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve"))[0] == 409
+    assert (await act(units_client, number, "termination", text="市民拒不配合"))[0] == 400  # material missing
+    await act(units_client, number, "termination", text="市民拒不配合", material="三次上门记录")
+    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/termination/approve")
+    assert status == 200 and ticket["status"] == "terminated"
+
+
+async def test_returned_twice_then_a_supervisor_assigns(units_client: TestClient) -> None:
+    from gateway.app import STORE
+    number = await new_ticket(units_client, "unitreturn01")
+    await act(units_client, number, "return", reason="非我局职责")
+    ticket = await units_client.app[STORE].tickets.get(number)
+    assert ticket.status == "open" and "needs_supervisor" in [e.kind for e in ticket.events]
+    status, assigned = await supervisor_post(units_client, f"/console/api/tickets/{number}/assign",
+                                             {"unit": "housing", "reason": "小区内路灯由物业维护"})
+    assert status == 200 and assigned["unit_id"] == "housing" and assigned["status"] == "dispatched"
+    assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/assign", {"unit": "urban"}))[0] == 409
+    assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/assign", {"unit": "nobody"}))[0] == 400

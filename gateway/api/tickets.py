@@ -63,6 +63,7 @@ class TicketsApi:
     def __init__(self, tickets: Callable[[], TicketStore], triager: Triager, categories: frozenset[str],
                  token: str | None, planner: TicketPlanner) -> None:
         self._planner = planner
+        self.planner = planner
         # A getter: routes are registered before the database is opened.
         self._tickets_of = tickets
         self._triager = triager

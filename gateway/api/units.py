@@ -4,6 +4,7 @@ is told on the channel they used)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from typing import Any, Callable
 
@@ -13,8 +14,10 @@ from channels.base import Channel
 from channels.http_body import json_object
 from gateway.errors import BadRequest, Conflict, NotFound, Unauthorized
 from gateway.outbox import OutboxDispatcher
-from gateway.store.tickets import TicketFilter, TicketStore
-from routing.lifecycle import TransitionRefused
+from gateway.store.tickets import HOTLINE_TZ, TicketFilter, TicketStore
+from gateway.ticket_planner import TicketPlanner
+from routing.dispatch import propose
+from routing.lifecycle import MAX_RETURNS, RETURN_WINDOW_DAYS, TransitionRefused
 from routing.satisfaction import ASK
 
 RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
@@ -23,15 +26,17 @@ MAX_TEXT = 4000
 
 class UnitsApi:
     def __init__(self, tickets: Callable[[], TicketStore], outbox: Callable[[], OutboxDispatcher],
-                 tokens: dict[str, str], unit_names: dict[str, str]) -> None:
+                 tokens: dict[str, str], planner: TicketPlanner) -> None:
         self._tickets = tickets
+        self._planner = planner
         self._outbox = outbox
         self._tokens = tokens
-        self._names = unit_names
+        self._names = {u.id: u.name for u in planner.units.values()}
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/api/v1/unit/tickets", self.list),
-                web.post("/api/v1/unit/tickets/{number}/{action:accept|return|progress|result}", self.act)]
+                web.post("/api/v1/unit/tickets/{number}/{action:accept|return|progress|result|extension|termination}",
+                         self.act)]
 
     def _unit(self, request: web.Request) -> str:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -52,15 +57,27 @@ class UnitsApi:
         action, number = request.match_info["action"], request.match_info["number"]
         body = await json_object(request) if request.can_read_body else {}
         text = body.get("text") or body.get("reason")
-        if action in ("return", "progress", "result") and (not isinstance(text, str) or not text.strip()
-                                                          or len(text) > MAX_TEXT):
+        if action != "accept" and (not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT):
             raise BadRequest(f"'{action}' needs a text (reason, progress or result)", code="missing_text",
                              message_zh="请填写说明。")
+        data: dict[str, Any] = {"text": text} if text else {}
+        if action == "extension":
+            days = body.get("days")
+            if not isinstance(days, int) or not 1 <= days <= 30:
+                raise BadRequest("an extension needs days (1-30)", code="bad_days", message_zh="请填写延期天数。")
+            data["days"] = days
+        if action == "termination":
+            data["material"] = body.get("material") if isinstance(body.get("material"), str) else None
+            if not data["material"]:
+                raise BadRequest("termination needs the material (Art. 15(5)(6))", code="missing_material",
+                                 message_zh="终止办理需提供相关材料。")
+        if action == "return":
+            await self._check_return_window(number, unit)
         outbox = self._outbox()
         notify = (RESULT_TEXT.format(number=number, unit=self._names.get(unit, unit), text=text.strip())
                   if action == "result" else None)
         try:
-            done = await self._tickets().unit_step(number, unit, action, {"text": text} if text else {}, notify,
+            done = await self._tickets().unit_step(number, unit, action, data, notify,
                                                    lambda channel: outbox.queues(Channel(channel)))
         except TransitionRefused as exc:
             raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
@@ -68,7 +85,35 @@ class UnitsApi:
             raise NotFound("no such ticket for this unit", code="ticket_not_found", message_zh="没有找到该工单。")
         ticket, items = done
         await outbox.deliver_now(items)
+        if action == "return":
+            ticket = await self._redispatch(ticket)
         return web.json_response(ticket.as_json())
+
+    async def _check_return_window(self, number: str, unit: str) -> None:
+        ticket = await self._tickets().get(number)
+        if ticket is None or ticket.unit_id != unit:
+            return  # the step refuses it with 404
+        dispatched = [e for e in ticket.events if e.kind == "dispatched"]
+        if dispatched:
+            since = dispatched[-1].at.astimezone(HOTLINE_TZ).date()
+            if self._planner.add_workdays(since, RETURN_WINDOW_DAYS) < dt.datetime.now(HOTLINE_TZ).date():
+                raise Conflict("the return window has passed", code="return_window_passed",
+                               message_zh=f"已超过{RETURN_WINDOW_DAYS}个工作日的退回时限，请按规定办理或申请协调。")
+
+    async def _redispatch(self, ticket: Any) -> Any:
+        """Back to dispatch: the next unit when it is clear and the returns are few, else a supervisor."""
+        returned = {e.data.get("unit") for e in ticket.events if e.kind == "return" and e.data}
+        if len(returned) >= MAX_RETURNS:
+            await self._tickets().add_event(ticket.id, "system", "needs_supervisor", {"returns": len(returned)})
+            return await self._tickets().get(ticket.number)
+        units = {k: u for k, u in self._planner.units.items() if k not in returned}
+        proposal = propose(units, f"{ticket.location or ''} {ticket.description}", ticket.category,
+                           ticket.district, ticket.utility)
+        if not proposal.automatic:
+            await self._tickets().add_event(ticket.id, "system", "needs_supervisor", {"proposal": proposal.as_json()})
+            return await self._tickets().get(ticket.number)
+        return await self._tickets().assign(ticket.number, proposal.lead, self._planner.due_for(
+            ticket.request_type, ticket.utility), "system", f"退回后重新派单：{proposal.reason}") or ticket
 
 
 def parse_tokens(raw: Any) -> dict[str, str]:

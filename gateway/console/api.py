@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -86,6 +87,9 @@ class ConsoleApi:
             web.patch("/console/api/tickets/{number}", self.edit_ticket),
             web.get("/console/api/kb/search", self.kb_search),
             web.post("/console/api/tickets/{number}/{action:rehandle|close}", self.supervise),
+            web.post("/console/api/tickets/{number}/assign", self.assign),
+            web.post("/console/api/tickets/{number}/{request:extension|termination}/{decision:approve|reject}",
+                     self.decide),
         ]
 
     async def page(self, request: web.Request) -> web.FileResponse:
@@ -259,9 +263,7 @@ class ConsoleApi:
 
     async def supervise(self, request: web.Request) -> web.Response:
         """After a dissatisfied rating, a supervisor decides: re-handle (new deadline) or close."""
-        agent = await self._agent(request, change=True)
-        if agent.role != "supervisor":
-            raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以执行此操作。")
+        agent = await self._supervisor(request)
         body = await json_object(request) if request.can_read_body else {}
         note = body.get("note") if isinstance(body.get("note"), str) else None
         action, number = request.match_info["action"], request.match_info["number"]
@@ -273,6 +275,55 @@ class ConsoleApi:
         if ticket is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
         return web.json_response(ticket.as_json())
+
+    async def _supervisor(self, request: web.Request) -> Agent:
+        agent = await self._agent(request, change=True)
+        if agent.role != "supervisor":
+            raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以执行此操作。")
+        return agent
+
+    async def assign(self, request: web.Request) -> web.Response:
+        """The manual dispatch queue (Art. 14(3)): a supervisor names the lead unit."""
+        agent = await self._supervisor(request)
+        body = await json_object(request)
+        unit = body.get("unit")
+        planner = self._tickets().planner
+        if unit not in planner.units:
+            raise BadRequest("unknown unit", code="bad_unit", message_zh="没有该承办单位。")
+        number = request.match_info["number"]
+        current = await self._store().tickets.get(number)
+        if current is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        try:
+            ticket = await self._store().tickets.assign(number, unit, planner.due_for(current.request_type,
+                                                                                       current.utility),
+                                                        f"agent:{agent.username}", str(body.get("reason") or "人工派单"))
+        except TransitionRefused as exc:
+            raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
+        return web.json_response(ticket.as_json() if ticket else {})
+
+    async def decide(self, request: web.Request) -> web.Response:
+        """Extension (Art. 15(4)) or termination (Art. 15(5)(6)) requests need a supervisor's approval."""
+        agent = await self._supervisor(request)
+        body = await json_object(request) if request.can_read_body else {}
+        number, kind = request.match_info["number"], request.match_info["request"]
+        approve = request.match_info["decision"] == "approve"
+        current = await self._store().tickets.get(number)
+        if current is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        extend_to = None
+        if approve and kind == "extension":
+            asked = [e for e in current.events if e.kind == "extension"]
+            days = int(asked[-1].data.get("days", 0)) if asked and asked[-1].data else 0
+            start = current.due_date or dt.date.today()
+            extend_to = self._tickets().planner.add_workdays(start, days)
+        note = body.get("note") if isinstance(body.get("note"), str) else None
+        try:
+            ticket = await self._store().tickets.decide(number, f"agent:{agent.username}", kind, approve, note,
+                                                        extend_to)
+        except TransitionRefused as exc:
+            raise Conflict(str(exc), code="invalid_transition", message_zh="没有待审核的申请。") from exc
+        return web.json_response(ticket.as_json() if ticket else {})
 
     async def kb_search(self, request: web.Request) -> web.Response:
         await self._agent(request)

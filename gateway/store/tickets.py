@@ -357,6 +357,50 @@ class TicketStore:
             return _get(conn, number)
         return await self._db.run(work)
 
+    async def assign(self, number: str, unit_id: str, due: date, actor: str, reason: str) -> TicketRecord | None:
+        """Dispatch an `open` ticket (the manual queue) to a unit."""
+        def work(conn: Connection) -> TicketRecord | None:
+            row = conn.execute(sa.select(tickets.c.id, tickets.c.status).where(tickets.c.number == number)
+                               .with_for_update()).one_or_none()
+            if row is None:
+                return None
+            if row.status != "open":
+                raise TransitionRefused("assign", row.status)
+            now = utcnow()
+            conn.execute(tickets.update().where(tickets.c.id == row.id).values(
+                status="dispatched", unit_id=unit_id, due_date=due, updated_at=now))
+            _insert_event(conn, row.id, TicketEvent(now, actor, "dispatched", True, {
+                "unit": unit_id, "due_date": due.isoformat(), "reason": reason}))
+            return _get(conn, number)
+        return await self._db.run(work)
+
+    async def decide(self, number: str, actor: str, request: str, approve: bool, note: str | None,
+                     extend_to: date | None = None) -> TicketRecord | None:
+        """A supervisor's decision on a unit's pending extension or termination request."""
+        def work(conn: Connection) -> TicketRecord | None:
+            row = conn.execute(sa.select(tickets.c.id, tickets.c.status, tickets.c.due_date)
+                               .where(tickets.c.number == number).with_for_update()).one_or_none()
+            if row is None:
+                return None
+            kinds = [k for (k,) in conn.execute(sa.select(ticket_events.c.kind).where(
+                ticket_events.c.ticket_id == row.id, ticket_events.c.kind.in_(
+                    (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id))]
+            if row.status != "in_progress" or not kinds or kinds[-1] != request:
+                raise TransitionRefused(f"decide {request}", row.status if kinds else "without a pending request")
+            now = utcnow()
+            values: dict[str, Any] = {"updated_at": now}
+            if approve and request == "extension":
+                values["due_date"] = extend_to
+            if approve and request == "termination":
+                values["status"] = "terminated"
+            conn.execute(tickets.update().where(tickets.c.id == row.id).values(**values))
+            _insert_event(conn, row.id, TicketEvent(now, actor, f"{request}_{'approved' if approve else 'rejected'}",
+                                                    approve, {"note": note, **(
+                                                        {"due_date": extend_to.isoformat()} if approve and extend_to
+                                                        else {})}))
+            return _get(conn, number)
+        return await self._db.run(work)
+
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
         def work(conn: Connection) -> list[TicketRecord]:
             rows = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.conversation_id == conversation_id)
