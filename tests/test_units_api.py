@@ -162,3 +162,31 @@ async def test_returned_twice_then_a_supervisor_assigns(units_client: TestClient
     assert status == 200 and assigned["unit_id"] == "housing" and assigned["status"] == "dispatched"
     assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/assign", {"unit": "urban"}))[0] == 409
     assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/assign", {"unit": "nobody"}))[0] == 400
+
+
+async def test_supervision_lists_yellow_red_returns_and_dissatisfaction(units_client: TestClient) -> None:
+    import datetime as dt
+    from gateway.app import STORE
+    from gateway.store.schema import tickets
+    late = await new_ticket(units_client, "unitsuper01")
+    soon = await new_ticket(units_client, "unitsuper02")
+    today = dt.date.today()
+
+    def set_due(conn, number, due):
+        conn.execute(tickets.update().where(tickets.c.number == number).values(due_date=due))
+    await units_client.app[STORE].db.run(set_due, late, today - dt.timedelta(days=3))
+    await units_client.app[STORE].db.run(set_due, soon, today)
+    returned = await new_ticket(units_client, "unitsuper03")
+    await act(units_client, returned, "return", reason="不是我们的")
+    status, record = await supervisor_post(units_client, f"/console/api/tickets/{late}/supervise",
+                                           {"method": "phone", "note": "已超期，请今日内答复"})
+    assert status == 200 and record["events"][-1]["kind"] == "supervision"
+    from aiohttp import ClientSession, CookieJar
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        login = await http.post(units_client.make_url("/console/api/login"),
+                                json={"username": "chief", "password": "correct horse battery"})
+        assert login.status == 200
+        board = await (await http.get(units_client.make_url("/console/api/supervision"))).json()
+    [urban] = [u for u in board["units"] if u["unit"] == "urban"]
+    assert urban["red"] == [late] and urban["yellow"] == [soon] and urban["returns"] == 1
+    assert board["units"][0]["unit"] == "urban"  # units with overdue tickets first

@@ -26,6 +26,7 @@ from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, TakeoverRefused
+from gateway.store.tickets import HOTLINE_TZ
 from nlu.pii import mask_phone
 from routing.lifecycle import TransitionRefused
 
@@ -88,6 +89,8 @@ class ConsoleApi:
             web.get("/console/api/kb/search", self.kb_search),
             web.post("/console/api/tickets/{number}/{action:rehandle|close}", self.supervise),
             web.post("/console/api/tickets/{number}/assign", self.assign),
+            web.get("/console/api/supervision", self.supervision),
+            web.post("/console/api/tickets/{number}/supervise", self.supervise_record),
             web.post("/console/api/tickets/{number}/{request:extension|termination}/{decision:approve|reject}",
                      self.decide),
         ]
@@ -281,6 +284,38 @@ class ConsoleApi:
         if agent.role != "supervisor":
             raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以执行此操作。")
         return agent
+
+    async def supervision(self, request: web.Request) -> web.Response:
+        """Art. 19: per unit, tickets due within one working day (yellow) and overdue (red), with returns
+        and dissatisfied ratings counted."""
+        await self._agent(request)
+        planner = self._tickets().planner
+        today = dt.datetime.now(HOTLINE_TZ).date()
+        tomorrow = planner.add_workdays(today, 1)
+        rows = []
+        for u in await self._store().tickets.supervision():
+            red = [t["number"] for t in u["tickets"] if t["due_date"] and t["due_date"] < today]
+            yellow = [t["number"] for t in u["tickets"] if t["due_date"] and today <= t["due_date"] <= tomorrow]
+            unit = planner.units.get(u["unit"])
+            rows.append({"unit": u["unit"], "name": unit.name if unit else u["unit"], "handling": len(u["tickets"]),
+                         "yellow": yellow, "red": red, "returns": u["returns"], "dissatisfied": u["dissatisfied"]})
+        rows.sort(key=lambda r: (-len(r["red"]), -len(r["yellow"]), r["unit"]))
+        return web.json_response({"today": today.isoformat(), "units": rows})
+
+    async def supervise_record(self, request: web.Request) -> web.Response:
+        """A supervision record (督办) on a ticket: who urged which unit, how, and why."""
+        agent = await self._supervisor(request)
+        body = await json_object(request)
+        method, note = body.get("method"), body.get("note")
+        if method not in ("phone", "system", "written", "on_site") or not isinstance(note, str) or not note.strip():
+            raise BadRequest("method (phone|system|written|on_site) and note required", code="bad_supervision",
+                             message_zh="请选择督办方式并填写督办意见。")
+        ticket = await self._store().tickets.get(request.match_info["number"])
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        await self._store().tickets.add_event(ticket.id, f"agent:{agent.username}", "supervision",
+                                              {"method": method, "note": note.strip(), "unit": ticket.unit_id})
+        return web.json_response((await self._store().tickets.get(ticket.number)).as_json())  # type: ignore[union-attr]
 
     async def assign(self, request: web.Request) -> web.Response:
         """The manual dispatch queue (Art. 14(3)): a supervisor names the lead unit."""

@@ -401,6 +401,32 @@ class TicketStore:
             return _get(conn, number)
         return await self._db.run(work)
 
+    async def supervision(self) -> list[dict[str, Any]]:
+        """Per unit: tickets being handled with their due dates, and counts of returns and dissatisfied
+        ratings (Art. 19). Colours are decided by the caller, which knows the working-day calendar."""
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            open_rows = conn.execute(sa.select(tickets.c.number, tickets.c.unit_id, tickets.c.due_date,
+                                               tickets.c.status)
+                                     .where(tickets.c.status.in_(("dispatched", "in_progress")),
+                                            tickets.c.unit_id.is_not(None))).all()
+            returns = conn.execute(sa.select(ticket_events.c.data).where(ticket_events.c.kind == "return")).scalars().all()
+            ratings = conn.execute(
+                sa.select(tickets.c.unit_id, ticket_events.c.data)
+                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+                .where(ticket_events.c.kind == "rating")).all()
+            units: dict[str, dict[str, Any]] = {}
+            for r in open_rows:
+                units.setdefault(r.unit_id, {"tickets": [], "returns": 0, "dissatisfied": 0})["tickets"].append(
+                    {"number": r.number, "due_date": r.due_date, "status": r.status})
+            for data in returns:
+                if data and data.get("unit"):
+                    units.setdefault(data["unit"], {"tickets": [], "returns": 0, "dissatisfied": 0})["returns"] += 1
+            for unit_id, data in ratings:
+                if unit_id and data and data.get("level") == "dissatisfied":
+                    units.setdefault(unit_id, {"tickets": [], "returns": 0, "dissatisfied": 0})["dissatisfied"] += 1
+            return [{"unit": k, **v} for k, v in sorted(units.items())]
+        return await self._db.run(work)
+
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
         def work(conn: Connection) -> list[TicketRecord]:
             rows = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.conversation_id == conversation_id)
