@@ -92,3 +92,16 @@ def test_ratings_are_read_from_short_replies(text: str, level: str, solved) -> N
 def test_new_requests_are_not_taken_for_ratings(text: str) -> None:
     from routing.satisfaction import read_rating
     assert read_rating(text) is None
+
+
+def test_dispatch_accuracy_on_the_labelled_set() -> None:
+    import json
+
+    from benchmarks.dispatch_eval import evaluate
+    rows = [json.loads(line) for line in (PROJECT_ROOT / "tests" / "data" / "dispatch.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 200
+    report = evaluate(rows)
+    print(f"dispatch accuracy {report['accuracy']:.1%}, automatic {report['automatic']:.1%} "
+          f"(right {report['automatic_right']:.1%})")
+    assert report["accuracy"] >= 0.85 and report["automatic_right"] >= 0.9
