@@ -13,6 +13,10 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 
+# The sender of a message whose platform did not say who sent it (a phone call without caller id).
+UNKNOWN_SENDER = "unknown"
+
+
 class Channel(str, enum.Enum):
     WEB = "web"
     WECHAT = "wechat"

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
-from channels.base import Channel, InboundMessage, MessageKind, Reply
+from channels.base import UNKNOWN_SENDER, Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
 from gateway.events import EventHub
 from gateway.kb_service import KbService
@@ -22,9 +23,12 @@ from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
+from gateway.store.common import utcnow
 from gateway.store.tickets import TicketDraft
+from gateway.api.tickets import STATUS_ZH
 from nlu.pii import mask
 from nlu.triage import TriageResult, Triager
+from routing.repeats import LINK, RELATED, REPEAT, similarity
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
@@ -182,6 +186,9 @@ class Pipeline:
                 entry, hit = found
                 log.info("answered from the knowledge base without the bot: %s (%.2f)", entry.key, hit.confidence)
                 return [_Draft(entry.answer + KB_FOLLOW_UP, {"kb_entry": entry.key}, "system")]
+        repeat = await self._repeat(msg, ingest, triage)
+        if repeat is not None:
+            return repeat
         draft = self._planner.plan(TicketDraft(
             description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
@@ -199,9 +206,58 @@ class Pipeline:
             ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
+            await self._link(number, conv, msg, triage)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": number})
         return _Recorded(items)
+
+    async def _repeat(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft] | None:
+        """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
+        ticket's progress; the same matter with something new is added to that ticket."""
+        since = utcnow() - timedelta(days=30)
+        best = None
+        conv = ingest.conversation
+        for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, since):
+            # The conversation's contact, not the message's sender: a phone platform may name the
+            # caller only when the call starts. An unidentified caller is nobody's repeat.
+            if contact_id != conv.contact_id or citizen == UNKNOWN_SENDER or ticket.conversation_id == conv.id:
+                continue
+            score = similarity(msg.text, ticket.description)
+            if score >= RELATED and (best is None or score > best[1]):
+                best = (ticket, score)
+        if best is None:
+            return None
+        ticket, score = best
+        status = STATUS_ZH.get(ticket.status, ticket.status)
+        if score >= REPEAT:
+            await self._store.tickets.add_event(ticket.id, "citizen", "repeat",
+                                                {"message_id": ingest.message_id, "score": round(score, 2)})
+            return [_Draft(f"您反映的问题已在办理中（工单号 {ticket.number}，当前状态：{status}），"
+                           "无需重复提交，我们会按时答复您。如有新情况，请直接补充说明。",
+                           {"ticket_number": ticket.number}, "system")]
+        await self._store.tickets.add_event(ticket.id, "citizen", "citizen_message",
+                                            {"message_id": ingest.message_id, "text": msg.text})
+        return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
+
+    async def _link(self, number: str, conv: ConversationRef, msg: InboundMessage, triage: TriageResult) -> None:
+        """并单: another citizen's open ticket about the same problem in the same place."""
+        if not triage.district:
+            return
+        new = None
+        best = None
+        for ticket, contact_id, _ in await self._store.tickets.candidates(triage.category, triage.district,
+                                                                          utcnow() - timedelta(days=30)):
+            if ticket.number == number:
+                new = ticket
+                continue
+            if contact_id == conv.contact_id or ticket.status in ("closed", "terminated"):
+                continue
+            score = similarity(msg.text, ticket.description)
+            if score >= LINK and (best is None or score > best[1]):
+                best = (ticket, score)
+        if new is not None and best is not None:
+            await self._store.tickets.link(new.id, best[0].id, round(best[1], 2))
+            log.info("ticket %s linked to %s (same problem, %.2f)", number, best[0].number, best[1])
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:

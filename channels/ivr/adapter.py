@@ -23,7 +23,8 @@ from xml.sax.saxutils import escape, quoteattr
 import aiohttp
 from aiohttp import web
 
-from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage, Reply
+from channels.base import (UNKNOWN_SENDER, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind,
+                           OutboundMessage, Reply)
 from channels.errors import BadRequest, DeliveryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from channels.http_body import json_object, read_limited
 from channels.media import MediaStore
@@ -132,7 +133,7 @@ class IvrChannel:
 
     def _message(self, event: dict[str, Any], seq: str, text: str, kind: MessageKind, raw: bytes,
                  meta: dict[str, Any] | None = None) -> InboundMessage:
-        caller = str(event.get("caller") or event.get("from") or "unknown")
+        caller = str(event.get("caller") or event.get("from") or UNKNOWN_SENDER)
         return InboundMessage(channel=Channel.IVR, external_id=f"{event['call_id']}:{seq}", sender=caller,
                               conversation_key=f"call:{event['call_id']}", text=text, kind=kind,
                               raw=raw.decode("utf-8", "replace"), meta={"event": event.get("type"), **(meta or {})})
@@ -143,7 +144,7 @@ class IvrChannel:
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             attachments = await self._fetch_recording(url)
         await self._handle(InboundMessage(
-            channel=Channel.IVR, external_id=f"{event['call_id']}:end", sender=str(event.get("caller") or "unknown"),
+            channel=Channel.IVR, external_id=f"{event['call_id']}:end", sender=str(event.get("caller") or UNKNOWN_SENDER),
             conversation_key=f"call:{event['call_id']}", kind=MessageKind.MEDIA if attachments else MessageKind.EVENT,
             attachments=attachments, raw=raw.decode("utf-8", "replace"),
             meta={"event": "call.ended", "duration": event.get("duration"), "suppress_reply": True}))

@@ -427,6 +427,29 @@ class TicketStore:
             return [{"unit": k, **v} for k, v in sorted(units.items())]
         return await self._db.run(work)
 
+    async def candidates(self, category: str | None, district: str | None, since: datetime,
+                         limit: int = 200) -> list[tuple[TicketRecord, int, str]]:
+        """Tickets of the same category and district still open or closed since `since`, with the
+        citizen's contact id and address: what repeats and links are looked for among."""
+        def work(conn: Connection) -> list[tuple[TicketRecord, int, str]]:
+            query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
+                     .join(contacts, contacts.c.id == tickets.c.contact_id)
+                     .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")), tickets.c.updated_at >= since))
+                     .order_by(tickets.c.id.desc()).limit(limit))
+            query = query.where(tickets.c.category == category if category else tickets.c.category.is_(None))
+            query = query.where(tickets.c.district == district if district else tickets.c.district.is_(None))
+            return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query).all()]
+        return await self._db.run(work)
+
+    async def link(self, a: int, b: int, score: float) -> None:
+        """Several citizens, one problem (并单): each ticket records the other."""
+        def work(conn: Connection) -> None:
+            now = utcnow()
+            numbers = dict(conn.execute(sa.select(tickets.c.id, tickets.c.number).where(tickets.c.id.in_((a, b)))).all())
+            _insert_event(conn, a, TicketEvent(now, "system", "linked", False, {"ticket": numbers[b], "score": score}))
+            _insert_event(conn, b, TicketEvent(now, "system", "linked", False, {"ticket": numbers[a], "score": score}))
+        await self._db.run(work)
+
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
         def work(conn: Connection) -> list[TicketRecord]:
             rows = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.conversation_id == conversation_id)

@@ -1,0 +1,81 @@
+"""Repeated requests (Art. 13(4)) and several citizens reporting one problem (并单), over the phone
+channel: each call is a new conversation, so the same caller phoning again is a real repeat."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+
+from gateway.app import STORE
+from gateway.store.schema import tickets
+from routing.repeats import LINK, RELATED, REPEAT, similarity
+from tests.test_ivr import SECRET, TWILIO_TOKEN, post_event
+
+FIRST = "泰山区东岳大街的路灯坏了好几天了，晚上很黑"
+
+
+@pytest.fixture
+async def ivr(make_client, db_url) -> TestClient:
+    return await make_client(db_url=db_url, secrets={"ivr_secret": SECRET, "twilio_auth_token": TWILIO_TOKEN})
+
+
+async def call(client: TestClient, call_id: str, caller: str, text: str) -> str:
+    """One call with one final transcript: what the caller heard."""
+    await post_event(client, {"type": "call.started", "call_id": call_id, "caller": caller, "called": "12345"})
+    status, turn = await post_event(client, {"type": "transcript", "call_id": call_id, "sequence": 1,
+                                             "final": True, "text": text, "confidence": 0.9})
+    assert status == 200
+    return "".join(a["text"] for a in turn["actions"] if a["type"] == "say")
+
+
+async def all_tickets(client: TestClient) -> list:
+    return await client.app[STORE].db.run(
+        lambda conn: conn.execute(sa.select(tickets.c.number).order_by(tickets.c.id)).all())
+
+
+def test_similarity_separates_repeats_related_and_other_matters() -> None:
+    assert similarity(FIRST, "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修") >= REPEAT
+    related = similarity(FIRST, "泰山区东岳大街路灯坏了好几天了，现在旁边的井盖也丢了，很危险")
+    assert RELATED <= related < REPEAT
+    assert similarity(FIRST, "泰山区某小区物业不作为，电梯坏了一个月") < RELATED
+    assert similarity(FIRST, "") == 0.0
+    assert REPEAT > LINK > RELATED
+
+
+async def test_the_same_caller_repeating_hears_the_progress_and_no_ticket_is_added(ivr: TestClient) -> None:
+    heard = await call(ivr, "rep1", "13800000011", FIRST)
+    [(number,)] = await all_tickets(ivr)
+    assert number in heard
+    heard = await call(ivr, "rep2", "13800000011", "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修")
+    assert number in heard and "无需重复提交" in heard and "当前状态" in heard
+    assert await all_tickets(ivr) == [(number,)]
+    ticket = await ivr.app[STORE].tickets.get(number)
+    [repeat] = [e for e in ticket.events if e.kind == "repeat"]
+    assert repeat.actor == "citizen" and repeat.data["score"] >= REPEAT
+
+    # Something new about the same matter is added to that ticket, not a second one.
+    heard = await call(ivr, "rep3", "13800000011", "泰山区东岳大街路灯坏了好几天了，现在旁边的井盖也丢了，很危险")
+    assert number in heard and await all_tickets(ivr) == [(number,)]
+    ticket = await ivr.app[STORE].tickets.get(number)
+    assert any(e.kind == "citizen_message" and "井盖" in e.data["text"] for e in ticket.events)
+
+    # A different matter from the same caller is a new ticket.
+    await call(ivr, "rep4", "13800000011", "泰山区某小区物业不作为，电梯坏了一个月都不修")
+    assert len(await all_tickets(ivr)) == 2
+
+
+async def test_another_citizen_with_the_same_problem_gets_a_linked_ticket(ivr: TestClient) -> None:
+    await call(ivr, "link1", "13800000021", FIRST)
+    await call(ivr, "link2", "13900000022", "我家在泰山区东岳大街，路灯坏了好几天，晚上黑乎乎的")
+    [(first,), (second,)] = await all_tickets(ivr)  # the other citizen gets a ticket of their own
+    a, b = [await ivr.app[STORE].tickets.get(n) for n in (first, second)]
+    [link_a] = [e for e in a.events if e.kind == "linked"]
+    [link_b] = [e for e in b.events if e.kind == "linked"]
+    assert link_a.data["ticket"] == second and link_b.data["ticket"] == first
+    assert link_a.data["score"] >= LINK
+
+    # Unrelated tickets in the same district and category are not linked.
+    await call(ivr, "link3", "13700000023", "泰山区某小区物业不作为，电梯坏了一个月都不修")
+    third = await ivr.app[STORE].tickets.get((await all_tickets(ivr))[-1][0])
+    assert not [e for e in third.events if e.kind == "linked"]
