@@ -264,3 +264,65 @@ async def test_two_messages_at_once_from_one_citizen_each_get_their_own_answer(w
                                          push(wx, text_xml("补充：是三号楼门口那盏", user="o_twice")))
     answers = sorted(parse_message(b).content for _, b in (first, second))
     assert len(answers) == 2 and sum("已记录" in a for a in answers) == 1 and sum("补充" in a for a in answers) == 1
+
+
+async def test_a_wechat_request_walks_the_whole_handling_cycle(make_client, fake_wechat, db_url) -> None:
+    """Art. 12–17 end to end: message → ticket dispatched → unit's result told on WeChat → citizen
+    dissatisfied → supervisor sends it back → new result → citizen satisfied → closed."""
+    from aiohttp import ClientSession, CookieJar
+    fake, base = fake_wechat
+    unit_auth = {"Authorization": "Bearer urban-token-123"}
+    client = await make_client(db_url=db_url, wechat={"api_base": base, "accounts": accounts()},
+                               secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    await client.app[STORE].agents.add("boss", "值班长", "supervisor", "correct horse battery")
+
+    async def unit(number: str, action: str, **body: str) -> dict:
+        resp = await client.post(f"/api/v1/unit/tickets/{number}/{action}", json=body or None, headers=unit_auth)
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    async def console(number: str, action: str, **body: str) -> int:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            login = await http.post(client.make_url("/console/api/login"),
+                                    json={"username": "boss", "password": "correct horse battery"})
+            resp = await http.post(client.make_url(f"/console/api/tickets/{number}/{action}"), json=body,
+                                   headers={"X-CSRF-Token": (await login.json())["csrf"]})
+            return resp.status
+
+    async def sent_to_citizen(count: int) -> str:
+        for _ in range(100):
+            if len(fake.sent) >= count:
+                break
+            await asyncio.sleep(0.05)
+        assert len(fake.sent) == count and fake.sent[-1]["touser"] == "o_walk"
+        return fake.sent[-1]["text"]["content"]
+
+    status, body = await push(client, text_xml("泰山区东岳大街小区门口的路灯坏了一个星期了，晚上很黑", user="o_walk"))
+    number = (await rows(client, tickets))[0].number
+    assert status == 200 and number in parse_message(body).content
+    ticket = await client.app[STORE].tickets.get(number)
+    [proposal] = [e for e in ticket.events if e.kind == "dispatch_proposed"]
+    assert ticket.status == "open" and proposal.data["lead"] == "urban"  # not sure enough to send alone
+    assert await console(number, "assign", unit=proposal.data["lead"], reason="确认系统建议") == 200
+    [listed] = (await (await client.get("/api/v1/unit/tickets", headers=unit_auth)).json())["items"]
+    assert listed["number"] == number and listed["status"] == "dispatched" and listed["due_date"]
+
+    await unit(number, "accept")
+    await unit(number, "result", text="已安排维修，路灯已恢复。")
+    told = await sent_to_citizen(1)
+    assert "路灯已恢复" in told and "1 满意" in told  # the result and the request to rate it
+
+    status, body = await push(client, text_xml("3 还是不亮", user="o_walk"))
+    assert "复核" in parse_message(body).content
+    assert await console(number, "rehandle", note="市民反映路灯仍不亮") == 200
+
+    await unit(number, "accept")
+    await unit(number, "result", text="已更换整套灯具，经夜间复查照明正常。")
+    assert "整套灯具" in await sent_to_citizen(2)
+    status, body = await push(client, text_xml("1", user="o_walk"))
+    assert "感谢" in parse_message(body).content
+    ticket = await client.app[STORE].tickets.get(number)
+    assert ticket.status == "closed"
+    kinds = [e.kind for e in ticket.events]
+    assert kinds.count("result") == 2 and "rehandle" in kinds and [e.data["level"] for e in ticket.events
+                                                                   if e.kind == "rating"] == ["dissatisfied", "satisfied"]
