@@ -319,3 +319,34 @@ async def test_starttls_when_a_certificate_is_configured(make_client, relay, tmp
     offered, refused = await asyncio.to_thread(run)
     assert offered and refused == {}
     assert len(await rows(client, tickets)) == 1
+
+
+async def test_the_result_is_mailed_and_a_reply_rates_it(make_client, relay, db_url) -> None:
+    """Art. 16 by mail: the unit's result reaches the citizen in the ticket's thread; the reply
+    keyword under it is read as the rating, not as a new request, even with the mail quoted."""
+    import json
+    r, port = relay
+    client = await make_client(db_url=db_url, email={"relay_port": port},
+                               secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    await asend(client, gbk_mail_with_photo("<rate1@foxmail.com>"))
+    [ticket] = await rows(client, tickets)
+    await client.app[STORE].tickets.assign(ticket.number, "urban", ticket.due_date, "agent:test", "人工派单")
+    auth = {"Authorization": "Bearer urban-token-123"}
+    for action, body in (("accept", None), ("result", {"text": "路灯已更换，恢复照明。"})):
+        resp = await client.post(f"/api/v1/unit/tickets/{ticket.number}/{action}", json=body, headers=auth)
+        assert resp.status == 200, await resp.text()
+    result_mail = (await r.wait_for(2))[1]
+    text = result_mail.get_content()
+    assert result_mail["Subject"].startswith(f"[12345-{ticket.number}]") and "恢复照明" in text and "满意" in text
+    rating = EmailMessage()
+    rating["From"], rating["To"] = "zhang@example.com", HOTLINE
+    rating["Subject"] = "回复：" + result_mail["Subject"]
+    rating["Message-ID"] = "<rate2@foxmail.com>"
+    rating["In-Reply-To"] = result_mail["Message-ID"]
+    rating.set_content("3 不满意，路灯还是不亮\n\n在 2026年11月26日 12345 写道：\n> " + text.replace("\n", "\n> "))
+    await asend(client, rating)
+    got = await client.app[STORE].tickets.get(ticket.number)
+    [rated] = [e for e in got.events if e.kind == "rating"]
+    assert rated.data["level"] == "dissatisfied" and len(await rows(client, tickets)) == 1
+    answer = (await r.wait_for(3))[2]
+    assert "复核" in answer.get_content()
