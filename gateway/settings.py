@@ -132,6 +132,8 @@ class TelegramSettings(_Section):
 class RoutingSettings(_Section):
     units: str = "config/units.yaml"
     holidays: str = "config/holidays.yaml"
+    return_window_workdays: int = Field(1, ge=0)  # a unit may return a wrong dispatch this long after it
+    max_returns: int = Field(2, ge=1)             # then a supervisor assigns the ticket (Art. 14(3))
 
 
 class TriageSettings(_Section):

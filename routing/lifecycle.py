@@ -19,9 +19,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
     "termination": (frozenset({"in_progress"}), None, None),
 }
 
-MAX_RETURNS = 2          # after this many returns a supervisor assigns the ticket (Art. 14(3))
-RETURN_WINDOW_DAYS = 1   # working days after dispatch in which a unit may return a ticket
-
 
 class TransitionRefused(Exception):
     def __init__(self, action: str, status: str) -> None:

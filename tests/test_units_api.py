@@ -190,3 +190,26 @@ async def test_supervision_lists_yellow_red_returns_and_dissatisfaction(units_cl
     [urban] = [u for u in board["units"] if u["unit"] == "urban"]
     assert urban["red"] == [late] and urban["yellow"] == [soon] and urban["returns"] == 1
     assert board["units"][0]["unit"] == "urban"  # units with overdue tickets first
+
+
+@pytest.mark.parametrize("window,allowed", [(1, False), (30, True)])
+async def test_the_return_window_is_counted_in_working_days_and_configurable(make_client, db_url, window: int,
+                                                                          allowed: bool) -> None:
+    import datetime as dt
+    from gateway.app import STORE
+    from gateway.store.schema import ticket_events
+    client = await make_client(db_url=db_url, secrets={"unit_tokens": json.dumps(TOKENS)},
+                               routing={"return_window_workdays": window})
+    number = await new_ticket(client, f"unitwindow{window:02d}")
+    ticket = await client.app[STORE].tickets.get(number)
+    ten_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    # The audit trail is append-only (a trigger refuses updates): record a dispatch ten days ago as the latest.
+    await client.app[STORE].db.run(lambda conn: conn.execute(ticket_events.insert().values(
+        ticket_id=ticket.id, at=ten_days_ago, actor="system", kind="dispatched", public=False, data={"unit": "urban"})))
+    status, body = await act(client, number, "return", reason="不属于我局职责")
+    if allowed:
+        assert status == 200 and body["status"] == "open"
+    else:
+        assert status == 409 and body["error"]["code"] == "return_window_passed"
+        assert "1个工作日" in body["error"]["message"]
+        assert (await client.app[STORE].tickets.get(number)).unit_id == "urban"  # still theirs

@@ -17,7 +17,7 @@ from gateway.outbox import OutboxDispatcher
 from gateway.store.tickets import HOTLINE_TZ, TicketFilter, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from routing.dispatch import propose
-from routing.lifecycle import MAX_RETURNS, RETURN_WINDOW_DAYS, TransitionRefused
+from routing.lifecycle import TransitionRefused
 from routing.satisfaction import ASK
 
 RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
@@ -26,8 +26,11 @@ MAX_TEXT = 4000
 
 class UnitsApi:
     def __init__(self, tickets: Callable[[], TicketStore], outbox: Callable[[], OutboxDispatcher],
-                 tokens: dict[str, str], planner: TicketPlanner) -> None:
+                 tokens: dict[str, str], planner: TicketPlanner, return_window_workdays: int,
+                 max_returns: int) -> None:
         self._tickets = tickets
+        self._return_window = return_window_workdays
+        self._max_returns = max_returns
         self._planner = planner
         self._outbox = outbox
         self._tokens = tokens
@@ -96,14 +99,14 @@ class UnitsApi:
         dispatched = [e for e in ticket.events if e.kind == "dispatched"]
         if dispatched:
             since = dispatched[-1].at.astimezone(HOTLINE_TZ).date()
-            if self._planner.add_workdays(since, RETURN_WINDOW_DAYS) < dt.datetime.now(HOTLINE_TZ).date():
+            if self._planner.add_workdays(since, self._return_window) < dt.datetime.now(HOTLINE_TZ).date():
                 raise Conflict("the return window has passed", code="return_window_passed",
-                               message_zh=f"已超过{RETURN_WINDOW_DAYS}个工作日的退回时限，请按规定办理或申请协调。")
+                               message_zh=f"已超过{self._return_window}个工作日的退回时限，请按规定办理或申请协调。")
 
     async def _redispatch(self, ticket: Any) -> Any:
         """Back to dispatch: the next unit when it is clear and the returns are few, else a supervisor."""
         returned = {e.data.get("unit") for e in ticket.events if e.kind == "return" and e.data}
-        if len(returned) >= MAX_RETURNS:
+        if len(returned) >= self._max_returns:
             await self._tickets().add_event(ticket.id, "system", "needs_supervisor", {"returns": len(returned)})
             return await self._tickets().get(ticket.number)
         units = {k: u for k, u in self._planner.units.items() if k not in returned}
