@@ -24,7 +24,7 @@ from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
 from gateway.store.common import utcnow
-from gateway.store.tickets import TicketDraft
+from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
 from nlu.pii import mask
 from nlu.triage import TriageResult, Triager
@@ -48,6 +48,18 @@ MIN_TICKET_TEXT = 6
 def _ticket_created_reply(number: str) -> str:
     return (f"您的诉求已记录，工单号：{number}。工作人员会尽快处理并联系您。"
             f"您可以凭工单号和联系电话查询办理进度。")
+
+
+def _repeat_reply(ticket: TicketRecord) -> str:
+    """The progress of an open ticket, or the result of a finished one (Art. 13(4))."""
+    status = STATUS_ZH.get(ticket.status, ticket.status)
+    if ticket.status not in ("resolved", "closed", "terminated"):
+        return (f"您反映的问题已在办理中（工单号 {ticket.number}，当前状态：{status}），无需重复提交，"
+                "我们会按时答复您。如有新情况，请直接补充说明。")
+    results = [e.data.get("text") for e in ticket.events if e.kind == "result" and e.data]
+    result = f"办理结果：{results[-1]}" if results else ""
+    return (f"您反映的问题已办理（工单号 {ticket.number}，当前状态：{status}）。{result}"
+            "如问题仍未解决或出现新情况，请说明具体情况，我们将复核处理。")
 
 
 def _ticket_appended_reply(number: str) -> str:
@@ -228,13 +240,11 @@ class Pipeline:
         if best is None:
             return None
         ticket, score = best
-        status = STATUS_ZH.get(ticket.status, ticket.status)
         if score >= REPEAT:
             await self._store.tickets.add_event(ticket.id, "citizen", "repeat",
                                                 {"message_id": ingest.message_id, "score": round(score, 2)})
-            return [_Draft(f"您反映的问题已在办理中（工单号 {ticket.number}，当前状态：{status}），"
-                           "无需重复提交，我们会按时答复您。如有新情况，请直接补充说明。",
-                           {"ticket_number": ticket.number}, "system")]
+            full = await self._store.tickets.get(ticket.number)  # with its events: the result, if any
+            return [_Draft(_repeat_reply(full or ticket), {"ticket_number": ticket.number}, "system")]
         await self._store.tickets.add_event(ticket.id, "citizen", "citizen_message",
                                             {"message_id": ingest.message_id, "text": msg.text})
         return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]

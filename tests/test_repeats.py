@@ -79,3 +79,20 @@ async def test_another_citizen_with_the_same_problem_gets_a_linked_ticket(ivr: T
     await call(ivr, "link3", "13700000023", "泰山区某小区物业不作为，电梯坏了一个月都不修")
     third = await ivr.app[STORE].tickets.get((await all_tickets(ivr))[-1][0])
     assert not [e for e in third.events if e.kind == "linked"]
+
+
+async def test_repeating_a_finished_request_hears_its_result(make_client, db_url) -> None:
+    import json
+    client = await make_client(db_url=db_url, secrets={"ivr_secret": SECRET, "twilio_auth_token": TWILIO_TOKEN,
+                                                       "unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    await call(client, "fin1", "13800000031", FIRST)
+    [(number,)] = await all_tickets(client)
+    ticket = await client.app[STORE].tickets.get(number)
+    await client.app[STORE].tickets.assign(number, "urban", ticket.due_date, "agent:test", "人工派单")
+    for action, body in (("accept", None), ("result", {"text": "东岳大街路灯已全部修复"})):
+        resp = await client.post(f"/api/v1/unit/tickets/{number}/{action}", json=body,
+                                 headers={"Authorization": "Bearer urban-token-123"})
+        assert resp.status == 200
+    heard = await call(client, "fin2", "13800000031", "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修")
+    assert number in heard and "已全部修复" in heard and "复核" in heard
+    assert await all_tickets(client) == [(number,)]
