@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 ASK = "请您对本次办理进行评价：回复 1 满意，2 基本满意，3 不满意；也可以补充问题是否已经解决。"
+RATING_LEVELS = ("satisfied", "basically_satisfied", "dissatisfied")
 THANKS = "感谢您的评价！如有新的问题，欢迎随时联系12345。"
 DISSATISFIED = "收到您的评价。我们会复核办理情况，情况属实的将督促承办单位重新办理，并再次联系您。"
 

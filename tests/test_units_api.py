@@ -213,3 +213,37 @@ async def test_the_return_window_is_counted_in_working_days_and_configurable(mak
         assert status == 409 and body["error"]["code"] == "return_window_passed"
         assert "1个工作日" in body["error"]["message"]
         assert (await client.app[STORE].tickets.get(number)).unit_id == "urban"  # still theirs
+
+
+async def test_phone_callers_are_called_back_and_the_agent_records_the_rating(make_client, db_url) -> None:
+    """A caller cannot be sent the result: the ticket waits on the callback list until an agent has
+    phoned them and recorded their rating (回访, Art. 16)."""
+    from aiohttp import ClientSession, CookieJar
+    from gateway.app import STORE
+    client = await make_client(db_url=db_url, secrets={"unit_tokens": json.dumps(TOKENS)})
+    await client.app[STORE].agents.add("agent1", "坐席一", "agent", "correct horse battery")
+    number = await new_ticket(client, "unitcallback01")
+    other = await new_ticket(client, "unitcallback02")
+    await act(client, number, "accept")
+    await act(client, number, "result", text="路灯已修复。")
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        login = await http.post(client.make_url("/console/api/login"),
+                                json={"username": "agent1", "password": "correct horse battery"})
+        csrf = {"X-CSRF-Token": (await login.json())["csrf"]}
+
+        async def callback(n: str, **body: object) -> tuple[int, dict]:
+            resp = await http.post(client.make_url(f"/console/api/tickets/{n}/callback"), json=body, headers=csrf)
+            return resp.status, await resp.json()
+
+        listed = await (await http.get(client.make_url("/console/api/callbacks"))).json()
+        assert [t["number"] for t in listed["items"]] == [number] and listed["items"][0]["contact"] == "unitcallback01"
+        assert (await callback(other, level="satisfied"))[0] == 409  # no result yet
+        assert (await callback(number, level="great"))[0] == 400
+        status, ticket = await callback(number, level="basically_satisfied", solved=True, note="市民表示已修好")
+        assert status == 200 and ticket["status"] == "closed"
+        rating = [e for e in ticket["events"] if e["kind"] == "rating"][-1]
+        assert rating["actor"] == "agent:agent1" and rating["data"]["note"] == "市民表示已修好"
+        assert (await callback(number, level="satisfied"))[0] == 409  # rated once
+        assert (await (await http.get(client.make_url("/console/api/callbacks"))).json())["items"] == []
+    async with ClientSession() as anonymous:
+        assert (await anonymous.get(client.make_url("/console/api/callbacks"))).status == 401

@@ -29,6 +29,7 @@ from gateway.store.agents import Agent, TakeoverRefused
 from gateway.store.tickets import HOTLINE_TZ
 from nlu.pii import mask_phone
 from routing.lifecycle import TransitionRefused
+from routing.satisfaction import RATING_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class ConsoleApi:
             web.post("/console/api/tickets/{number}/{action:rehandle|close}", self.supervise),
             web.post("/console/api/tickets/{number}/assign", self.assign),
             web.get("/console/api/supervision", self.supervision),
+            web.get("/console/api/callbacks", self.callbacks),
+            web.post("/console/api/tickets/{number}/callback", self.record_callback),
             web.post("/console/api/tickets/{number}/supervise", self.supervise_record),
             web.post("/console/api/tickets/{number}/{request:extension|termination}/{decision:approve|reject}",
                      self.decide),
@@ -301,6 +304,32 @@ class ConsoleApi:
                          "yellow": yellow, "red": red, "returns": u["returns"], "dissatisfied": u["dissatisfied"]})
         rows.sort(key=lambda r: (-len(r["red"]), -len(r["yellow"]), r["unit"]))
         return web.json_response({"today": today.isoformat(), "units": rows})
+
+    async def callbacks(self, request: web.Request) -> web.Response:
+        """Results waiting for the citizen's rating: agents call them back (回访, Art. 16)."""
+        await self._agent(request)
+        items = [{**t.as_json(with_events=False), "contact": contact}
+                 for t, contact in await self._store().tickets.awaiting_callback()]
+        return web.json_response({"items": items})
+
+    async def record_callback(self, request: web.Request) -> web.Response:
+        """The rating a citizen gave an agent on a callback call, recorded as theirs."""
+        agent = await self._agent(request, change=True)
+        body = await json_object(request)
+        level, solved, note = body.get("level"), body.get("solved"), body.get("note")
+        if level not in RATING_LEVELS or solved not in (True, False, None) or not isinstance(note, (str, type(None))):
+            raise BadRequest("level (satisfied|basically_satisfied|dissatisfied), solved (bool) and note expected",
+                             code="bad_rating", message_zh="请选择满意度（满意、基本满意、不满意）。")
+        ticket = await self._store().tickets.get(request.match_info["number"])
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        if not await self._store().tickets.awaiting_callback(limit=1, number=ticket.number):
+            raise Conflict("the ticket has no result waiting for a rating", code="not_awaiting_rating",
+                           message_zh="该工单当前没有待回访的办理结果。")
+        await self._store().tickets.rate(ticket.id, level, solved, actor=f"agent:{agent.username}",
+                                         note=(note or "").strip()[:500] or None)
+        log.info("callback on ticket %s recorded by %s: %s", ticket.number, agent.username, level)
+        return web.json_response((await self._store().tickets.get(ticket.number)).as_json())  # type: ignore[union-attr]
 
     async def supervise_record(self, request: web.Request) -> web.Response:
         """A supervision record (督办) on a ticket: who urged which unit, how, and why."""

@@ -305,6 +305,24 @@ class TicketStore:
             return ticket, items
         return await self._db.run(work)
 
+    async def awaiting_callback(self, limit: int = 100, number: str | None = None
+                                ) -> list[tuple[TicketRecord, str | None]]:
+        """Resolved tickets with no rating since their latest result, oldest first, with the citizen's
+        platform address: the callback list (回访, Art. 16). Phone callers can only be reached this way."""
+        def work(conn: Connection) -> list[tuple[TicketRecord, str | None]]:
+            results, ratings = ticket_events.alias("results"), ticket_events.alias("ratings")
+            last_result = (sa.select(sa.func.max(results.c.id)).where(
+                results.c.ticket_id == tickets.c.id, results.c.kind == "result").scalar_subquery())
+            rated = sa.exists().where(ratings.c.ticket_id == tickets.c.id, ratings.c.kind == "rating",
+                                      ratings.c.id > last_result)
+            rows = conn.execute(sa.select(*_TICKET_COLS, contacts.c.external_user)
+                                .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
+                                .where(tickets.c.status == "resolved", ~rated,
+                                       *([tickets.c.number == number] if number else []))
+                                .order_by(tickets.c.updated_at, tickets.c.id).limit(limit)).all()
+            return [(_record(r), r.external_user) for r in rows]
+        return await self._db.run(work)
+
     async def awaiting_rating(self, conversation_id: int) -> TicketRecord | None:
         """The conversation's newest ticket with a result the citizen has not rated yet."""
         def work(conn: Connection) -> TicketRecord | None:
@@ -321,13 +339,15 @@ class TicketStore:
             return None if rated else _record(row)
         return await self._db.run(work)
 
-    async def rate(self, ticket_id: int, level: str, solved: bool | None) -> None:
-        """Record the citizen's rating; a satisfied citizen closes the ticket, a dissatisfied one
-        leaves it resolved for a supervisor to decide on re-handling (Art. 16)."""
+    async def rate(self, ticket_id: int, level: str, solved: bool | None, actor: str = "citizen",
+                   note: str | None = None) -> None:
+        """Record the citizen's rating (given by them, or by an agent on a callback call); a satisfied
+        citizen closes the ticket, a dissatisfied one leaves it resolved for a supervisor to decide on
+        re-handling (Art. 16)."""
         def work(conn: Connection) -> None:
             now = utcnow()
-            _insert_event(conn, ticket_id, TicketEvent(now, "citizen", "rating", True,
-                                                       {"level": level, "solved": solved}))
+            data: dict[str, Any] = {"level": level, "solved": solved, **({"note": note} if note else {})}
+            _insert_event(conn, ticket_id, TicketEvent(now, actor, "rating", True, data))
             if level != "dissatisfied":
                 conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(status="closed", updated_at=now))
                 _insert_event(conn, ticket_id, TicketEvent(now, "system", "status_changed", True,
