@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> web.Application:
         raise ConfigError(f"HOTLINE_UNIT_TOKENS names units not in {settings.routing.units}: {sorted(unknown)}")
     app.router.add_routes(UnitsApi(lambda: app[STORE].tickets, lambda: app[OUTBOX], parse_tokens(unit_tokens),
                                    app[PLANNER], settings.routing.return_window_workdays,
-                                   settings.routing.max_returns).routes())
+                                   settings.routing.max_returns, app[HUB]).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())

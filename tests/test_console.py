@@ -185,3 +185,42 @@ async def test_agent_creates_and_edits_a_ticket_and_searches_the_kb(client: Test
         await http.close()
     got = await client.app[STORE].tickets.get(ticket["number"])
     assert [e.actor for e in got.events if not e.kind.startswith("dispatch")] == ["agent:qian", "agent:qian"]
+
+
+@pytest.mark.browser
+async def test_agent_works_the_callback_list_in_the_browser(make_client) -> None:
+    """A unit's result appears live on the console's callback list (回访); the agent records the
+    rating the citizen gave on the phone, and the ticket closes."""
+    import json
+    client = await make_client(secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    await add_agent(client, "agent1")
+    resp = await client.post("/api/v1/web/messages", json={"session": "callbackbrowser1",
+                                                           "text": "小区门口的路灯坏了一个星期了"})
+    number = (await resp.json())["replies"][0]["ticket_number"]
+    unit = {"Authorization": "Bearer urban-token-123"}
+    base = str(client.make_url("/")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            agent = await (await browser.new_context()).new_page()
+            await agent.goto(base + "/console")
+            await agent.fill("#username", "agent1")
+            await agent.fill("#password", PASSWORD)
+            await agent.click("#login-form button")
+            await agent.wait_for_selector("#app:not([hidden])")
+            assert await agent.locator("#callbacks li").count() == 0
+            await client.post(f"/api/v1/unit/tickets/{number}/accept", headers=unit)
+            await client.post(f"/api/v1/unit/tickets/{number}/result", json={"text": "路灯已修复。"}, headers=unit)
+            item = agent.locator("#callbacks li", has_text=number)
+            await item.wait_for()  # arrives over the console's websocket
+            assert "路灯坏了" in await item.inner_text()
+            await item.locator(".callback-note").fill("电话回访，市民确认已修好")
+            await item.locator("input[type=checkbox]").check()
+            await item.locator("button.basically_satisfied").click()
+            await agent.wait_for_selector(f"#callbacks li[data-number='{number}']", state="detached")
+        finally:
+            await browser.close()
+    ticket = await client.app[STORE].tickets.get(number)
+    [rating] = [e for e in ticket.events if e.kind == "rating"]
+    assert ticket.status == "closed" and rating.actor == "agent:agent1"
+    assert rating.data == {"level": "basically_satisfied", "solved": True, "note": "电话回访，市民确认已修好"}

@@ -13,7 +13,9 @@ from aiohttp import web
 from channels.base import Channel
 from channels.http_body import json_object
 from gateway.errors import BadRequest, Conflict, NotFound, Unauthorized
+from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
+from gateway.pipeline import CONSOLE_TOPIC
 from gateway.store.tickets import HOTLINE_TZ, TicketFilter, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from routing.dispatch import propose
@@ -27,8 +29,9 @@ MAX_TEXT = 4000
 class UnitsApi:
     def __init__(self, tickets: Callable[[], TicketStore], outbox: Callable[[], OutboxDispatcher],
                  tokens: dict[str, str], planner: TicketPlanner, return_window_workdays: int,
-                 max_returns: int) -> None:
+                 max_returns: int, hub: EventHub) -> None:
         self._tickets = tickets
+        self._hub = hub
         self._return_window = return_window_workdays
         self._max_returns = max_returns
         self._planner = planner
@@ -88,6 +91,10 @@ class UnitsApi:
             raise NotFound("no such ticket for this unit", code="ticket_not_found", message_zh="没有找到该工单。")
         ticket, items = done
         await outbox.deliver_now(items)
+        if action == "result":
+            # The console's callback list (回访) grows; a channel that cannot carry the result needs a call.
+            self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_result", "ticket_number": number,
+                                              "conversation_id": ticket.conversation_id})
         if action == "return":
             ticket = await self._redispatch(ticket)
         return web.json_response(ticket.as_json())

@@ -42,7 +42,47 @@
     csrf = me.csrf;
     $("me").textContent = me.display_name + "（" + me.username + "）";
     $("login").hidden = true; $("app").hidden = false;
-    loadList(); connect();
+    loadList(); loadCallbacks(); connect();
+  }
+
+  // Results waiting for the citizen's rating (回访, Art. 16): the agent calls and records the answer.
+  var RATING = [["satisfied", "满意"], ["basically_satisfied", "基本满意"], ["dissatisfied", "不满意"]];
+
+  function loadCallbacks() {
+    return api("GET", "/console/api/callbacks").then(function (data) {
+      var list = $("callbacks");
+      list.textContent = "";
+      data.items.forEach(function (t) {
+        var li = el("li");
+        li.dataset.number = t.number;
+        var meta = el("div", "meta");
+        meta.appendChild(el("span", "badge", CHANNEL[t.channel] || t.channel));
+        meta.appendChild(el("span", "", t.number));
+        meta.appendChild(el("span", "", t.contact_phone || t.contact || ""));
+        li.appendChild(meta);
+        li.appendChild(el("div", "text", t.description));
+        var note = el("input", "callback-note");
+        note.placeholder = "回访记录（可选）";
+        li.appendChild(note);
+        var solved = el("label", "", "问题已解决");
+        var box = el("input"); box.type = "checkbox"; solved.prepend(box);
+        li.appendChild(solved);
+        var err = el("p", "error");
+        RATING.forEach(function (r) {
+          var b = el("button", "rate " + r[0], r[1]);
+          b.type = "button";
+          b.onclick = function () {
+            api("POST", "/console/api/tickets/" + encodeURIComponent(t.number) + "/callback",
+                { level: r[0], solved: box.checked, note: note.value.trim() || null })
+              .then(loadCallbacks).catch(function (e) { err.textContent = e.message; });
+          };
+          li.appendChild(b);
+        });
+        li.appendChild(err);
+        list.appendChild(li);
+      });
+      $("callback-count").textContent = "（" + data.items.length + "）";
+    });
   }
 
   function loadList() {
@@ -181,6 +221,7 @@
       var ev = JSON.parse(e.data);
       if (ev.type === "emergency" || ev.type === "handoff") beep();
       loadList();
+      if (ev.type === "ticket_result") loadCallbacks();
       if (current !== null && ev.conversation_id === current) open(current);
     };
     ws.onclose = function () { setTimeout(connect, 2000); };
