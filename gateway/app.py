@@ -106,7 +106,8 @@ def create_app(settings: Settings) -> web.Application:
 
     app.router.add_routes(app[WEB].routes())
     app[PLANNER] = TicketPlanner(load_units(settings.path(settings.routing.units), _categories(settings)),
-                                 WorkCalendar.load(settings.path(settings.routing.holidays)))
+                                 WorkCalendar.load(settings.path(settings.routing.holidays)),
+                                 settings.routing.deadline_workdays, settings.routing.urgent_workdays)
     tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[PLANNER])
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())

@@ -134,6 +134,18 @@ class RoutingSettings(_Section):
     holidays: str = "config/holidays.yaml"
     return_window_workdays: int = Field(1, ge=0)  # a unit may return a wrong dispatch this long after it
     max_returns: int = Field(2, ge=1)             # then a supervisor assigns the ticket (Art. 14(3))
+    # Working days to handle a request, by request type (Art. 15); utility matters (Art. 18) are urgent.
+    deadline_workdays: dict[str, int] = Field(default_factory=lambda: {
+        "consultation": 3, "help": 5, "complaint": 10, "report": 15, "suggestion": 15})
+    urgent_workdays: int = Field(1, ge=1)
+
+    @field_validator("deadline_workdays")
+    @classmethod
+    def _every_type(cls, value: dict[str, int]) -> dict[str, int]:
+        from gateway.store.schema import REQUEST_TYPES
+        if set(value) != set(REQUEST_TYPES) or any(not isinstance(n, int) or n < 1 for n in value.values()):
+            raise ValueError(f"give a positive number of working days for each of {list(REQUEST_TYPES)}")
+        return value
 
 
 class TriageSettings(_Section):

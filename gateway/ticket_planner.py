@@ -16,15 +16,19 @@ from routing.units import Unit
 
 
 class TicketPlanner:
-    def __init__(self, units: dict[str, Unit], calendar: WorkCalendar) -> None:
+    def __init__(self, units: dict[str, Unit], calendar: WorkCalendar, deadline_workdays: dict[str, int],
+                 urgent_workdays: int) -> None:
         self.units = units
         self._calendar = calendar
+        self._days = deadline_workdays
+        self._urgent = urgent_workdays
 
     def add_workdays(self, start: dt.date, days: int) -> dt.date:
         return self._calendar.add_workdays(start, days)
 
     def due_for(self, request_type: str | None, utility: bool) -> dt.date:
-        return due_date(self._calendar, dt.datetime.now(HOTLINE_TZ).date(), request_type, utility)
+        return due_date(self._calendar, dt.datetime.now(HOTLINE_TZ).date(), request_type, utility,
+                        self._days, self._urgent)
 
     def plan(self, draft: TicketDraft) -> TicketDraft:
         text = f"{draft.location or ''} {draft.description}"

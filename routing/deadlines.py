@@ -17,9 +17,6 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-# Working days to handle a request (Art. 15), by type; utility matters (Art. 18) are urgent.
-DEFAULT_DAYS = {"consultation": 3, "help": 5, "complaint": 10, "report": 15, "suggestion": 15}
-URGENT_DAYS = 1
 
 
 @dataclass
@@ -62,7 +59,7 @@ class WorkCalendar:
 
 
 def due_date(calendar: WorkCalendar, created: dt.date, request_type: str | None, utility: bool,
-             days: dict[str, int] | None = None) -> dt.date:
-    table = days or DEFAULT_DAYS
-    n = URGENT_DAYS if utility else table.get(request_type or "complaint", table["complaint"])
+             days: dict[str, int], urgent_days: int) -> dt.date:
+    """Requests of unknown type get a complaint's time, the common case at the hotline."""
+    n = urgent_days if utility else days.get(request_type or "complaint", days["complaint"])
     return calendar.add_workdays(created, n)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import PROJECT_ROOT
+from gateway.settings import PROJECT_ROOT, load_settings
 from nlu.triage import Triager
 from routing.deadlines import WorkCalendar, due_date
 from routing.dispatch import propose
@@ -62,8 +62,11 @@ def test_working_days_skip_holidays_and_count_adjusted_workdays() -> None:
     # 2026-09-30 (Wed) + 1 working day: Oct 1-7 are the National Day holiday, Oct 8 is a working day.
     assert cal.add_workdays(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
     assert not cal.is_workday(dt.date(2026, 10, 1)) and cal.is_workday(dt.date(2026, 10, 10))  # adjusted Saturday
-    assert due_date(cal, dt.date(2026, 11, 26), "complaint", utility=False) == dt.date(2026, 12, 10)
-    assert due_date(cal, dt.date(2026, 11, 27), "help", utility=True) == dt.date(2026, 11, 30)
+    days = load_settings(PROJECT_ROOT / "config" / "hotline.toml", env={}).routing.deadline_workdays
+    assert due_date(cal, dt.date(2026, 11, 26), "complaint", False, days, 1) == dt.date(2026, 12, 10)
+    assert due_date(cal, dt.date(2026, 11, 27), "help", True, days, 1) == dt.date(2026, 11, 30)
+    assert due_date(cal, dt.date(2026, 11, 26), "consultation", False, days, 1) == dt.date(2026, 12, 1)
+    assert due_date(cal, dt.date(2026, 11, 26), None, False, {**days, "complaint": 2}, 1) == dt.date(2026, 11, 30)
 
 
 def test_beyond_the_known_years_weekends_are_counted_with_a_warning(tmp_path: Path, caplog) -> None:

@@ -49,3 +49,14 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
 def test_bad_value_type_is_an_error() -> None:
     with pytest.raises(ConfigError, match="port"):
         load_settings(CONFIG, env={"HOTLINE_SERVER_PORT": "eighty"})
+
+
+def test_deadlines_need_every_request_type(tmp_path: Path) -> None:
+    bad = tmp_path / "hotline.toml"
+    bad.write_text('[routing]\ndeadline_workdays = { complaint = 10 }\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="consultation"):
+        load_settings(bad, env={})
+    good = tmp_path / "ok.toml"
+    good.write_text('[routing]\ndeadline_workdays = { consultation = 2, help = 4, complaint = 8, report = 15, '
+                    'suggestion = 15 }\n', encoding="utf-8")
+    assert load_settings(good, env={}).routing.deadline_workdays["complaint"] == 8
