@@ -50,10 +50,13 @@ def _ticket_created_reply(number: str) -> str:
             f"您可以凭工单号和联系电话查询办理进度。")
 
 
+FINISHED = ("resolved", "closed", "terminated")
+
+
 def _repeat_reply(ticket: TicketRecord) -> str:
     """The progress of an open ticket, or the result of a finished one (Art. 13(4))."""
     status = STATUS_ZH.get(ticket.status, ticket.status)
-    if ticket.status not in ("resolved", "closed", "terminated"):
+    if ticket.status not in FINISHED:
         return (f"您反映的问题已在办理中（工单号 {ticket.number}，当前状态：{status}），无需重复提交，"
                 "我们会按时答复您。如有新情况，请直接补充说明。")
     results = [e.data.get("text") for e in ticket.events if e.kind == "result" and e.data]
@@ -232,7 +235,9 @@ class Pipeline:
         for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, since):
             # The conversation's contact, not the message's sender: a phone platform may name the
             # caller only when the call starts. An unidentified caller is nobody's repeat.
-            if contact_id != conv.contact_id or citizen == UNKNOWN_SENDER or ticket.conversation_id == conv.id:
+            # The conversation's own open ticket takes the message as an addition, further on.
+            if contact_id != conv.contact_id or citizen == UNKNOWN_SENDER or (
+                    ticket.conversation_id == conv.id and ticket.status not in FINISHED):
                 continue
             score = similarity(msg.text, ticket.description)
             if score >= RELATED and (best is None or score > best[1]):

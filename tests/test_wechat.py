@@ -326,3 +326,8 @@ async def test_a_wechat_request_walks_the_whole_handling_cycle(make_client, fake
     kinds = [e.kind for e in ticket.events]
     assert kinds.count("result") == 2 and "rehandle" in kinds and [e.data["level"] for e in ticket.events
                                                                    if e.kind == "rating"] == ["dissatisfied", "satisfied"]
+
+    # Weeks later the same citizen writes the same complaint again: the result, not a second ticket.
+    status, body = await push(client, text_xml("泰山区东岳大街小区门口路灯坏了一个星期了，晚上很黑，还没人修", user="o_walk"))
+    answer = parse_message(body).content
+    assert number in answer and "整套灯具" in answer and len(await rows(client, tickets)) == 1
