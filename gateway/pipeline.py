@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
@@ -20,6 +19,7 @@ from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.ticket_planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
+from gateway.ticket_links import LOOKBACK, link_same_problem
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
@@ -28,7 +28,7 @@ from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
 from nlu.pii import mask
 from nlu.triage import TriageResult, Triager
-from routing.repeats import LINK, RELATED, REPEAT, similarity
+from routing.repeats import RELATED, REPEAT, similarity
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class Pipeline:
             ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
-            await self._link(number, conv, msg, triage)
+            await link_same_problem(self._store.tickets, number, msg.text, triage.category, triage.district)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": number})
         return _Recorded(items)
@@ -229,7 +229,7 @@ class Pipeline:
     async def _repeat(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft] | None:
         """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
         ticket's progress; the same matter with something new is added to that ticket."""
-        since = utcnow() - timedelta(days=30)
+        since = utcnow() - LOOKBACK
         best = None
         conv = ingest.conversation
         for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, since):
@@ -253,26 +253,6 @@ class Pipeline:
         await self._store.tickets.add_event(ticket.id, "citizen", "citizen_message",
                                             {"message_id": ingest.message_id, "text": msg.text})
         return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
-
-    async def _link(self, number: str, conv: ConversationRef, msg: InboundMessage, triage: TriageResult) -> None:
-        """并单: another citizen's open ticket about the same problem in the same place."""
-        if not triage.district:
-            return
-        new = None
-        best = None
-        for ticket, contact_id, _ in await self._store.tickets.candidates(triage.category, triage.district,
-                                                                          utcnow() - timedelta(days=30)):
-            if ticket.number == number:
-                new = ticket
-                continue
-            if contact_id == conv.contact_id or ticket.status in ("closed", "terminated"):
-                continue
-            score = similarity(msg.text, ticket.description)
-            if score >= LINK and (best is None or score > best[1]):
-                best = (ticket, score)
-        if new is not None and best is not None:
-            await self._store.tickets.link(new.id, best[0].id, round(best[1], 2))
-            log.info("ticket %s linked to %s (same problem, %.2f)", number, best[0].number, best[1])
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:

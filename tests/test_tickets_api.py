@@ -75,3 +75,14 @@ async def test_progress_queries_are_rate_limited(client: TestClient) -> None:
     statuses = [(await client.post("/api/v1/tickets/progress", json={"number": "x", "phone": "13900001111"})).status
                 for _ in range(22)]
     assert statuses[:20] == [404] * 20 and statuses[-1] == 429
+
+
+async def test_tickets_entered_by_the_bot_about_one_problem_are_linked(client: TestClient) -> None:
+    first = await create(client, description="泰山区东岳大街的路灯坏了好几天了，晚上很黑")
+    second = await create(client, description="我家在泰山区东岳大街，路灯坏了好几天，晚上黑乎乎的")
+    [link] = [e for e in second["events"] if e["kind"] == "linked"]
+    assert link["data"]["ticket"] == first["number"]
+    got = await (await client.get(f"/api/v1/tickets/{first['number']}", headers=auth())).json()
+    assert [e["data"]["ticket"] for e in got["events"] if e["kind"] == "linked"] == [second["number"]]
+    other = await create(client, description="泰山区某小区物业不作为，电梯坏了一个月都不修")
+    assert not [e for e in other["events"] if e["kind"] == "linked"]

@@ -13,6 +13,7 @@ from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
+from gateway.ticket_links import link_same_problem
 from gateway.store.tickets import HOTLINE_TZ, TicketDraft, TicketFilter, TicketRecord, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from nlu.pii import normalize_phone
@@ -83,6 +84,9 @@ class TicketsApi:
         require_token(request, self._token)
         draft = self.planned(self.draft(await json_object(request)))
         ticket = await self._tickets_of().create(draft, actor=actor_of(request))
+        if await link_same_problem(self._tickets_of(), ticket.number, draft.description, draft.category,
+                                   draft.district):
+            ticket = await self._tickets_of().get(ticket.number) or ticket  # with the link event
         return web.json_response(ticket.as_json(), status=201)
 
     def draft(self, body: dict[str, Any]) -> TicketDraft:

@@ -448,12 +448,13 @@ class TicketStore:
         return await self._db.run(work)
 
     async def candidates(self, category: str | None, district: str | None, since: datetime,
-                         limit: int = 200) -> list[tuple[TicketRecord, int, str]]:
+                         limit: int = 200) -> list[tuple[TicketRecord, int | None, str | None]]:
         """Tickets of the same category and district still open or closed since `since`, with the
-        citizen's contact id and address: what repeats and links are looked for among."""
-        def work(conn: Connection) -> list[tuple[TicketRecord, int, str]]:
+        citizen's contact id and address (None for tickets entered without a conversation): what
+        repeats and links are looked for among."""
+        def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
             query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
-                     .join(contacts, contacts.c.id == tickets.c.contact_id)
+                     .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
                      .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")), tickets.c.updated_at >= since))
                      .order_by(tickets.c.id.desc()).limit(limit))
             query = query.where(tickets.c.category == category if category else tickets.c.category.is_(None))

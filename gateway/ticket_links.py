@@ -1,0 +1,43 @@
+"""Several citizens, one problem (并单): a new ticket is linked to another citizen's open ticket about
+the same thing in the same place, so the unit can handle and answer them together.
+
+Called wherever a ticket is created (the pipeline without the bot, the tickets API the bot uses)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from gateway.store.common import utcnow
+from gateway.store.tickets import TicketStore
+from routing.repeats import LINK, similarity
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = timedelta(days=30)
+
+
+async def link_same_problem(tickets: TicketStore, number: str, text: str, category: str | None,
+                            district: str | None) -> str | None:
+    """Link `number` to the most similar open ticket of another citizen; its number, or None."""
+    if not district:
+        return None  # "the same place" needs a place
+    found = await tickets.candidates(category, district, utcnow() - LOOKBACK)
+    mine = next(((t, contact) for t, contact, _ in found if t.number == number), None)
+    if mine is None:
+        return None
+    new, contact = mine
+    best = None
+    for ticket, contact_id, _ in found:
+        if ticket.number == number or ticket.status in ("closed", "terminated"):
+            continue
+        if contact is not None and contact_id == contact:
+            continue  # the same citizen again is a repeat, not a second reporter
+        score = similarity(text, ticket.description)
+        if score >= LINK and (best is None or score > best[1]):
+            best = (ticket, score)
+    if best is None:
+        return None
+    await tickets.link(new.id, best[0].id, round(best[1], 2))
+    log.info("ticket %s linked to %s (same problem, %.2f)", number, best[0].number, best[1])
+    return best[0].number
