@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 from gateway.app import STORE
 from gateway.store.schema import audit_log
@@ -102,6 +102,15 @@ async def test_user_add_cli(tmp_path) -> None:
     assert first.returncode == 0 and "supervisor sun added" in first.stdout and again.returncode == 2
 
 
+async def console_login(page: Page, base: str, username: str) -> None:
+    """Sign in on the console page as a person would, and wait for the workspace."""
+    await page.goto(base + "/console")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button")
+    await page.wait_for_selector("#app:not([hidden])")
+
+
 @pytest.mark.browser
 async def test_agent_takes_over_a_web_chat_in_the_browser(make_client, fake_rasa) -> None:
     rasa, url = fake_rasa
@@ -113,11 +122,7 @@ async def test_agent_takes_over_a_web_chat_in_the_browser(make_client, fake_rasa
         try:
             citizen = await (await browser.new_context()).new_page()
             agent = await (await browser.new_context()).new_page()
-            await agent.goto(base + "/console")
-            await agent.fill("#username", "agent1")
-            await agent.fill("#password", PASSWORD)
-            await agent.click("#login-form button")
-            await agent.wait_for_selector("#app:not([hidden])")
+            await console_login(agent, base, "agent1")
 
             await citizen.goto(base + "/")
             await citizen.fill("#text", "<script>alert('x')</script><b>你好</b>，我想咨询公积金")
@@ -203,11 +208,7 @@ async def test_agent_works_the_callback_list_in_the_browser(make_client) -> None
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             agent = await (await browser.new_context()).new_page()
-            await agent.goto(base + "/console")
-            await agent.fill("#username", "agent1")
-            await agent.fill("#password", PASSWORD)
-            await agent.click("#login-form button")
-            await agent.wait_for_selector("#app:not([hidden])")
+            await console_login(agent, base, "agent1")
             assert await agent.locator("#callbacks li").count() == 0
             await client.post(f"/api/v1/unit/tickets/{number}/accept", headers=unit)
             await client.post(f"/api/v1/unit/tickets/{number}/result", json={"text": "路灯已修复。"}, headers=unit)

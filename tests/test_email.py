@@ -82,6 +82,16 @@ async def asend(client: TestClient, mail: bytes | EmailMessage, **kw: str) -> di
     return await asyncio.to_thread(send, client.app[SMTP_PORT], mail, **kw)
 
 
+def plain_mail(sender: str, subject: str, message_id: str, body: str, **headers: str) -> EmailMessage:
+    """A plain-text mail to the hotline, as a citizen's client sends it (extra headers: In_Reply_To=...)."""
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = sender, HOTLINE, subject, message_id
+    for name, value in headers.items():
+        m[name.replace("_", "-")] = value
+    m.set_content(body)
+    return m
+
+
 async def rows(client: TestClient, table: sa.Table, *where) -> list:
     return await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(table).where(*where)).all())
 
@@ -122,12 +132,9 @@ async def test_a_reply_mail_joins_its_ticket(mail_client, relay) -> None:
     r, _ = relay
     await asend(mail_client, gbk_mail_with_photo("<first@foxmail.com>"))
     [first_reply] = await r.wait_for(1)
-    follow = EmailMessage()
-    follow["From"], follow["To"] = "zhang@example.com", HOTLINE
-    follow["Subject"] = "回复：" + first_reply["Subject"]
-    follow["Message-ID"] = "<second@foxmail.com>"
-    follow["In-Reply-To"] = first_reply["Message-ID"]  # some clients send no References
-    follow.set_content("补充一下：坏的是东门那一盏，晚上七点以后完全不亮。\n\n在 2026年11月26日 写道：\n> 您的诉求已记录")
+    follow = plain_mail("zhang@example.com", "回复：" + first_reply["Subject"], "<second@foxmail.com>",
+                        "补充一下：坏的是东门那一盏，晚上七点以后完全不亮。\n\n在 2026年11月26日 写道：\n> 您的诉求已记录",
+                        In_Reply_To=first_reply["Message-ID"])  # some clients send no References
     await asend(mail_client, follow)
     assert len(await rows(mail_client, tickets)) == 1
     number = (await rows(mail_client, tickets))[0].number
@@ -136,10 +143,8 @@ async def test_a_reply_mail_joins_its_ticket(mail_client, relay) -> None:
     [added] = [e for e in got.events if e.kind == "citizen_message"]
     assert "东门" in added.data["text"] and "您的诉求已记录" not in added.data["text"]
     # A reply naming only the ticket in the subject, from the same citizen, finds it too.
-    tagged = EmailMessage()
-    tagged["From"], tagged["To"], tagged["Subject"] = "zhang@example.com", HOTLINE, f"Re: [12345-{number}] 还没修"
-    tagged["Message-ID"] = "<third@foxmail.com>"
-    tagged.set_content("到今天还没有修好，请催一下。")
+    tagged = plain_mail("zhang@example.com", f"Re: [12345-{number}] 还没修", "<third@foxmail.com>",
+                        "到今天还没有修好，请催一下。")
     await asend(mail_client, tagged)
     assert len(await rows(mail_client, tickets)) == 1
     replies = await r.wait_for(3)
@@ -160,9 +165,7 @@ async def test_html_only_mail_is_read_as_text(mail_client) -> None:
 
 async def test_emergency_mail_is_answered_with_the_line_and_not_ticketed(mail_client, relay) -> None:
     r, _ = relay
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"], m["Message-ID"] = "wang@example.com", HOTLINE, "救命", "<fire@example.com>"
-    m.set_content("我家楼下饭店着火了，浓烟滚滚，楼道里全是烟")
+    m = plain_mail("wang@example.com", "救命", "<fire@example.com>", "我家楼下饭店着火了，浓烟滚滚，楼道里全是烟")
     await asend(mail_client, m, sender="wang@example.com")
     [reply] = await r.wait_for(1)
     assert "119" in reply.get_content() and await rows(mail_client, tickets) == []
@@ -170,9 +173,7 @@ async def test_emergency_mail_is_answered_with_the_line_and_not_ticketed(mail_cl
 
 async def test_a_question_the_kb_answers_is_answered(mail_client, relay) -> None:
     r, _ = relay
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"], m["Message-ID"] = "zhao@example.com", HOTLINE, "咨询", "<kb@example.com>"
-    m.set_content("请问驾驶证丢了怎么补办？")
+    m = plain_mail("zhao@example.com", "咨询", "<kb@example.com>", "请问驾驶证丢了怎么补办？")
     await asend(mail_client, m, sender="zhao@example.com")
     [reply] = await r.wait_for(1)
     assert "驾驶证" in reply.get_content() and await rows(mail_client, tickets) == []
@@ -180,10 +181,8 @@ async def test_a_question_the_kb_answers_is_answered(mail_client, relay) -> None
 
 async def test_automatic_mail_is_kept_but_never_answered(mail_client, relay) -> None:
     r, _ = relay
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = "someone@example.com", HOTLINE, "自动回复：我正在休假"
-    m["Auto-Submitted"], m["Message-ID"] = "auto-replied", "<ooo@example.com>"
-    m.set_content("我正在休假，11月30日回来。")
+    m = plain_mail("someone@example.com", "自动回复：我正在休假", "<ooo@example.com>", "我正在休假，11月30日回来。",
+                   Auto_Submitted="auto-replied")
     await asend(mail_client, m, sender="someone@example.com")
     bounce = (SAMPLES / "17_dsn-bounce_mailbox-full.eml").read_bytes()
     await asend(mail_client, bounce, sender="")
@@ -197,10 +196,8 @@ async def test_automatic_mail_is_kept_but_never_answered(mail_client, relay) -> 
 async def test_auto_replies_per_sender_are_capped(mail_client, relay) -> None:
     r, _ = relay
     for i in range(5):
-        m = EmailMessage()
-        m["From"], m["To"], m["Subject"] = "loop@example.com", HOTLINE, f"第{i}封"
-        m["Message-ID"] = f"<loop{i}@example.com>"
-        m.set_content(f"第{i}次反映：小区门口的垃圾好几天没人清运了")
+        m = plain_mail("loop@example.com", f"第{i}封", f"<loop{i}@example.com>",
+                       f"第{i}次反映：小区门口的垃圾好几天没人清运了")
         await asend(mail_client, m, sender="loop@example.com")
     await asyncio.sleep(0.5)
     assert len(r.received) == 3  # max_auto_replies_per_hour in this test
@@ -338,12 +335,9 @@ async def test_the_result_is_mailed_and_a_reply_rates_it(make_client, relay, db_
     result_mail = (await r.wait_for(2))[1]
     text = result_mail.get_content()
     assert result_mail["Subject"].startswith(f"[12345-{ticket.number}]") and "恢复照明" in text and "满意" in text
-    rating = EmailMessage()
-    rating["From"], rating["To"] = "zhang@example.com", HOTLINE
-    rating["Subject"] = "回复：" + result_mail["Subject"]
-    rating["Message-ID"] = "<rate2@foxmail.com>"
-    rating["In-Reply-To"] = result_mail["Message-ID"]
-    rating.set_content("3 不满意，路灯还是不亮\n\n在 2026年11月26日 12345 写道：\n> " + text.replace("\n", "\n> "))
+    rating = plain_mail("zhang@example.com", "回复：" + result_mail["Subject"], "<rate2@foxmail.com>",
+                        "3 不满意，路灯还是不亮\n\n在 2026年11月26日 12345 写道：\n> " + text.replace("\n", "\n> "),
+                        In_Reply_To=result_mail["Message-ID"])
     await asend(client, rating)
     got = await client.app[STORE].tickets.get(ticket.number)
     [rated] = [e for e in got.events if e.kind == "rating"]
