@@ -11,6 +11,8 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
+
+from gateway.settings import load_settings
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +25,7 @@ def evaluate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     categories = frozenset(r["level1"] for r in csv.DictReader((ROOT / "config" / "taxonomy.csv").open(encoding="utf-8")))
     units = load_units(ROOT / "config" / "units.yaml", categories)
-    triager = Triager.load(ROOT / "config" / "gazetteer.yaml", ROOT / "config" / "taxonomy.csv")
+    triager = Triager.from_settings(load_settings(ROOT / "config" / "hotline.toml", env={}))
     right = auto = auto_right = 0
     errors: list[tuple[str, str, str | None]] = []
     confusion: Counter[tuple[str, str | None]] = Counter()

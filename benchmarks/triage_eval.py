@@ -11,6 +11,8 @@ import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from gateway.settings import load_settings
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +84,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     from nlu.triage import Triager
-    triager = Triager.load(ROOT / "config" / "gazetteer.yaml", ROOT / "config" / "taxonomy.csv")
+    triager = Triager.from_settings(load_settings(ROOT / "config" / "hotline.toml", env={}))
     startup = time.perf_counter() - t0
     rows = load(args.data)
     report = evaluate(rows, lambda text: triager.analyze(text).as_json())

@@ -46,6 +46,7 @@ from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.ticket_planner import TicketPlanner
 from routing.deadlines import WorkCalendar
+from routing.clock import Clock, ClockError
 from routing.units import load_units
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
@@ -57,6 +58,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 HUB = web.AppKey("hub", EventHub)
 TRIAGER = web.AppKey("triager", Triager)
+CLOCK = web.AppKey("clock", Clock)
 MEDIA = web.AppKey("media", MediaStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 BOT = web.AppKey("bot", BotEngine)  # type: ignore[type-abstract]
@@ -85,8 +87,14 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[make_error_middleware(settings.server.max_request_bytes)],
     )
     app[SETTINGS] = settings
+    try:
+        app[CLOCK] = settings.clock.clock()
+    except ClockError as exc:
+        raise ConfigError(f"[clock] {exc}") from exc
+    if settings.clock.start_at:
+        log.warning("the clock starts at %s (%s), not at the real time", settings.clock.start_at, settings.clock.timezone)
     app[HUB] = EventHub()
-    app[TRIAGER] = Triager.load(settings.path(settings.triage.gazetteer), settings.path(settings.triage.taxonomy))
+    app[TRIAGER] = Triager.from_settings(settings)
     m = settings.media
     app[MEDIA] = MediaStore(settings.path(m.root), MediaLimits(m.max_image_bytes, m.max_video_bytes,
                                                                m.max_voice_bytes, m.max_file_bytes))
@@ -107,7 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(app[WEB].routes())
     app[PLANNER] = TicketPlanner(load_units(settings.path(settings.routing.units), _categories(settings)),
                                  WorkCalendar.load(settings.path(settings.routing.holidays)),
-                                 settings.routing.deadline_workdays, settings.routing.urgent_workdays)
+                                 settings.routing.deadline_workdays, settings.routing.urgent_workdays, app[CLOCK])
     tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[PLANNER])
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())
@@ -195,7 +203,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     app[STORE] = await open_store(s.database_url, auto_migrate=s.database.auto_migrate,
                                   pool_size=s.database.pool_size, echo=s.database.echo,
-                                  connect_timeout=s.database.connect_timeout_seconds)
+                                  connect_timeout=s.database.connect_timeout_seconds, clock=app[CLOCK])
     db = app[STORE].db
     log.info("store open: %s", db.url)
 
@@ -209,7 +217,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _kb_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter))
+    app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter), app[CLOCK])
     await app[KB].refresh(force=True)
     refresher = asyncio.create_task(app[KB].run_refresher(), name="kb-refresher")
     yield

@@ -33,7 +33,7 @@ def _db_upgrade(settings: Settings) -> int:
     from gateway.store import open_store
 
     async def run() -> None:
-        store = await open_store(settings.database_url, auto_migrate=True)
+        store = await open_store(settings.database_url, auto_migrate=True, clock=settings.clock.clock())
         await store.db.dispose()
 
     asyncio.run(run())
@@ -53,7 +53,8 @@ def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
         return 2
 
     async def run() -> tuple[int, int, int]:
-        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate)
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
+                                 clock=settings.clock.clock())
         try:
             if only_if_empty and await store.kb.all():
                 return 0, 0, -1
@@ -85,7 +86,8 @@ def _user_add(settings: Settings, username: str, display_name: str, role: str) -
         return 2
 
     async def run() -> None:
-        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate)
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
+                                 clock=settings.clock.clock())
         try:
             await store.agents.add(username, display_name or username, role, password)
         finally:
@@ -104,7 +106,7 @@ def _triage(settings: Settings) -> int:
     """JSON lines `{"text": ...}` on stdin, one result object per line on stdout."""
     from nlu.triage import Triager
 
-    triager = Triager.load(settings.path(settings.triage.gazetteer), settings.path(settings.triage.taxonomy))
+    triager = Triager.from_settings(settings)
     status = 0
     for lineno, line in enumerate(sys.stdin, 1):
         if not line.strip():
@@ -123,6 +125,22 @@ def _triage(settings: Settings) -> int:
     return status
 
 
+def _nlu_train(settings: Settings, data: Path | None, out: Path | None) -> int:
+    try:
+        from nlu.train import train
+    except ImportError as exc:
+        print(f"hotline: training needs the train extra (pip install -e '.[train]'): {exc}", file=sys.stderr)
+        return 2
+    data = data or settings.base_dir.parent / "shared" / "data" / "train"
+    if not (data / "zhejiang_board.jsonl").exists():
+        print(f"hotline: no training data in {data} (give --data)", file=sys.stderr)
+        return 2
+    own = sorted((settings.base_dir / "tests" / "data").glob("triage*.jsonl")) + sorted(
+        (settings.base_dir / "tests" / "data").glob("types*.jsonl"))
+    train(data, own, settings.path(settings.triage.taxonomy), out or settings.path(settings.triage.model))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     parser.add_argument("--config", type=Path, help="settings file (default config/hotline.toml or $HOTLINE_CONFIG)")
@@ -135,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     nlu_sub = nlu.add_subparsers(dest="nlu_command", required=True)
     userdict = nlu_sub.add_parser("userdict", help="write the jieba user dictionary (for Rasa's JiebaTokenizer)")
     userdict.add_argument("file", type=Path)
+    train = nlu_sub.add_parser("train", help="train the request-type and category model (needs the `train` extra)")
+    train.add_argument("--data", type=Path, default=None,
+                       help="the real boards' folder (default ../shared/data/train beside the project)")
+    train.add_argument("--out", type=Path, default=None, help="model file (default: [triage] model)")
     user = sub.add_parser("user", help="console accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     user_add = user_sub.add_parser("add", help="add an agent or supervisor (password: $HOTLINE_NEW_PASSWORD or prompt)")
@@ -154,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db":
             return _db_upgrade(settings)
+        if args.command == "nlu" and args.nlu_command == "train":
+            return _nlu_train(settings, args.data, args.out)
         if args.command == "nlu":
             from nlu.gazetteer import Gazetteer
             from nlu.segment import user_words, write_userdict

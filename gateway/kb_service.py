@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime
+from datetime import datetime
 from typing import Sequence
 
 from gateway.store.kb import KbStore, SaveResult
 from nlu.kb import KbEntry
 from nlu.kb_search import DEFAULT_THRESHOLD, Analyzer, KbIndex, SearchHit
+from routing.clock import Clock
 
 log = logging.getLogger(__name__)
 
 
 class KbService:
-    def __init__(self, store: KbStore, analyzer: Analyzer, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, store: KbStore, analyzer: Analyzer, clock: Clock, threshold: float = DEFAULT_THRESHOLD) -> None:
         self._store = store
+        self._clock = clock
         self._analyzer = analyzer
         self.threshold = threshold
         self._index = KbIndex([], analyzer)
@@ -33,7 +35,7 @@ class KbService:
             last = await self._store.last_change()
             if not force and last == self._seen and len(self._index):
                 return
-            today = date.today()
+            today = self._clock.today()
             entries = [e for e in await self._store.all() if e.servable(today)]
             self._index = await asyncio.to_thread(KbIndex, entries, self._analyzer)
             self._seen = last

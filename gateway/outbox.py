@@ -15,7 +15,6 @@ from typing import Mapping, Sequence
 from channels.base import Channel, ChannelAdapter, OutboundMessage
 from channels.errors import DeliveryError
 from gateway.settings import OutboxSettings
-from gateway.store.common import utcnow
 from gateway.store.outbox import OutboxItem, OutboxStore
 from gateway.errors import StoreUnavailable
 
@@ -115,4 +114,4 @@ class OutboxDispatcher:
             delay = max(delay, retry_after)  # the platform said when (Telegram's 429 retry_after)
         log.warning("outbox: message %d to %s failed (attempt %d), retry in %.0fs: %s",
                     item.message_id, item.channel, item.attempts, delay, reason)
-        await self._store.mark_retry(item.id, reason, utcnow() + timedelta(seconds=delay))
+        await self._store.mark_retry(item.id, reason, timedelta(seconds=delay))

@@ -23,7 +23,6 @@ from gateway.ticket_links import LOOKBACK, link_same_problem
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
-from gateway.store.common import utcnow
 from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
 from nlu.pii import mask
@@ -229,10 +228,9 @@ class Pipeline:
     async def _repeat(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft] | None:
         """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
         ticket's progress; the same matter with something new is added to that ticket."""
-        since = utcnow() - LOOKBACK
         best = None
         conv = ingest.conversation
-        for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, since):
+        for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, LOOKBACK):
             # The conversation's contact, not the message's sender: a phone platform may name the
             # caller only when the call starts. An unidentified caller is nobody's repeat.
             # The conversation's own open ticket takes the message as an addition, further on.

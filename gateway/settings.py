@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from routing.clock import Clock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "hotline.toml"
@@ -148,9 +151,32 @@ class RoutingSettings(_Section):
         return value
 
 
+class ClockSettings(_Section):
+    # The hotline's local time: working days, deadlines and ticket numbers are counted in it.
+    timezone: str = "Asia/Shanghai"
+    # An ISO 8601 instant to start the clock at (demos, tests at a chosen hour); empty: real time.
+    start_at: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from routing.clock import Clock, ClockError
+        try:
+            Clock.create(value)
+        except ClockError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def clock(self) -> "Clock":
+        from routing.clock import Clock
+        return Clock.create(self.timezone, self.start_at)
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
+    # Trained request-type and category model (`hotline nlu train`; provenance in nlu/models/PROVENANCE.md).
+    model: str = "nlu/models/textcat.npz"
 
 
 class LoggingSettings(_Section):
@@ -186,6 +212,7 @@ class Settings(BaseModel):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from gateway.store.common import utcnow
 from gateway.store.tickets import TicketStore
 from routing.repeats import LINK, similarity
 
@@ -22,7 +21,7 @@ async def link_same_problem(tickets: TicketStore, number: str, text: str, catego
     """Link `number` to the most similar open ticket of another citizen; its number, or None."""
     if not district:
         return None  # "the same place" needs a place
-    found = await tickets.candidates(category, district, utcnow() - LOOKBACK)
+    found = await tickets.candidates(category, district, LOOKBACK)
     mine = next(((t, contact) for t, contact, _ in found if t.number == number), None)
     if mine is None:
         return None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from gateway.store.tickets import HOTLINE_TZ, TicketDraft
+from gateway.store.tickets import TicketDraft
+from routing.clock import Clock
 from routing.deadlines import WorkCalendar, due_date
 from routing.dispatch import propose
 from routing.units import Unit
@@ -17,8 +18,9 @@ from routing.units import Unit
 
 class TicketPlanner:
     def __init__(self, units: dict[str, Unit], calendar: WorkCalendar, deadline_workdays: dict[str, int],
-                 urgent_workdays: int) -> None:
+                 urgent_workdays: int, clock: Clock) -> None:
         self.units = units
+        self.clock = clock
         self._calendar = calendar
         self._days = deadline_workdays
         self._urgent = urgent_workdays
@@ -27,7 +29,7 @@ class TicketPlanner:
         return self._calendar.add_workdays(start, days)
 
     def due_for(self, request_type: str | None, utility: bool) -> dt.date:
-        return due_date(self._calendar, dt.datetime.now(HOTLINE_TZ).date(), request_type, utility,
+        return due_date(self._calendar, self.clock.today(), request_type, utility,
                         self._days, self._urgent)
 
     def plan(self, draft: TicketDraft) -> TicketDraft:

@@ -172,12 +172,25 @@ class Classifier:
         self._segmenter = segmenter
         self._terms = taxonomy_terms(taxonomy_path)
 
-    def request_type(self, text: str) -> str:
+    def type_scores(self, text: str) -> dict[str, float]:
+        """Cue scores per request type; an explicit word for the type ("投诉", "举报", ...) adds most."""
         scores = self._types.scores(text)
-        # An explicit word for the type ("投诉", "举报", "建议", "求助") decides.
         for word, kind in (("举报", "report"), ("投诉", "complaint"), ("建议", "suggestion"), ("求助", "help")):
             if word in text:
                 scores[kind] += 3
+        return scores
+
+    def category_scores(self, text: str) -> dict[str, float]:
+        return self._cats.scores(text)
+
+    def grievance_type(self, text: str) -> str:
+        """Within what the boards call 投诉/求助: a report, a request for help or (by default) a complaint."""
+        scores = self.type_scores(text)
+        best = max(("report", "complaint", "help"), key=lambda k: (scores[k], -_TYPE_PRECEDENCE.index(k)))
+        return best if scores[best] > 0 else "complaint"
+
+    def request_type(self, text: str) -> str:
+        scores = self.type_scores(text)
         best = max(_TYPE_PRECEDENCE, key=lambda k: (scores[k], -_TYPE_PRECEDENCE.index(k)))
         return best if scores[best] > 0 else "consultation"
 

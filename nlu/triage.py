@@ -17,6 +17,11 @@ from nlu.emergency import EmergencyFinding, screen
 from nlu.gazetteer import Gazetteer
 from nlu.segment import Segmenter, user_words
 from nlu.text import normalize
+from nlu.textcat import TextModel, cue_features
+
+# What the classifiers and the disposition read of a very long text: its beginning (subject) and its end
+# (the request); the whole text is still stored. Emergency screening has its own cap (nlu.emergency).
+MAX_ANALYSED_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,31 +52,51 @@ class TriageResult:
 
 
 class Triager:
-    def __init__(self, gazetteer: Gazetteer, classifier: Classifier, segmenter: Segmenter) -> None:
+    def __init__(self, gazetteer: Gazetteer, classifier: Classifier, segmenter: Segmenter, model: TextModel) -> None:
         self._gazetteer = gazetteer
         self._classifier = classifier
+        self._model = model
         # Shared with the knowledge-base search, so jieba's dictionary is loaded once.
         self.segmenter = segmenter
 
     @classmethod
-    def load(cls, gazetteer_path: Path, taxonomy_path: Path) -> "Triager":
+    def load(cls, gazetteer_path: Path, taxonomy_path: Path, model_path: Path) -> "Triager":
         gazetteer = Gazetteer.load(gazetteer_path)
         segmenter = Segmenter(user_words(gazetteer, taxonomy_path))
-        return cls(gazetteer, Classifier(taxonomy_path, segmenter), segmenter)
+        return cls(gazetteer, Classifier(taxonomy_path, segmenter), segmenter, TextModel.load(model_path))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Triager":
+        """From the gateway's settings (`[triage]` paths resolved against the project)."""
+        t = settings.triage
+        return cls.load(settings.path(t.gazetteer), settings.path(t.taxonomy), settings.path(t.model))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self._model.heads["category"].labels
+
+    def classify(self, norm: str) -> tuple[str, str]:
+        """Request type and category of a normalised text: the trained model, with the rule lexicons'
+        cues among its features; within the boards' 投诉/求助 the rules tell a report, a request for
+        help and a complaint apart."""
+        vector = self._model.vectorize(norm)
+        type_cues = cue_features("type", self._classifier.type_scores(norm))
+        coarse = self._model.predict("coarse_type", norm, type_cues, vector).label
+        request_type = self._classifier.grievance_type(norm) if coarse == "grievance" else coarse
+        category = self._model.predict(
+            "category", norm, cue_features("cat", self._classifier.category_scores(norm)), vector).label
+        return request_type, category
 
     def analyze(self, text: str) -> TriageResult:
         norm = normalize(text)
+        if len(norm) > MAX_ANALYSED_CHARS:
+            norm = norm[:MAX_ANALYSED_CHARS // 2] + "。" + norm[-MAX_ANALYSED_CHARS // 2:]
         emergency = screen(text)
+        request_type, category = self.classify(norm)
         if emergency is not None:
             hits = self._gazetteer.find(norm)
             district = next((h.district for h in hits if h.district), None)
-            return TriageResult(emergency, "emergency", None, None, district, False)
+            # Type and category are kept: if it turns out not to be happening now, the request goes on.
+            return TriageResult(emergency, "emergency", request_type, category, district, False)
         disp, district = disposition(norm, self._gazetteer)
-        accepted = disp == "accept"
-        return TriageResult(
-            None, disp,
-            self._classifier.request_type(norm) if accepted else None,
-            self._classifier.category(norm) if accepted else None,
-            district,
-            self._classifier.utility(norm) if accepted else False,
-        )
+        return TriageResult(None, disp, request_type, category, district, self._classifier.utility(norm))

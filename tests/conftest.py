@@ -18,8 +18,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from gateway.settings import PROJECT_ROOT, Settings, load_settings
 from gateway.store import Store, open_store
+from routing.clock import Clock
 
 PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
+# Run the whole suite at a chosen time, e.g. HOTLINE_TEST_CLOCK_AT=2026-12-01T23:30:00+08:00: every app
+# and store the tests start uses a clock started there (dates must agree at any hour of the day).
+TEST_CLOCK_AT = os.environ.get("HOTLINE_TEST_CLOCK_AT", "")
+TEST_CLOCK = Clock.create(start_at=TEST_CLOCK_AT)
 API_TOKEN = "test-token-0123456789"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -34,6 +39,7 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
         "server": {"reply_wait_seconds": 5.0},
         "email": {"port": 0},
+        "clock": {"start_at": TEST_CLOCK_AT},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}
@@ -76,7 +82,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 @pytest.fixture
 async def store(db_url: str) -> AsyncIterator[Store]:
-    s = await open_store(db_url, auto_migrate=True)
+    s = await open_store(db_url, auto_migrate=True, clock=TEST_CLOCK)
     try:
         yield s
     finally:

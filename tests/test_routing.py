@@ -25,7 +25,7 @@ def units():
 
 @pytest.fixture(scope="module")
 def triager() -> Triager:
-    return Triager.load(PROJECT_ROOT / "config" / "gazetteer.yaml", PROJECT_ROOT / "config" / "taxonomy.csv")
+    return Triager.from_settings(load_settings(PROJECT_ROOT / "config" / "hotline.toml", env={}))
 
 
 @pytest.mark.parametrize("text,lead", [

@@ -79,7 +79,7 @@ async def test_ticket_numbers_are_unique_and_sequential_per_day(store: Store) ->
     drafts = [TicketDraft(description=f"诉求{i}", channel="web", source="api") for i in range(15)]
     created = await asyncio.gather(*(store.tickets.create(d, actor="test") for d in drafts))
     numbers = sorted(t.number for t in created)
-    day = ticket_day(datetime.now(timezone.utc))
+    day = ticket_day(store.clock, store.clock.now())
     assert numbers == [f"{day}-{i:06d}" for i in range(1, 16)]
 
 
@@ -106,7 +106,7 @@ async def test_ticket_list_filters_and_pages(store: Store) -> None:
     assert total == 3 and len(items) == 2
     items, total = await store.tickets.list(TicketFilter(channel="web", category="城乡建设"))
     assert total == 1 and items[0].description == "d1"
-    future = datetime.now(timezone.utc) + timedelta(days=1)
+    future = store.clock.now() + timedelta(days=1)
     assert (await store.tickets.list(TicketFilter(created_from=future)))[1] == 0
 
 
@@ -117,7 +117,7 @@ async def test_outbox_claim_retry_and_sent(store: Store) -> None:
     assert [c.text for c in claimed] == ["一", "二"] and all(c.attempts == 1 for c in claimed)
     assert await store.outbox.claim() == []  # leased to the writer for its first attempt, not due
     await store.outbox.mark_sent([claimed[0].id])
-    await store.outbox.mark_retry(claimed[1].id, "platform down", datetime.now(timezone.utc) - timedelta(seconds=1))
+    await store.outbox.mark_retry(claimed[1].id, "platform down", timedelta(seconds=-1))
     due = await store.outbox.claim()
     assert [d.text for d in due] == ["二"] and due[0].attempts == 2
     assert await store.outbox.counts() == {"sent": 1, "pending": 1}

@@ -166,11 +166,11 @@ async def test_returned_twice_then_a_supervisor_assigns(units_client: TestClient
 
 async def test_supervision_lists_yellow_red_returns_and_dissatisfaction(units_client: TestClient) -> None:
     import datetime as dt
-    from gateway.app import STORE
+    from gateway.app import CLOCK, STORE
     from gateway.store.schema import tickets
     late = await new_ticket(units_client, "unitsuper01")
     soon = await new_ticket(units_client, "unitsuper02")
-    today = dt.date.today()
+    today = units_client.app[CLOCK].today()
 
     def set_due(conn, number, due):
         conn.execute(tickets.update().where(tickets.c.number == number).values(due_date=due))
@@ -196,13 +196,13 @@ async def test_supervision_lists_yellow_red_returns_and_dissatisfaction(units_cl
 async def test_the_return_window_is_counted_in_working_days_and_configurable(make_client, db_url, window: int,
                                                                           allowed: bool) -> None:
     import datetime as dt
-    from gateway.app import STORE
+    from gateway.app import CLOCK, STORE
     from gateway.store.schema import ticket_events
     client = await make_client(db_url=db_url, secrets={"unit_tokens": json.dumps(TOKENS)},
                                routing={"return_window_workdays": window})
     number = await new_ticket(client, f"unitwindow{window:02d}")
     ticket = await client.app[STORE].tickets.get(number)
-    ten_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    ten_days_ago = client.app[CLOCK].now() - dt.timedelta(days=10)
     # The audit trail is append-only (a trigger refuses updates): record a dispatch ten days ago as the latest.
     await client.app[STORE].db.run(lambda conn: conn.execute(ticket_events.insert().values(
         ticket_id=ticket.id, at=ten_days_ago, actor="system", kind="dispatched", public=False, data={"unit": "urban"})))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Callable
 
 from aiohttp import web
@@ -14,7 +14,7 @@ from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
 from gateway.ticket_links import link_same_problem
-from gateway.store.tickets import HOTLINE_TZ, TicketDraft, TicketFilter, TicketRecord, TicketStore
+from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from nlu.pii import normalize_phone
 from nlu.triage import Triager
@@ -154,9 +154,10 @@ class TicketsApi:
         if status is not None and status not in TICKET_STATUSES:
             raise BadRequest(f"status must be one of {TICKET_STATUSES}", code="bad_status")
         phone = q.get("phone")
+        tz = self._planner.clock.tz
         flt = TicketFilter(status=status, channel=q.get("channel"), category=q.get("category"),
                            district=q.get("district"), request_type=q.get("request_type"),
-                           created_from=_date(q, "created_from"), created_to=_date(q, "created_to"),
+                           created_from=_date(q, "created_from", tz), created_to=_date(q, "created_to", tz),
                            phone=normalize_phone(phone) if phone else None)
         items, total = await self._tickets_of().list(flt, offset=(page - 1) * page_size, limit=page_size)
         return web.json_response({"items": [t.as_json(with_events=False) for t in items], "total": total,
@@ -209,7 +210,7 @@ def _int(q: Any, key: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
-def _date(q: Any, key: str) -> datetime | None:
+def _date(q: Any, key: str, tz: tzinfo) -> datetime | None:
     raw = q.get(key)
     if raw is None:
         return None
@@ -218,5 +219,5 @@ def _date(q: Any, key: str) -> datetime | None:
     except ValueError as exc:
         raise BadRequest(f"{key} must be an ISO date or datetime", code=f"bad_{key}") from exc
     if value.tzinfo is None:
-        value = value.replace(tzinfo=HOTLINE_TZ)
+        value = value.replace(tzinfo=tz)
     return value

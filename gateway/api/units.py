@@ -4,7 +4,6 @@ is told on the channel they used)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 from typing import Any, Callable
 
@@ -16,7 +15,7 @@ from gateway.errors import BadRequest, Conflict, NotFound, Unauthorized
 from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import CONSOLE_TOPIC
-from gateway.store.tickets import HOTLINE_TZ, TicketFilter, TicketStore
+from gateway.store.tickets import TicketFilter, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from routing.dispatch import propose
 from routing.lifecycle import TransitionRefused
@@ -105,8 +104,8 @@ class UnitsApi:
             return  # the step refuses it with 404
         dispatched = [e for e in ticket.events if e.kind == "dispatched"]
         if dispatched:
-            since = dispatched[-1].at.astimezone(HOTLINE_TZ).date()
-            if self._planner.add_workdays(since, self._return_window) < dt.datetime.now(HOTLINE_TZ).date():
+            since = self._planner.clock.local_day(dispatched[-1].at)
+            if self._planner.add_workdays(since, self._return_window) < self._planner.clock.today():
                 raise Conflict("the return window has passed", code="return_window_passed",
                                message_zh=f"已超过{self._return_window}个工作日的退回时限，请按规定办理或申请协调。")
 

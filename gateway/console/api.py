@@ -26,7 +26,6 @@ from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, TakeoverRefused
-from gateway.store.tickets import HOTLINE_TZ
 from nlu.pii import mask_phone
 from routing.lifecycle import TransitionRefused
 from routing.satisfaction import RATING_LEVELS
@@ -293,7 +292,7 @@ class ConsoleApi:
         and dissatisfied ratings counted."""
         await self._agent(request)
         planner = self._tickets().planner
-        today = dt.datetime.now(HOTLINE_TZ).date()
+        today = planner.clock.today()
         tomorrow = planner.add_workdays(today, 1)
         rows = []
         for u in await self._store().tickets.supervision():
@@ -379,7 +378,7 @@ class ConsoleApi:
         if approve and kind == "extension":
             asked = [e for e in current.events if e.kind == "extension"]
             days = int(asked[-1].data.get("days", 0)) if asked and asked[-1].data else 0
-            start = current.due_date or dt.date.today()
+            start = current.due_date or self._store().clock.today()
             extend_to = self._tickets().planner.add_workdays(start, days)
         note = body.get("note") if isinstance(body.get("note"), str) else None
         try:

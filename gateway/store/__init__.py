@@ -14,6 +14,7 @@ from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
 from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
+from routing.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,20 @@ class Store:
     kb: KbStore
     tokens: TokenStore
     agents: AgentStore
+    clock: Clock
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
-        return await self.db.run(ticket_turn, *args)
+        return await self.db.run(ticket_turn, self.clock, *args)
 
     @classmethod
-    def over(cls, db: Database) -> "Store":
-        return cls(db, MessageStore(db), TicketStore(db), OutboxStore(db), KbStore(db), TokenStore(db), AgentStore(db))
+    def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
+        return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
+                   TokenStore(db, clock), AgentStore(db, clock), clock)
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,
-                     connect_timeout: float = 5.0) -> Store:
+                     connect_timeout: float = 5.0, clock: Clock = SYSTEM_CLOCK) -> Store:
     """Connect, check the database answers, bring the schema to head. Raises StoreUnavailable."""
     db = open_database(url, pool_size=pool_size, echo=echo, connect_timeout=connect_timeout)
     try:
@@ -45,4 +48,4 @@ async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo:
     except BaseException:
         await db.dispose()
         raise
-    return Store.over(db)
+    return Store.over(db, clock)

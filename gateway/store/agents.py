@@ -10,13 +10,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.common import utcnow
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound, set_state
 from gateway.store.outbox import OutboxItem
@@ -69,14 +69,16 @@ class TakeoverRefused(Exception):
         self.owner, self.state = owner, state
 
 
-def _audit(conn: Connection, actor: str, action: str, conversation_id: int | None, data: dict[str, Any] | None) -> None:
-    conn.execute(audit_log.insert().values(at=utcnow(), actor=actor, action=action, conversation_id=conversation_id,
+def _audit(conn: Connection, now: datetime, actor: str, action: str, conversation_id: int | None,
+           data: dict[str, Any] | None) -> None:
+    conn.execute(audit_log.insert().values(at=now, actor=actor, action=action, conversation_id=conversation_id,
                                            data=data))
 
 
 class AgentStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def add(self, username: str, display_name: str, role: str, password: str) -> Agent:
         hashed = hash_password(password)  # slow on purpose: outside the writer thread
@@ -84,14 +86,14 @@ class AgentStore:
         def work(conn: Connection) -> Agent:
             agent_id = conn.execute(agents.insert().values(
                 username=username, display_name=display_name, role=role, password_hash=hashed,
-                failed_logins=0, created_at=utcnow()).returning(agents.c.id)).scalar_one()
+                failed_logins=0, created_at=self._clock.now()).returning(agents.c.id)).scalar_one()
             return Agent(agent_id, username, display_name, role)
         return await self._db.run(work)
 
     async def login(self, username: str, password: str) -> LoginResult:
         row = await self._db.run(lambda conn: conn.execute(
             sa.select(agents).where(agents.c.username == username)).one_or_none())
-        now = utcnow()
+        now = self._clock.now()
         if row is None:
             hash_password(password)  # the same work either way: no user enumeration by timing
             return LoginResult(None)
@@ -105,13 +107,13 @@ class AgentStore:
                 locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
                 conn.execute(agents.update().where(agents.c.id == row.id).values(
                     failed_logins=0 if locked else failed, locked_until=locked))
-                _audit(conn, f"agent:{username}", "login_failed", None, {"locked": bool(locked)})
+                _audit(conn, self._clock.now(), f"agent:{username}", "login_failed", None, {"locked": bool(locked)})
                 return LoginResult(None, locked=bool(locked))
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
             conn.execute(agents.update().where(agents.c.id == row.id).values(failed_logins=0, locked_until=None))
             conn.execute(agent_sessions.insert().values(token_hash=token_hash(token), agent_id=row.id, csrf=csrf,
                                                         created_at=now, expires_at=now + SESSION_TTL))
-            _audit(conn, f"agent:{username}", "login", None, None)
+            _audit(conn, self._clock.now(), f"agent:{username}", "login", None, None)
             return LoginResult(Agent(row.id, row.username, row.display_name, row.role), token, csrf)
         return await self._db.run(work)
 
@@ -120,7 +122,7 @@ class AgentStore:
             row = conn.execute(
                 sa.select(agents.c.id, agents.c.username, agents.c.display_name, agents.c.role, agent_sessions.c.csrf)
                 .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
-                .where(agent_sessions.c.token_hash == token_hash(token), agent_sessions.c.expires_at > utcnow())
+                .where(agent_sessions.c.token_hash == token_hash(token), agent_sessions.c.expires_at > self._clock.now())
             ).one_or_none()
             return None if row is None else (Agent(row.id, row.username, row.display_name, row.role), row.csrf)
         return await self._db.run(work)
@@ -166,7 +168,7 @@ class AgentStore:
                 .values(state="agent", agent_id=agent.username)).rowcount
             if done != 1:
                 raise TakeoverRefused(None, "taken")
-            _audit(conn, f"agent:{agent.username}", "takeover", conversation_id, {"from_state": row.state})
+            _audit(conn, self._clock.now(), f"agent:{agent.username}", "takeover", conversation_id, {"from_state": row.state})
             return ConversationRef(row.id, row.channel, row.key, row.contact_id, "agent", agent.username, row.emergency)
         return await self._db.run(work)
 
@@ -185,9 +187,9 @@ class AgentStore:
     async def agent_reply(self, conv: ConversationRef, recipient: str, agent: Agent, text: str,
                           queue: bool) -> list[OutboxItem]:
         def work(conn: Connection) -> list[OutboxItem]:
-            items = record_outbound(conn, conv, recipient, None,
+            items = record_outbound(conn, self._clock.now(), conv, recipient, None,
                                     [OutboundDraft(text, "agent", agent.username, None)], queue)
-            _audit(conn, f"agent:{agent.username}", "reply", conv.id, {"message_id": items[0].message_id})
+            _audit(conn, self._clock.now(), f"agent:{agent.username}", "reply", conv.id, {"message_id": items[0].message_id})
             return items
         return await self._db.run(work)
 
@@ -195,15 +197,15 @@ class AgentStore:
                       queue: bool) -> list[OutboxItem]:
         """Hand back to the bot (`handback`) or close (`close`), with an optional note to the citizen."""
         def work(conn: Connection) -> list[OutboxItem]:
-            set_state(conn, conv.id, "bot" if action == "handback" else "closed")
-            items = record_outbound(conn, conv, recipient, None, [OutboundDraft(note, "system", agent.username)],
+            set_state(conn, self._clock.now(), conv.id, "bot" if action == "handback" else "closed")
+            items = record_outbound(conn, self._clock.now(), conv, recipient, None, [OutboundDraft(note, "system", agent.username)],
                                     queue) if note else []
-            _audit(conn, f"agent:{agent.username}", action, conv.id, None)
+            _audit(conn, self._clock.now(), f"agent:{agent.username}", action, conv.id, None)
             return items
         return await self._db.run(work)
 
     async def log(self, agent: Agent, action: str, conversation_id: int | None, data: dict[str, Any] | None) -> None:
-        await self._db.run(_audit, f"agent:{agent.username}", action, conversation_id, data)
+        await self._db.run(_audit, self._clock.now(), f"agent:{agent.username}", action, conversation_id, data)
 
     async def audit(self, conversation_id: int) -> list[dict[str, Any]]:
         return await self._db.run(lambda conn: [dict(r._mapping) for r in conn.execute(

@@ -7,7 +7,6 @@ machine against ~0.04 ms for executing a prebuilt one (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Callable, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -15,10 +14,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 S = TypeVar("S")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def upsert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.common import utcnow
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.schema import kb_entries, kb_versions
 from nlu.kb import KbEntry
@@ -48,8 +48,7 @@ def _texts(e: KbEntry) -> dict[str, Any]:
             "department": e.department, "category": e.category, "tags": list(e.tags)}
 
 
-def _save(conn: Connection, entry: KbEntry, author: str) -> SaveResult:
-    now = utcnow()
+def _save(conn: Connection, now: datetime, entry: KbEntry, author: str) -> SaveResult:
     row = conn.execute(_CURRENT.where(kb_entries.c.key == entry.key)).one_or_none()
     meta = {"status": entry.status, "valid_from": entry.valid_from, "valid_to": entry.valid_to,
             "reviewed_at": entry.reviewed_at}
@@ -85,16 +84,19 @@ def _history(conn: Connection, key: str) -> list[dict[str, Any]]:
 
 
 class KbStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def save(self, entry: KbEntry, author: str) -> SaveResult:
         """Create or update; a text change appends a version, an unchanged entry writes nothing."""
-        return await self._db.run(_save, entry, author)
+        return await self._db.run(_save, self._clock.now(), entry, author)
 
     async def save_many(self, entries: list[KbEntry], author: str) -> list[SaveResult]:
+        now = self._clock.now()
+
         def work(conn: Connection) -> list[SaveResult]:
-            return [_save(conn, e, author) for e in entries]
+            return [_save(conn, now, e, author) for e in entries]
         return await self._db.run(work)
 
     async def get(self, key: str) -> KbEntry | None:

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import Attachment, InboundMessage
-from gateway.store.common import PerDialect, utcnow
+from gateway.store.common import PerDialect
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
 from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
@@ -93,15 +94,16 @@ def _conv(row: sa.Row[Any]) -> ConversationRef:
 
 
 class MessageStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def record_inbound(self, msg: InboundMessage, triage: dict[str, Any] | None,
                              emergency: tuple[Sequence[str], str] | None = None) -> IngestResult:
         """Store one inbound message (and its referral if `emergency` = (lines, reason))."""
         for attempt in range(3):
             try:
-                return await self._db.run(_record_inbound, msg, triage, emergency)
+                return await self._db.run(_record_inbound, self._clock.now(), msg, triage, emergency)
             except _Duplicate as dup:  # raised inside: the contact/conversation touches roll back
                 return dup.result
             except IntegrityError:
@@ -122,7 +124,8 @@ class MessageStore:
         """
         if not drafts:
             return []
-        return await self._db.run(record_outbound, conversation, recipient, in_reply_to, drafts, queue)
+        return await self._db.run(record_outbound, self._clock.now(), conversation, recipient, in_reply_to, drafts,
+                                  queue)
 
     async def replies_to(self, message_id: int) -> list[StoredMessage]:
         """The stored answers to an inbound message: what a re-delivery gets back."""
@@ -149,7 +152,7 @@ class MessageStore:
         return await self._db.run(work)
 
     async def set_state(self, conversation_id: int, state: str, agent_id: str | None = None) -> None:
-        await self._db.run(set_state, conversation_id, state, agent_id)
+        await self._db.run(set_state, self._clock.now(), conversation_id, state, agent_id)
 
     async def reply_context(self, outbound_id: int) -> dict[str, Any] | None:
         """The inbound message an outbound one answers (or the conversation's latest), as its payload."""
@@ -189,7 +192,7 @@ class MessageStore:
             if row is None:
                 return None
             if row.state == "bot":
-                set_state(conn, conversation_id, "waiting_for_agent")
+                set_state(conn, self._clock.now(), conversation_id, "waiting_for_agent")
                 return "waiting_for_agent", row.key
             return row.state, row.key
         return await self._db.run(work)
@@ -199,9 +202,9 @@ _SET_STATE = conversations.update().where(conversations.c.id == sa.bindparam("b_
     state=sa.bindparam("b_state"), agent_id=sa.bindparam("b_agent"), closed_at=sa.bindparam("b_closed"))
 
 
-def set_state(conn: Connection, conversation_id: int, state: str, agent_id: str | None = None) -> None:
+def set_state(conn: Connection, now: datetime, conversation_id: int, state: str, agent_id: str | None = None) -> None:
     conn.execute(_SET_STATE, {"b_id": conversation_id, "b_state": state, "b_agent": agent_id,
-                              "b_closed": utcnow() if state == "closed" else None})
+                              "b_closed": now if state == "closed" else None})
 
 
 _CONTACT_UPSERT = PerDialect(lambda insert: (
@@ -221,9 +224,8 @@ _MESSAGE_INSERT = messages.insert().returning(messages.c.id)
 _OUTBOX_INSERT = outbox.insert().returning(outbox.c.id)
 
 
-def _record_inbound(conn: Connection, msg: InboundMessage, triage: dict[str, Any] | None,
+def _record_inbound(conn: Connection, now: datetime, msg: InboundMessage, triage: dict[str, Any] | None,
                     emergency: tuple[Sequence[str], str] | None) -> IngestResult:
-    now = utcnow()
     channel = msg.channel.value
     conv = _open_conversation(conn, msg, now)
     message_id = conn.execute(_MESSAGE_INSERT_NEW(conn), {
@@ -262,9 +264,8 @@ def _open_conversation(conn: Connection, msg: InboundMessage, now: datetime) -> 
     return _conv(row)
 
 
-def record_outbound(conn: Connection, conversation: ConversationRef, recipient: str, in_reply_to: int | None,
-                     drafts: Sequence[OutboundDraft], queue: bool) -> list[OutboxItem]:
-    now = utcnow()
+def record_outbound(conn: Connection, now: datetime, conversation: ConversationRef, recipient: str,
+                    in_reply_to: int | None, drafts: Sequence[OutboundDraft], queue: bool) -> list[OutboxItem]:
     ids = [conn.execute(_MESSAGE_INSERT, {
         "conversation_id": conversation.id, "direction": "out", "channel": conversation.channel,
         "external_id": None, "in_reply_to": in_reply_to, "sender_role": d.sender_role, "author": d.author,

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.common import utcnow
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.schema import messages, outbox
 
@@ -35,8 +35,7 @@ class OutboxItem:
     payload: dict[str, Any] | None
 
 
-def _claim(conn: Connection, limit: int, lease: timedelta) -> list[OutboxItem]:
-    now = utcnow()
+def _claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
     query = (sa.select(outbox.c.id, outbox.c.message_id, outbox.c.channel, outbox.c.recipient,
                        outbox.c.conversation_key, outbox.c.attempts, messages.c.text, messages.c.sender_role,
                        messages.c.payload)
@@ -57,8 +56,7 @@ _MARK_SENT = outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(
     status="sent", sent_at=sa.bindparam("b_now"), last_error=None)
 
 
-def _mark_sent(conn: Connection, ids: Sequence[int]) -> None:
-    now = utcnow()
+def _mark_sent(conn: Connection, now: datetime, ids: Sequence[int]) -> None:
     conn.execute(_MARK_SENT, [{"b_id": i, "b_now": now} for i in ids])
 
 
@@ -77,19 +75,21 @@ def _counts(conn: Connection) -> dict[str, int]:
 
 
 class OutboxStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def claim(self, limit: int = 50, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
         """Claim due items for one delivery attempt each."""
-        return await self._db.run(_claim, limit, lease)
+        return await self._db.run(_claim, self._clock.now(), limit, lease)
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._db.run(_mark_sent, list(ids))
+            await self._db.run(_mark_sent, self._clock.now(), list(ids))
 
-    async def mark_retry(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
-        await self._db.run(_mark_retry, item_id, error, next_attempt_at)
+    async def mark_retry(self, item_id: int, error: str, after: timedelta) -> None:
+        """Retry the item `after` from now (the store's clock, the one `claim` compares with)."""
+        await self._db.run(_mark_retry, item_id, error, self._clock.now() + after)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         await self._db.run(_mark_failed, item_id, error)

@@ -8,21 +8,20 @@ and gap-free per day on SQLite and PostgreSQL alike, across replicas.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Sequence
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.common import PerDialect, utcnow
+from gateway.store.common import PerDialect
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
 from routing.lifecycle import TransitionRefused, step
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
-HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +105,8 @@ class TicketFilter:
     unit_id: str | None = None
 
 
-def ticket_day(now: datetime) -> str:
-    return now.astimezone(HOTLINE_TZ).strftime("%Y%m%d")
+def ticket_day(clock: Clock, now: datetime) -> str:
+    return clock.local_day(now).strftime("%Y%m%d")
 
 
 _TICKET_COLS = [c for c in tickets.c if c.name not in ("contact_id",)]
@@ -141,8 +140,8 @@ _OPEN_FOR_CONVERSATION = (sa.select(*_TICKET_COLS)
                           .order_by(tickets.c.id.desc()).limit(1))
 
 
-def _next_number(conn: Connection, now: datetime) -> str:
-    day = ticket_day(now)
+def _next_number(conn: Connection, clock: Clock, now: datetime) -> str:
+    day = ticket_day(clock, now)
     n = conn.execute(_COUNTER_NEXT(conn), {"day": day, "last": 1}).scalar_one()
     return f"{day}-{n:06d}"
 
@@ -152,10 +151,10 @@ def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
                                  "public": e.public, "data": e.data})
 
 
-def create_ticket(conn: Connection, draft: TicketDraft, actor: str) -> TicketRecord:
-    now = utcnow()
+def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str) -> TicketRecord:
+    now = clock.now()
     values = {f: getattr(draft, f) for f in _DRAFT_FIELDS}
-    number = _next_number(conn, now)
+    number = _next_number(conn, clock, now)
     status = "dispatched" if draft.unit_id else "open"
     ticket_id = conn.execute(_TICKET_INSERT, {
         "number": number, "status": status, "created_at": now, "updated_at": now, **values}).scalar_one()
@@ -172,9 +171,9 @@ def create_ticket(conn: Connection, draft: TicketDraft, actor: str) -> TicketRec
                         events=tuple(events), **values)
 
 
-def add_event(conn: Connection, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,
-              public: bool = False) -> TicketEvent:
-    event = TicketEvent(utcnow(), actor, kind, public, data)
+def add_event(conn: Connection, now: datetime, ticket_id: int, actor: str, kind: str,
+              data: dict[str, Any] | None = None, public: bool = False) -> TicketEvent:
+    event = TicketEvent(now, actor, kind, public, data)
     _insert_event(conn, ticket_id, event)
     conn.execute(_TICKET_TOUCH, {"b_id": ticket_id, "b_now": event.at})
     return event
@@ -194,13 +193,12 @@ def _get(conn: Connection, number: str) -> TicketRecord | None:
     return _record(row, [TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data) for e in events])
 
 
-def _update(conn: Connection, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
+def _update(conn: Connection, now: datetime, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
     row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number)).one_or_none()
     if row is None:
         return None
     diff = {k: {"from": row._mapping[k], "to": v} for k, v in changes.items() if row._mapping[k] != v}
     if diff:
-        now = utcnow()
         conn.execute(tickets.update().where(tickets.c.id == row.id).values(updated_at=now, **changes))
         kind = "status_changed" if set(diff) == {"status"} else "updated"
         _insert_event(conn, row.id, TicketEvent(now, actor, kind, "status" in diff, diff))
@@ -225,7 +223,7 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
     return [_record(r) for r in rows], total
 
 
-def attach_message(conn: Connection, conversation: ConversationRef, draft: TicketDraft, actor: str,
+def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft, actor: str,
                    event_kind: str, event_data: dict[str, Any],
                    conversation_state: str | None) -> tuple[int, str, bool]:
     """Add a message to the conversation's open ticket, or open one from `draft`: (id, number, created).
@@ -236,30 +234,31 @@ def attach_message(conn: Connection, conversation: ConversationRef, draft: Ticke
     # messages sent at once cannot both open a ticket.
     conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
     if conversation_state is not None:
-        set_conversation_state(conn, conversation.id, conversation_state)
+        set_conversation_state(conn, clock.now(), conversation.id, conversation_state)
     row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
     if row is None:
-        ticket = create_ticket(conn, draft, actor)
+        ticket = create_ticket(conn, clock, draft, actor)
         return ticket.id, ticket.number, True
     # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
-    _insert_event(conn, row.id, TicketEvent(utcnow(), actor, event_kind, False, event_data))
+    _insert_event(conn, row.id, TicketEvent(clock.now(), actor, event_kind, False, event_data))
     return row.id, row.number, False
 
 
 class TicketStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def create(self, draft: TicketDraft, actor: str) -> TicketRecord:
-        return await self._db.run(create_ticket, draft, actor)
+        return await self._db.run(create_ticket, self._clock, draft, actor)
 
     async def add_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any] | None = None,
                         public: bool = False) -> TicketEvent:
-        return await self._db.run(add_event, ticket_id, actor, kind, data, public)
+        return await self._db.run(add_event, self._clock.now(), ticket_id, actor, kind, data, public)
 
     async def update(self, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
         """Change fields and record old and new values in the audit trail."""
-        return await self._db.run(_update, number, actor, changes)
+        return await self._db.run(_update, self._clock.now(), number, actor, changes)
 
     async def get(self, number: str) -> TicketRecord | None:
         return await self._db.run(_get, number)
@@ -280,7 +279,7 @@ class TicketStore:
             if row is None or row.unit_id != unit_id:
                 return None
             s = step(action, row.status)
-            now = utcnow()
+            now = self._clock.now()
             values: dict[str, Any] = {"updated_at": now}
             if s.to is not None:
                 values["status"] = s.to
@@ -297,7 +296,7 @@ class TicketStore:
                                     .where(conversations.c.id == row.conversation_id)).one()
                 ref = ConversationRef(conv.id, conv.channel, conv.key, conv.contact_id, conv.state, conv.agent_id,
                                       bool(conv.emergency))
-                items = record_outbound(conn, ref, conv.external_user, None,
+                items = record_outbound(conn, now, ref, conv.external_user, None,
                                         [OutboundDraft(notify_text, "system", f"unit:{unit_id}", {"ticket_number": number})],
                                         queues(conv.channel) if queues else True)
             ticket = _get(conn, number)
@@ -345,7 +344,7 @@ class TicketStore:
         citizen closes the ticket, a dissatisfied one leaves it resolved for a supervisor to decide on
         re-handling (Art. 16)."""
         def work(conn: Connection) -> None:
-            now = utcnow()
+            now = self._clock.now()
             data: dict[str, Any] = {"level": level, "solved": solved, **({"note": note} if note else {})}
             _insert_event(conn, ticket_id, TicketEvent(now, actor, "rating", True, data))
             if level != "dissatisfied":
@@ -365,7 +364,7 @@ class TicketStore:
                 return None
             if row.status != "resolved" or (action == "rehandle" and not row.unit_id):
                 raise TransitionRefused(action, row.status)
-            now = utcnow()
+            now = self._clock.now()
             to = "dispatched" if action == "rehandle" else "closed"
             values: dict[str, Any] = {"status": to, "updated_at": now}
             if action == "rehandle":
@@ -386,7 +385,7 @@ class TicketStore:
                 return None
             if row.status != "open":
                 raise TransitionRefused("assign", row.status)
-            now = utcnow()
+            now = self._clock.now()
             conn.execute(tickets.update().where(tickets.c.id == row.id).values(
                 status="dispatched", unit_id=unit_id, due_date=due, updated_at=now))
             _insert_event(conn, row.id, TicketEvent(now, actor, "dispatched", True, {
@@ -407,7 +406,7 @@ class TicketStore:
                     (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id))]
             if row.status != "in_progress" or not kinds or kinds[-1] != request:
                 raise TransitionRefused(f"decide {request}", row.status if kinds else "without a pending request")
-            now = utcnow()
+            now = self._clock.now()
             values: dict[str, Any] = {"updated_at": now}
             if approve and request == "extension":
                 values["due_date"] = extend_to
@@ -447,11 +446,13 @@ class TicketStore:
             return [{"unit": k, **v} for k, v in sorted(units.items())]
         return await self._db.run(work)
 
-    async def candidates(self, category: str | None, district: str | None, since: datetime,
+    async def candidates(self, category: str | None, district: str | None, within: timedelta,
                          limit: int = 200) -> list[tuple[TicketRecord, int | None, str | None]]:
-        """Tickets of the same category and district still open or closed since `since`, with the
+        """Tickets of the same category and district still open or closed `within` the past, with the
         citizen's contact id and address (None for tickets entered without a conversation): what
         repeats and links are looked for among."""
+        since = self._clock.now() - within
+
         def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
             query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
                      .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
@@ -465,7 +466,7 @@ class TicketStore:
     async def link(self, a: int, b: int, score: float) -> None:
         """Several citizens, one problem (并单): each ticket records the other."""
         def work(conn: Connection) -> None:
-            now = utcnow()
+            now = self._clock.now()
             numbers = dict(conn.execute(sa.select(tickets.c.id, tickets.c.number).where(tickets.c.id.in_((a, b)))).all())
             _insert_event(conn, a, TicketEvent(now, "system", "linked", False, {"ticket": numbers[b], "score": score}))
             _insert_event(conn, b, TicketEvent(now, "system", "linked", False, {"ticket": numbers[a], "score": score}))

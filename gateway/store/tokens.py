@@ -7,7 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.common import PerDialect, utcnow
+from gateway.store.common import PerDialect
+from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.schema import platform_tokens
 
@@ -18,8 +19,9 @@ _UPSERT = PerDialect(lambda insert: (lambda stmt: stmt.on_conflict_do_update(
 
 
 class TokenStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def get(self, platform: str, account: str) -> tuple[str, datetime] | None:
         def work(conn: Connection) -> tuple[str, datetime] | None:
@@ -31,5 +33,5 @@ class TokenStore:
     async def put(self, platform: str, account: str, token: str, expires_at: datetime) -> None:
         def work(conn: Connection) -> None:
             conn.execute(_UPSERT(conn), {"platform": platform, "account": account, "token": token,
-                                         "expires_at": expires_at, "updated_at": utcnow()})
+                                         "expires_at": expires_at, "updated_at": self._clock.now()})
         await self._db.run(work)

@@ -13,15 +13,16 @@ from sqlalchemy.engine import Connection
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.outbox import OutboxItem
 from gateway.store.tickets import TicketDraft, attach_message
+from routing.clock import Clock
 
 ComposeReplies = Callable[[str, bool], Sequence[OutboundDraft]]
 
 
-def ticket_turn(conn: Connection, conversation: ConversationRef, draft: TicketDraft, event_data: dict[str, Any],
+def ticket_turn(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft, event_data: dict[str, Any],
                 conversation_state: str | None, compose: ComposeReplies, recipient: str, in_reply_to: int,
                 queue: bool) -> tuple[str, bool, list[OutboxItem]]:
     """Open or extend the conversation's ticket and store the replies `compose(number, created)` gives."""
-    _, number, created = attach_message(conn, conversation, draft, "system", "citizen_message", event_data,
+    _, number, created = attach_message(conn, clock, conversation, draft, "system", "citizen_message", event_data,
                                         conversation_state)
-    items = record_outbound(conn, conversation, recipient, in_reply_to, compose(number, created), queue)
+    items = record_outbound(conn, clock.now(), conversation, recipient, in_reply_to, compose(number, created), queue)
     return number, created, items
