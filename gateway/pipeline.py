@@ -64,6 +64,12 @@ def _repeat_reply(ticket: TicketRecord) -> str:
             "如问题仍未解决或出现新情况，请说明具体情况，我们将复核处理。")
 
 
+def _emergency_request_kept_reply(number: str, created: bool) -> str:
+    kept = "已登记为工单" if created else "已记入工单"
+    return (f"请问上面说的危险情况是现在正在发生吗？如果是，请立即拨打上面的电话。"
+            f"如果不是，您反映的其他问题{kept} {number}，我们会按普通诉求办理，您也可以继续补充情况。")
+
+
 def _ticket_appended_reply(number: str) -> str:
     return f"已将您补充的内容记入工单 {number}，工作人员会一并处理。"
 
@@ -137,6 +143,8 @@ class Pipeline:
             self._hub.publish(CONSOLE_TOPIC, {"type": "emergency", "conversation_id": conv.id,
                                               "message_id": ingest.message_id, "lines": lines,
                                               "reason": triage.emergency.reason})
+            if triage.carries_request and len(msg.text.strip()) >= MIN_TICKET_TEXT:
+                return await self._emergency_with_request(msg, ingest, triage)
             return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
         if msg.kind is MessageKind.EVENT:
             # Platform events (subscribe, menu clicks): the adapter says what, if anything, to answer.
@@ -179,6 +187,32 @@ class Pipeline:
                     "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
             return await self._fallback(msg, ingest, triage)
         return [_from_bot(a) for a in answers]
+
+    async def _emergency_with_request(self, msg: InboundMessage, ingest: IngestResult,
+                                      triage: TriageResult) -> _Recorded:
+        """The emergency lines at once, and the rest of what the citizen asked for kept as a ticket, so a
+        false alarm (or a danger told at the end of a complaint) never loses the request. The referral
+        stays on record for agents; the citizen is asked whether it is happening now."""
+        conv = ingest.conversation
+        assert triage.emergency is not None
+        lines = list(triage.emergency.lines)
+        draft = self._planner.plan(TicketDraft(
+            description=msg.text, channel=msg.channel.value, source="emergency", conversation_id=conv.id,
+            contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
+            district=triage.district, utility=triage.utility))
+
+        def compose(number: str, created: bool) -> list[OutboundDraft]:
+            return [OutboundDraft(triage.reply_zh, "system", None, {"emergency_lines": lines}),
+                    OutboundDraft(_emergency_request_kept_reply(number, created), "system", None,
+                                  {"ticket_number": number})]
+
+        number, created, items = await self._store.ticket_turn(
+            conv, draft, {"message_id": ingest.message_id, "text": msg.text, "emergency_lines": lines}, None,
+            compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel))
+        if created:
+            log.info("ticket %s kept beside the emergency referral in conversation %d", number, conv.id)
+            await link_same_problem(self._store.tickets, number, msg.text, triage.category, triage.district)
+        return _Recorded(items)
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
         ticket = await self._store.tickets.open_for_conversation(ingest.conversation.id)

@@ -25,21 +25,32 @@ class Hazard:
     blockers: re.Pattern[str] | None = None
     # ...and anywhere in the text (a person found again is no longer missing).
     text_blockers: re.Pattern[str] | None = None
+    # The clause blockers do not apply when this is in the clause (a works' smoke with people inside).
+    unless: re.Pattern[str] | None = None
+    # Read over the whole sentence, not one clause: situations told in several short clauses.
+    sentence_wide: bool = False
 
 
 def _p(s: str) -> re.Pattern[str]:
     return re.compile(s)
 
 
+# Smoke from a works, a chimney or burning rubbish is pollution (a complaint), not a fire call.
+_POLLUTION = re.compile(r"烟囱|烟筒|排烟|冒烟的车|尾气|抽烟|吸烟|厂|排放|直排|偷排|污染|焚烧|燃烧.{0,4}(轮胎|垃圾|秸秆|焦煤)|"
+                        r"炼油|锅炉|烧(秸秆|垃圾|荒)|浓烟滚滚|黑烟滚滚")
+_PEOPLE_AT_RISK = re.compile(r"还有人|有人没出来|人没出来|没出来|困着人|起火|着火|火苗|火光|明火|人在里面|还有没有人|"
+                             r"(人|工人)(都)?在?往外(跑|逃)|砰|爆")
 _PEOPLE = r"(人|老人|孩子|小孩|老太太|老头|老大爷|大爷|大娘|大妈|婆婆|爷爷|奶奶|姥姥|姥爷|妈|爸|媳妇|老婆|老公|丈夫|妻子|儿子|闺女|女儿|邻居|同事|工人|司机|他|她|我)"
 
 HAZARDS: tuple[Hazard, ...] = (
     # --- fire, smoke, gas, trapped, water rescue: 119
     Hazard("fire", ("119",), _p(
         r"着火|起火|失火|走火|火着起来|烧起来|烧着了|着了火|火烧|大火|火很大|火势|火苗|火光|明火|"
-        r"冒(黑|浓|白)?烟|冒(出|了)?.{0,4}(黑|浓|白|青)烟|浓烟|黑烟|烟很大|烟雾很大|全是烟|都是烟|发生火灾|火灾了|"
-        r"火灾现场|有火灾|着火灾|焦糊味|烧焦|火星|(火|烟).{0,4}(越来越大|蔓延|往(外|上)(冒|窜))|"
-        r"(都是|全是|一片)火|着起来了|烧着了|呼呼(地)?冒烟"), blockers=_p(r"烟囱|排烟|冒烟的车")),
+        r"发生火灾|火灾了|火灾现场|有火灾|着火灾|焦糊味|烧焦|火星|火.{0,4}(越来越大|蔓延|往(外|上)(冒|窜))|"
+        r"(都是|全是|一片)火|着起来了|烧着了"), blockers=_p(r"烟囱|排烟|冒烟的车")),
+    Hazard("smoke", ("119",), _p(
+        r"冒(黑|浓|白)?烟|冒(出|了)?.{0,4}(黑|浓|白|青)烟|浓烟|黑烟|烟很大|烟雾很大|全是烟|都是烟|"
+        r"烟.{0,4}(越来越大|蔓延|往(外|上)(冒|窜))|呼呼(地)?冒烟"), blockers=_POLLUTION, unless=_PEOPLE_AT_RISK),
     Hazard("people_inside", ("119",), _p(r"(里面|屋里|楼里|车间里|房子里).{0,6}(还有人|有人没出来|人没出来|困着人)"),
            text_blockers=_p(r"冒烟|着火|起火|烧|火|烟|塌|泄漏|漏气|水淹|淹了")),
     Hazard("explosion", ("119", "120"), _p(r"爆炸|炸了|炸开了")),
@@ -109,18 +120,84 @@ HAZARDS: tuple[Hazard, ...] = (
     Hazard("traffic_accident", ("122",), _p(
         r"车祸|出车祸|撞车|追尾|翻车|侧翻|撞(了|到|倒|上|伤)|被车(撞|轧|碾|刮)|交通事故|肇事逃逸|撞完就跑|"
         r"(两辆|几辆|车).{0,4}(刮了|撞了|碰了|蹭了)|刮蹭|剐蹭|(车|三轮|货车|摩托|电动车).{0,4}(翻了|倒了)|撞(飞|翻|死)|"
-        r"压着人|(车|轮子)压(住|着|到)(人|腿|脚)")),
+        r"压着人|(车|轮子)压(住|着|到)(人|腿|脚)"),
+           # Settled between the drivers: an insurance or paperwork matter.
+           text_blockers=_p(r"私了|商量好|协商(好|解决)|没(有)?人受伤|小擦伤|定损|快处快赔|理赔")),
+    # --- what people see rather than name (added 2026-12: describing, not naming, is how most people
+    # in danger write). Each is a situation — a person in an acute state, a smell with symptoms, a
+    # structure giving way, someone taken or hurt by force — not a keyword.
+    Hazard("person_unresponsive", ("120",), _p(
+        r"叫.{0,3}(不答应|不应声|没应|只会哼|不吭声|冇反应)|冇反应|(嘴唇|脸|嘴).{0,3}(都|全|已经)?(发)?(紫|青|乌)(了|晒|掉)?|"
+        r"(倒|躺|趴|瘫|栽)(在)?.{0,8}(一动不动|不动了|没动静|没反应|起不来)|(趴|倒|瘫)在方向盘|瞓咗落地|"
+        r"(浑身|全身).{0,2}(滚烫|发烫|抽)|不出汗了|(胸口|心口).{0,8}(压|闷|疼|痛).{0,10}(冷汗|胳膊|喘)|"
+        r"出冷汗.{0,6}(胸|心)|(喉咙|嗓子).{0,2}(发紧|肿|堵)|(嘴|嘴巴|脸|舌头).{0,4}肿(起来|了)|"
+        r"(嘴角|嘴|口角).{0,2}歪|说话.{0,4}(说不清|不清楚|含糊|大舌头)|(手|胳膊|腿).{0,6}(拿不住|抬不起|没劲|不听使唤)|"
+        r"疼到.{0,2}(胳膊|后背|肩)|(胸口|心口).{0,3}像.{0,8}(压|石头|勒)|"
+        r"(噎|卡)(到|着|住)了?.{0,8}(脸|喘|说不出|咳不出)|(头|脑袋)(下面|底下|旁边).{0,6}(血|一滩)|一滩血|"
+        r"流血了|(在|还在)流血|血(流|淌)(了)?一地|满(脸|身|头)(是)?血|(头|站不稳).{0,4}晕得?(很|不行|厉害)|晕得.{0,4}站不"), 
+        blockers=_p(r"气得|急得|吓得|累得|热得")),
+    Hazard("acute_symptoms", ("120",), _p(
+        r"(嗓子|喉咙|嗓子眼).{0,4}(越来越)?(紧|堵|肿|嘶嘶)|(嘴唇|眼皮|脸|舌头).{0,6}肿(起来|了)|喘气.{0,8}(嘶嘶|呼噜|困难)|"
+        r"(胸口|心口).{0,4}(疼|痛)得?(厉害|的厉害|受不了)|(胳膊|手臂|左边).{0,4}发麻|冷(汗|汉).{0,10}(胸|脸色|发麻)|"
+        r"(吞|咽)(下去|进去|了).{0,8}(电池|硬币|钉|针|磁|药|鱼刺|骨头)|(电池|硬币|磁铁|钉子|药片).{0,6}(吞|咽)(下去|进去|了)|"
+        r"(躺|倒|趴)在.{0,6}(地上|床边|门口|卧室|客厅|楼梯).{0,12}(不应|没反应|不动|凉|冰)|(身子|身上|手脚)(有点|发|冰)?凉|"
+        r"(满头大汗|出汗|冒汗).{0,10}(糊涂|迷糊|说胡话|发抖|哆嗦)|(抽|抖)个不停|口吐白沫")),
+    Hazard("hazard_scene", ("119",), _p(
+        r"(冒|迸|溅|窜)(出)?.{0,3}火星|火花.{0,6}(冒|溅|呲)|噼里啪啦.{0,10}(响|火|烟)|(塑料|电线|橡胶)(烧|烧化|烧焦)的?味|"
+        r"烧(东西|焦|糊)的?味.{0,30}(烫|烟|没人应|敲门)|门把手.{0,4}烫|门缝.{0,6}(烟|冒)|"
+        r"烧炭|(门窗|窗户|门缝).{0,6}(胶带|封死|贴上)|电线.{0,8}(掉|断|垂|耷拉).{0,10}(地上|路上|冒|火花|孩子)")),
+    Hazard("threat_now", ("110",), _p(
+        r"(捅|撬|拧|掰|拨)(我家|我的|门)?.{0,2}(锁眼|门锁|锁)|(门外|门口|窗外)有人.{0,8}(撬|捅|拧|推|撞|砸|敲个不停)|"
+        r"不要打了|别打了|(往|在).{0,6}(裙子底下|裙底).{0,4}(拍|照)|(往|在).{0,4}(人家|她|女孩|女生)身上(贴|蹭|摸)|"
+        r"(一直|还在)(跟|尾随)着|(酒驾|醉驾|喝多了.{0,6}开车)|(左右|来回)晃.{0,10}(压线|开|车)|压着线开|"
+        r"(推搡|扭打|厮打|掐)(起来|在一起)|(小孩|孩子).{0,12}(哭声|哭).{0,10}(突然没了|没声了)")),
+    Hazard("gas_smell", ("119", "120"), _p(
+        r"(臭鸡蛋|煤气|燃气|天然气|液化气|刺鼻|怪)(的)?味.{0,16}(越来越|浓|冲|大|头晕|恶心|不敢|没人应|敲门)|"
+        r"(黄|绿|白|黑)(色)?的?烟.{0,10}(刺鼻|咳|呛|辣|睁不开)|(眼睛|喉咙).{0,4}(辣|呛|疼).{0,10}(咳|烟|睁不开)|"
+        r"煤气灶.{0,10}(没关|没有关|开着)|不敢(按电梯|开灯|打火|开电)|(燃气|煤气)热水器.{0,30}(头晕|恶心|没人答应|不答应)|"
+        r"(洗澡|卫生间).{0,20}(没人答应|不答应|没动静|叫不应)")),
+    Hazard("silent_behind_door", ("120", "119"), _p(
+        r"(洗澡|卫生间|浴室|屋里|房间).{0,24}(一个钟头|一个小时|半天|好久|很久).{0,16}(没人答应|不答应|没动静|没人应)|"
+        r"(燃气|煤气).{0,20}(头晕|恶心).{0,20}(没人答应|不答应|没人应)|(没人答应|不答应|没人应).{0,40}(燃气|煤气).{0,30}(头晕|恶心)"),
+        sentence_wide=True),
+    Hazard("smoke_seen", ("119",), _p(
+        r"冒.{0,4}(大)?(嘞|的)?烟|(窗|门|屋|楼|房|车头|车)[^，。]{0,6}(往外)?(冒|窜|涌|飘)(出)?.{0,3}烟|"
+        r"(熏|烧)黑了|火苗|烟.{0,6}(呛得|呛人|睁不开)"), blockers=_POLLUTION, unless=_PEOPLE_AT_RISK),
+    Hazard("collapse", ("119", "120"), _p(
+        r"(塌|倒塌|垮)(了|下来).{0,16}(有人|人在|喊|埋|压)|(底下|下面|里面)(好像)?有人(在)?(喊|叫|哭)|"
+        r"(埋|压)在(底下|下面|里面)|被(埋|压)住|巨响.{0,20}(震碎|碎了|没了|喊|爬|塌|倒)|砰的一声.{0,20}(碎|塌|炸|没了)")),
+    Hazard("water_danger", ("119",), _p(
+        r"水.{0,4}(已经|都)?(到|没过|淹到)(了)?(腰|胸|脖子|膝盖|大腿)|水流(特别|很|太)?急.{0,12}(人|下不去|冲)|"
+        r"(被|让)(水|洪水|大水)(冲走|卷走|困)|(车库|地下室|隧道|涵洞).{0,10}(进水|淹|灌水).{0,20}(人|打不通|出不来|下去)")),
+    Hazard("taken_by_force", ("110",), _p(
+        r"(往|被|强行).{0,6}(车上|车里)(拽|拖|拉|塞|推)|(拽|拖|拉|塞|推)(上|进)(了)?.{0,6}车|"
+        r"(一直|大)?喊.{0,4}(我不认识你|救命|放开我)|(不认识|陌生).{0,10}(拽|拖|抱走|带走)")),
+    Hazard("self_harm", ("110", "120"), _p(
+        r"遗言|(栏杆|楼顶|天台|桥)(外面|边上|上面).{0,12}(站|坐|往下|跳)|想不开|要(轻生|寻死|跳下去)|不想活")),
+    Hazard("family_violence", ("110",), _p(
+        r"(在|正在|又在|还在)(打|揍|掐|砍|踢)(我|他|她)?(妈|爸|妈妈|爸爸|奶奶|爷爷|孩子|老婆|媳妇|弟弟|妹妹|姐姐|哥哥)|"
+        r"(打|揍|掐)(妈妈|爸爸|奶奶|爷爷|我们)|躲在.{0,6}(柜子|床底|厕所|卫生间|房间)(里)?.{0,8}(害怕|不敢|出不来|哭)?")),
+    Hazard("locked_in_heat", ("119", "110"), _p(
+        r"(车|屋|房间|电梯|suv|a)里.{0,4}(锁|关|困)着.{0,6}(小孩|孩子|老人|人|宝宝|狗)")),
+    Hazard("vehicle_overturned", ("122",), _p(
+        r"(翻|掀)(过来|过去|倒)了|(轮子|轮胎)朝天|四脚朝天|(车|车子|轿车|货车|卡车|大巴|面包车).{0,8}(卡着|压着|冲进|冲上|撞进|撞上|撞在)|"
+        r"(骑车|骑电动车|骑摩托).{0,6}(躺着|倒在|摔在)")),
     # --- explicit calls for help
-    Hazard("call_for_help", ("110",), _p(r"救命|快报警|帮我报警|帮忙报警|我要报警|帮我叫警察|快来人")),
+    Hazard("call_for_help", ("110",), _p(r"救命|快报警|帮我报警|帮忙报警|我要报警|帮我叫警察|快来人"),
+           # "救命啊，这个公积金提取怎么这么麻烦": a sigh about paperwork.
+           text_blockers=_p(r"怎么这么(麻烦|难|慢|复杂)|跑了.{0,2}趟|手续|提取|办理|报销|公积金|审批|窗口")),
 )
+
+_SENTENCE_WIDE = tuple(h for h in HAZARDS if h.sentence_wide)
+_CLAUSE_HAZARDS = tuple(h for h in HAZARDS if not h.sentence_wide)
 
 _INJURY = _p(r"受伤|伤了|伤得|流血|出血|全是血|昏迷|不省人事|晕|骨折|起不来|不动了|重伤|伤者|伤员|人.{0,2}(倒|躺)|"
              r"躺(在)?地上|压着人")
 
 # Clause-level context that makes a hazard not happening now.
-_PAST = _p(r"上(个)?(周|星期|礼拜|月)|去年|前年|前几天|前些天|前阵子|以前|之前|曾经|那年|那次|小时候|几年前|"
+_PAST = _p(r"上(个)?(周|星期|礼拜|月)|去年|前年|前几天|前几日|前两天|那天|当时|事后|当年|昨天|昨晚|前天|差点|差一点|险些|前些天|前阵子|以前|之前|曾经|那年|那次|小时候|几年前|"
            r"(\d+|几|两|三|半)(个)?(月|年|星期|周)前|上次|(发生|出|有|着|起|失|遭)过|已经(处理|解决|扑灭|灭了|结束)|"
-           r"(火|事)?(已经)?(灭了|扑灭了)|(处理|解决)(完|好|过)了?|结案|定责|认定书|责任认定|"
+           r"(火|事)(已经)?(灭了|扑灭了)|已经(灭了|扑灭)|(处理|解决)(完|好|过)了?|结案|定责|认定书|责任认定|"
            r"(已经)?找到了|捡到|送到派出所|送回(家|来)|报(了|过)案|报案了|立案了|报过警|(接|遇|碰|见|听)(到)?过|"
            r"(现在|已经)(好|没事)(了|多了)")
 _ASKING = _p(r"怎么(理赔|办理|报销|赔|处理的|预防|防|申请|投保|认定|鉴定)|如何|怎样|流程|理赔|保险|赔偿|培训|演练|演习|"
@@ -128,17 +205,26 @@ _ASKING = _p(r"怎么(理赔|办理|报销|赔|处理的|预防|防|申请|投�
              r"多少钱|收费|费用|地址在哪|在哪里|哪个部门|归谁管|谁管|新闻|电视剧|电影|小说|游戏|视频里|梦见|做梦|"
              r"赔钱|索赔|赔多少|能赔|(财|车|寿)险|(以后|之后).{0,8}(能|怎么|可以|要)|(跟|和)同学打架|同学之间|"
              r"前兆|症状|是什么|原因|检测|多久|定期|找哪里|去哪里|哪里可以|可以找|注意什么|怎么举报")
-_HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|害怕|怕|隐患|容易|可能会|会不会|以防|防止|避免|一旦|小心|注意|提醒|"
+_HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|(害)?怕.{0,3}(会|万一|哪天|以后|将来|出事|发生|着火|起火|出人命)|隐患|容易|可能会|会不会|以防|防止|避免|一旦|小心|注意|提醒|"
                    r"会引起|会导致|导致.{0,3}(风险|危险)|有.{0,2}(风险|危险)|真(要|的|是)?(着火|起火|出事|出了事|发生)|"
                    r"迟早|早晚(会|要)")
 # Habitual statements are complaints about a pattern, not something happening now,
 # unless the same clause also says it is happening now.
-_HABITUAL = _p(r"经常|老是|总是|老有|总有|天天|每天|常常|时常|动不动|一到.{0,4}(就|更)")
-_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|赶紧|救命|今天|今晚|这会儿|还在")
+_HABITUAL = _p(r"经常|老是|总是|老有|总有|天天|每天|常常|时常|(?<!一)动不动|一到.{0,4}(就|更)|频繁|屡次|多次|好几次|"
+               r"长期|长年|常年|多年|一直(以来|都)|至今|好几(天|个月|年)|(几|两|三|半)个月(了|来)|无人(管|问|处理|修)|"
+               r"没人(管|修|处理)|一直没(人)?(修|管|处理)")
+_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|快点|快啲|赶紧|救命|今天|今晚|这会儿|还在|此刻|眼下|这时候|怎么办|咋办")
 # A suggestion or a habit is not an emergency, wherever in the text it is said.
-_TEXT_BLOCKERS = _p(r"建议|提个意见")
+# Said of a sentence: a suggestion, hearsay or news, or a narrated date, is not a call about now.
+_SENTENCE_BLOCKERS = _p(r"建议|提个意见|听说|据说|传言|谣言|是真的吗|网上(说|传)|群里(都)?在?传|新闻|报道|"
+                        r"(19|20)\d\d年|\d+月\d+(日|号)|昨(天|晚|日)|前天|上午.{0,6}(发生|出)过")
+# A letter to officials (尊敬的领导, 市长您好): ordinary board petitions narrate old harm; in one a hazard
+# counts only where its sentence says it is happening now.
+_LETTER = _p(r"尊敬的|领导(您|你)好|(厅|局|市|区|县|镇)长(您|你)?好|书记(您|你)?好|主任(您|你)好|恳请|特此|此致|"
+             r"请求.{0,6}(领导|政府|部门)|致.{0,10}(一封|公开)信")
+_NEGATED_INSIDE = _p(r"(没|没有|无|未|不)(有)?(泄漏|泄露|漏气|漏|着火|起火|冒烟|事)")
 _NEGATED = _p(r"(没有|没|不是|并没有|并不是|未|无|别|不会|不要)[^，。]{0,2}$")
-_FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
+_FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|救命(钱|稻草|药|恩|之恩|通道|的钱)|走火入魔|野火|气炸|炸了锅|炸毛|肺(都)?(要)?气炸|要(我|人)(的)?命|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
                  r"火化|火葬|烟花|烟草|烟酒|抽烟|吸烟|香烟|烟头|烟囱|油烟|炊烟|烧烤|烧饼|烧烤摊|烧纸|"
                  r"(打|点)不着火|打着火|点着火|"
                  r"炸鸡|炸串|油炸|炸酱|火箭|网络诈骗|防诈骗|反诈|诈骗案件|小偷小摸")
@@ -150,6 +236,8 @@ def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     before = clause[:start]
     if _NEGATED.search(before[-4:] if len(before) > 4 else before):
         return True
+    if _NEGATED_INSIDE.search(clause[start:end]):
+        return True
     # "着过火", "走丢过": the experiential 过 puts it in the past (not 过去/过来: "晕过去");
     # "失火以后": a reference point, not an event; "防走失": prevention.
     after = clause[end:end + 3]
@@ -157,11 +245,17 @@ def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     if (past and after[1:2] not in ("去", "来")) or after.startswith(("以后", "之后", "后怎么", "后要")):
         return True
     # "燃气泄漏报警器", "火灾演练": the hazard names a thing, not an event.
-    if after.startswith(("报警器", "探测器", "检测", "演练", "应急", "预案", "知识", "隐患", "的前兆", "的症状")):
+    if after.startswith(("报警器", "探测器", "检测", "演练", "应急", "预案", "知识", "隐患", "的前兆", "的症状",
+                         "现象", "问题", "情况", "事件", "事故", "频发", "后遗症", "病史", "患者", "死", "塞")):
+        return True
+    # "发生交通事故导致骨折", "极易引起火灾": an event named as a cause or a risk, not reported as now.
+    if (before.endswith(("发生", "引起", "造成", "导致", "引发", "出现", "出了不少", "患", "患有", "得过"))
+            or clause[start:end].startswith("发生")) and after[:1] != "了":
         return True
     if before.endswith(("防", "预防", "防止")):
         return True
-    if hazard.blockers is not None and hazard.blockers.search(clause):
+    if hazard.blockers is not None and hazard.blockers.search(clause) and not (
+            hazard.unless is not None and hazard.unless.search(clause)):
         return True
     if _HABITUAL.search(clause) and not _NOW.search(clause):
         return True
@@ -186,30 +280,68 @@ class EmergencyFinding:
         return {"lines": list(self.lines), "reason": self.reason}
 
 
+# Cost stays linear in the text: only the beginning and the end of a very long text are screened (a
+# danger told at the end of a long complaint is still read), text-wide checks run once.
+SCREEN_HEAD_CHARS, SCREEN_TAIL_CHARS = 2000, 4000
+# Letters and long narratives: a hazard must have a word of "now" this close to it (characters).
+LONG_TEXT_CHARS = 300
+NOW_WINDOW_BEFORE, NOW_WINDOW_AFTER = 40, 25
+_SENTENCE_SPLIT = re.compile(r"[。！？!?\n]+")
+
+
 def screen(text: str) -> EmergencyFinding | None:
-    """Return the lines to call (most relevant first) when the text reports a present emergency."""
+    """Return the lines to call (most relevant first) when the text reports a present emergency.
+
+    The situation is read per sentence: a sentence that narrates a date, hearsay, a suggestion or a
+    standing condition does not report something happening now unless it also says so (现在, 刚才,
+    快来...); in a letter addressed to officials every hazard needs that. Within a sentence, each
+    clause is checked for the past, questions, suppositions, negation and figurative speech."""
     norm = spoken_digits(strip_fillers(normalize(text)))
-    if _TEXT_BLOCKERS.search(norm) or (_HABITUAL.search(norm) and not _NOW.search(norm)):
-        return None
+    if len(norm) > SCREEN_HEAD_CHARS + SCREEN_TAIL_CHARS:
+        norm = norm[:SCREEN_HEAD_CHARS] + "。" + norm[-SCREEN_TAIL_CHARS:]
+    # A letter to officials or a long narrative mostly tells of old harm and standing conditions: there
+    # a hazard counts only with a word of "now" close to it (unpunctuated text is one long sentence).
+    strict = bool(_LETTER.search(norm)) or len(norm) > LONG_TEXT_CHARS
+    text_blocked = {h.reason for h in HAZARDS if h.text_blockers is not None and h.text_blockers.search(norm)}
+    injury = bool(_INJURY.search(norm))
     # (rank, position in the text, reason, evidence, lines): the hazard told first is the most
     # relevant; a bare call for help ranks after any concrete hazard.
     hits: list[tuple[int, int, str, str, tuple[str, ...]]] = []
     offset = 0
-    for clause in clauses(norm):
-        offset = norm.find(clause, offset)
-        masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
-        for hazard in HAZARDS:
-            if hazard.text_blockers is not None and hazard.text_blockers.search(norm):
-                continue
-            for m in hazard.pattern.finditer(masked):
-                if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
+    for sentence in _SENTENCE_SPLIT.split(norm):
+        if not sentence.strip():
+            continue
+        offset = norm.find(sentence, offset)
+        sentence_blocked = bool(_SENTENCE_BLOCKERS.search(sentence) or _HABITUAL.search(sentence)
+                                or _PAST.search(sentence))
+        if not strict and sentence_blocked and not _NOW.search(sentence):
+            offset += len(sentence)
+            continue
+        clause_offset = offset
+        for hazard in _SENTENCE_WIDE:
+            m = hazard.pattern.search(sentence) if hazard.reason not in text_blocked else None
+            if m is not None and not (strict and not _NOW.search(sentence)):
+                hits.append((0, offset + m.start(), hazard.reason, m.group(0), hazard.lines))
+        for clause in clauses(sentence):
+            clause_offset = norm.find(clause, clause_offset)
+            masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
+            for hazard in _CLAUSE_HAZARDS:
+                if hazard.reason in text_blocked:
                     continue
-                lines = hazard.lines
-                if hazard.reason == "traffic_accident" and _INJURY.search(norm):
-                    lines = lines + ("120",)
-                rank = 1 if hazard.reason == "call_for_help" else 0
-                hits.append((rank, offset + m.start(), hazard.reason, m.group(0), lines))
-                break
+                for m in hazard.pattern.finditer(masked):
+                    if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
+                        continue
+                    at = clause_offset + m.start()
+                    if strict and not _NOW.search(norm[max(0, at - NOW_WINDOW_BEFORE):at + len(m.group(0))
+                                                       + NOW_WINDOW_AFTER]):
+                        continue
+                    lines = hazard.lines
+                    if hazard.reason in ("traffic_accident", "vehicle_overturned") and injury:
+                        lines = lines + ("120",)
+                    rank = 1 if hazard.reason == "call_for_help" else 0
+                    hits.append((rank, clause_offset + m.start(), hazard.reason, m.group(0), lines))
+                    break
+        offset += len(sentence)
     if not hits:
         return None
     hits.sort(key=lambda h: (h[0], h[1]))

@@ -7,6 +7,7 @@ whatever the bot does, so it must never depend on the bot being up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ class TriageResult:
     category: str | None
     district: str | None
     utility: bool
+    # An emergency found in a text that also asks for something else (a complaint with a danger told
+    # at its end; or a false alarm): the request must not be lost with the referral.
+    carries_request: bool = False
 
     @property
     def reply_zh(self) -> str:
@@ -48,7 +52,26 @@ class TriageResult:
             "category": self.category,
             "district": self.district,
             "utility": self.utility,
+            "carries_request": self.carries_request,
         }
+
+
+# Characters of text besides the sentence that reports the danger that make it a request of its own.
+REQUEST_BESIDES_EMERGENCY_CHARS = 25
+_SENTENCE_END = re.compile(r"[。！？!?\n]")
+
+
+def carries_request(norm: str, evidence: str) -> bool:
+    """Whether the text says more than the emergency: its other sentences hold a request."""
+    at = norm.find(evidence)
+    if at < 0:
+        return len(norm) >= 2 * REQUEST_BESIDES_EMERGENCY_CHARS
+    starts = [m.end() for m in _SENTENCE_END.finditer(norm, 0, at)]
+    start = starts[-1] if starts else 0
+    end_match = _SENTENCE_END.search(norm, at)
+    end = end_match.end() if end_match else len(norm)
+    rest = norm[:start] + norm[end:]
+    return sum(1 for ch in rest if "\u4e00" <= ch <= "\u9fff") >= REQUEST_BESIDES_EMERGENCY_CHARS
 
 
 class Triager:
@@ -97,6 +120,7 @@ class Triager:
             hits = self._gazetteer.find(norm)
             district = next((h.district for h in hits if h.district), None)
             # Type and category are kept: if it turns out not to be happening now, the request goes on.
-            return TriageResult(emergency, "emergency", request_type, category, district, False)
+            return TriageResult(emergency, "emergency", request_type, category, district, False,
+                                carries_request(norm, emergency.evidence))
         disp, district = disposition(norm, self._gazetteer)
         return TriageResult(None, disp, request_type, category, district, self._classifier.utility(norm))

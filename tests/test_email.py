@@ -344,3 +344,15 @@ async def test_the_result_is_mailed_and_a_reply_rates_it(make_client, relay, db_
     assert rated.data["level"] == "dissatisfied" and len(await rows(client, tickets)) == 1
     answer = (await r.wait_for(3))[2]
     assert "复核" in answer.get_content()
+
+
+async def test_an_emergency_inside_a_complaint_mail_keeps_the_complaint(mail_client, relay) -> None:
+    r, _ = relay
+    m = plain_mail("sun@example.com", "物业问题", "<both@example.com>",
+                   "我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
+                   "另外刚才楼道里有一股很冲的煤气味，越来越浓，邻居敲门没人应")
+    await asend(mail_client, m, sender="sun@example.com")
+    replies = await r.wait_for(2)
+    text = "".join(reply.get_content() for reply in replies)
+    [ticket] = await rows(mail_client, tickets)
+    assert "119" in text and ticket.number in text and ticket.source == "emergency"

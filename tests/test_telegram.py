@@ -156,3 +156,14 @@ async def test_unknown_update_types_are_kept_and_acknowledged(tg) -> None:
     assert await post(tg, sample("edited_message.json")) == 200
     [kept] = await rows(tg, messages, messages.c.direction == "in")
     assert kept.kind == "unsupported" and "edited_message" in kept.raw
+
+
+async def test_an_emergency_inside_a_complaint_keeps_the_complaint(tg, bot_api) -> None:
+    fake, _ = bot_api
+    update = sample("text_message.json")
+    update["message"]["text"] = ("我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
+                                 "刚才楼下好像有人倒在地上不动了，叫他也不答应")
+    assert await post(tg, update) == 200
+    sent = await wait_sent(fake, 2)
+    [ticket] = await rows(tg, tickets)
+    assert "120" in sent[0]["text"] and ticket.number in sent[1]["text"] and ticket.source == "emergency"

@@ -248,3 +248,20 @@ async def test_messages_sent_at_once_in_one_conversation_open_one_ticket(client:
     assert len(numbers) == 1 and len(await rows(client, tickets)) == 1
     got = await client.app[STORE].tickets.get(numbers.pop())
     assert [e.kind for e in got.events].count("citizen_message") == 5
+
+
+COMPLAINT_WITH_DANGER = ("我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
+                         "刚才楼下好像有人倒在地上不动了，叫他也不答应")
+
+
+async def test_an_emergency_inside_a_complaint_gets_the_line_and_keeps_the_complaint(client: TestClient) -> None:
+    """A false alarm, or a danger told at the end of a long complaint, must never lose the request."""
+    status, body = await post(client, COMPLAINT_WITH_DANGER, session())
+    assert status == 200
+    emergency, kept = body["replies"]
+    assert emergency["emergency_lines"][0] == "120" and "120" in emergency["text"]
+    number = kept["ticket_number"]
+    assert number and number in kept["text"] and "正在发生" in kept["text"]
+    [ticket] = await rows(client, tickets)
+    assert ticket.source == "emergency" and "垃圾" in ticket.description and ticket.request_type == "complaint"
+    assert len(await rows(client, emergency_referrals)) == 1  # the referral stays on record for agents

@@ -331,3 +331,19 @@ async def test_a_wechat_request_walks_the_whole_handling_cycle(make_client, fake
     status, body = await push(client, text_xml("泰山区东岳大街小区门口路灯坏了一个星期了，晚上很黑，还没人修", user="o_walk"))
     answer = parse_message(body).content
     assert number in answer and "整套灯具" in answer and len(await rows(client, tickets)) == 1
+
+
+async def test_an_emergency_inside_a_complaint_keeps_the_complaint(wx: TestClient, fake_wechat) -> None:
+    status, body = await push(wx, text_xml(
+        "我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
+        "刚才楼下好像有人倒在地上不动了，叫他也不答应", msg_id="7001"))
+    assert status == 200
+    [ticket] = await rows(wx, tickets)
+    fake, _ = fake_wechat
+    for _ in range(50):  # the second answer may go out as a customer-service message
+        told = parse_message(body).content if body and body != "success" else ""
+        told += "".join(str(m) for m in getattr(fake, "sent", []))
+        if "120" in told and ticket.number in told:
+            break
+        await asyncio.sleep(0.1)
+    assert "120" in told and ticket.number in told and ticket.source == "emergency"
