@@ -136,7 +136,8 @@ def _nlu_train(settings: Settings, data: Path | None, out: Path | None) -> int:
         print(f"hotline: no training data in {data} (give --data)", file=sys.stderr)
         return 2
     own = sorted((settings.base_dir / "tests" / "data").glob("triage*.jsonl")) + sorted(
-        (settings.base_dir / "tests" / "data").glob("types*.jsonl"))
+        (settings.base_dir / "tests" / "data").glob("types*.jsonl")) + sorted(
+        (settings.base_dir / "tests" / "data").glob("emergency_holdout*.jsonl"))
     train(data, own, settings.path(settings.triage.taxonomy), out or settings.path(settings.triage.model))
     return 0
 

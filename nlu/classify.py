@@ -183,9 +183,9 @@ class Classifier:
     def category_scores(self, text: str) -> dict[str, float]:
         return self._cats.scores(text)
 
-    def grievance_type(self, text: str) -> str:
+    def grievance_type(self, text: str, scores: dict[str, float] | None = None) -> str:
         """Within what the boards call 投诉/求助: a report, a request for help or (by default) a complaint."""
-        scores = self.type_scores(text)
+        scores = scores if scores is not None else self.type_scores(text)
         best = max(("report", "complaint", "help"), key=lambda k: (scores[k], -_TYPE_PRECEDENCE.index(k)))
         return best if scores[best] > 0 else "complaint"
 

@@ -45,6 +45,8 @@ class Example:
     category: str | None = None
     coarse_type: str | None = None  # grievance / consultation / suggestion
     request_type: str | None = None  # our five types, where known
+    emergency: str | None = None     # "yes" / "no" where known (the boards are ordinary requests: "no")
+    line: str | None = None          # the line an emergency needs (110 / 119 / 120 / 122)
 
 
 def in_dev(key: str) -> bool:
@@ -91,13 +93,15 @@ def board_examples(train_dir: Path) -> list[Example]:
     """Every labelled text of the real boards."""
     raw = list(_jsonl(train_dir / "tipdm_raw.jsonl"))
     segmented = list(_jsonl(train_dir / "tipdm_segmented.jsonl"))
-    out = [Example(f"{r['title']}。{r['text']}", "tipdm_raw", f"tipdm:{r['id']}", category=r["category"])
-           for r in raw]
+    out = [Example(f"{r['title']}。{r['text']}", "tipdm_raw", f"tipdm:{r['id']}", category=r["category"],
+                   emergency="no") for r in raw]
     for row, key in zip(segmented, _tipdm_groups(raw, segmented)):
-        out.append(Example(row["words"].replace(" ", ""), "tipdm_segmented", key, category=row["category"]))
+        out.append(Example(row["words"].replace(" ", ""), "tipdm_segmented", key, category=row["category"],
+                           emergency="no"))
     for r in _jsonl(train_dir / "zhejiang_board.jsonl"):
         out.append(Example(f"{r['title']}。{r['text']}", "zhejiang", f"zhejiang:{r['id']}",
-                           category=ZHEJIANG_DOMAINS.get(r["domain"]), coarse_type=BOARD_TYPES[r["type"]]))
+                           category=ZHEJIANG_DOMAINS.get(r["domain"]), coarse_type=BOARD_TYPES[r["type"]],
+                           emergency="no"))
     return out
 
 
@@ -106,13 +110,16 @@ def own_examples(paths: Iterable[Path]) -> list[Example]:
     out = []
     for path in paths:
         for n, r in enumerate(_jsonl(path)):
+            key = f"{path.stem}:{r['text']}"
             if r.get("emergency") or r.get("disposition") == "emergency":
+                # triage.jsonl lists the lines (first = the one to call); holdouts name one line.
+                lines = r["emergency"] if isinstance(r.get("emergency"), list) else [r.get("line")]
+                out.append(Example(r["text"], f"own:{path.stem}", key, emergency="yes", line=lines[0]))
                 continue
             rtype, cat = r.get("request_type"), r.get("category")
-            if rtype is None and cat is None:
-                continue
-            out.append(Example(r["text"], f"own:{path.stem}", f"{path.stem}:{r['text']}", category=cat,
-                               coarse_type=COARSE_TYPE.get(rtype) if rtype else None, request_type=rtype))
+            out.append(Example(r["text"], f"own:{path.stem}", key, category=cat,
+                               coarse_type=COARSE_TYPE.get(rtype) if rtype else None, request_type=rtype,
+                               emergency="no"))
     return out
 
 

@@ -53,7 +53,7 @@ HAZARDS: tuple[Hazard, ...] = (
         r"烟.{0,4}(越来越大|蔓延|往(外|上)(冒|窜))|呼呼(地)?冒烟"), blockers=_POLLUTION, unless=_PEOPLE_AT_RISK),
     Hazard("people_inside", ("119",), _p(r"(里面|屋里|楼里|车间里|房子里).{0,6}(还有人|有人没出来|人没出来|困着人)"),
            text_blockers=_p(r"冒烟|着火|起火|烧|火|烟|塌|泄漏|漏气|水淹|淹了")),
-    Hazard("explosion", ("119", "120"), _p(r"爆炸|炸了|炸开了")),
+    Hazard("explosion", ("119", "120"), _p(r"爆炸|炸了|炸开了"), blockers=_p(r"礼花|烟花|鞭炮|爆竹|炮仗|气球|轮胎|爆米花")),
     Hazard("gas_leak", ("119",), _p(
         r"(燃气|煤气|天然气|液化气|气罐)(泄漏|泄露|漏了|漏气|管(道|线|子)?.{0,4}(断|裂|破|漏))|"
         r"(燃气|煤气|天然气|液化气|气罐|罐子).{0,8}(漏气|泄漏|泄露|往外(冒|呲|喷))|"
@@ -213,10 +213,10 @@ _HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|(害)?怕.{0,3}(�
 _HABITUAL = _p(r"经常|老是|总是|老有|总有|天天|每天|常常|时常|(?<!一)动不动|一到.{0,4}(就|更)|频繁|屡次|多次|好几次|"
                r"长期|长年|常年|多年|一直(以来|都)|至今|好几(天|个月|年)|(几|两|三|半)个月(了|来)|无人(管|问|处理|修)|"
                r"没人(管|修|处理)|一直没(人)?(修|管|处理)")
-_NOW = _p(r"正在|现在|刚刚|刚才|马上|快来|快点|快啲|赶紧|救命|今天|今晚|这会儿|还在|此刻|眼下|这时候|怎么办|咋办")
+_NOW = _p(r"正在|现在(?!(已经|都)?(没事|好了|好多了|不))|刚刚|刚才|马上|快来|快点|快啲|赶紧|救命|今天|今晚|这会儿|还在|此刻|眼下|这时候|怎么办|咋办")
 # A suggestion or a habit is not an emergency, wherever in the text it is said.
 # Said of a sentence: a suggestion, hearsay or news, or a narrated date, is not a call about now.
-_SENTENCE_BLOCKERS = _p(r"建议|提个意见|听说|据说|传言|谣言|是真的吗|网上(说|传)|群里(都)?在?传|新闻|报道|"
+_SENTENCE_BLOCKERS = _p(r"建议|提个意见|演练|演习|听说|据说|传言|谣言|是真的吗|网上(说|传)|群里(都)?在?传|新闻|报道|"
                         r"(19|20)\d\d年|\d+月\d+(日|号)|昨(天|晚|日)|前天|上午.{0,6}(发生|出)过")
 # A letter to officials (尊敬的领导, 市长您好): ordinary board petitions narrate old harm; in one a hazard
 # counts only where its sentence says it is happening now.

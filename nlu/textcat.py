@@ -98,16 +98,20 @@ class TextModel:
 
     def vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Indices and L2-normalised sublinear TF-IDF values of the text's known n-grams."""
-        idx, vals = [], []
-        for g, c in ngrams(prepare(text)).items():
-            i = self._index.get(g)
-            if i is not None:
-                idx.append(i)
-                vals.append(1.0 + np.log(c))
-        if not idx:
+        index = self._index
+        counts: dict[int, int] = {}
+        lo, hi = NGRAM_RANGE
+        for part in prepare(text).split(" "):
+            n_part = len(part)
+            for n in range(lo, hi + 1):
+                for i in range(n_part - n + 1):
+                    j = index.get(part[i:i + n])
+                    if j is not None:
+                        counts[j] = counts.get(j, 0) + 1
+        if not counts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ix = np.asarray(idx, dtype=np.int64)
-        v = np.asarray(vals, dtype=np.float32) * self._idf[ix]
+        ix = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        v = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self._idf[ix]
         return ix, v / np.linalg.norm(v)
 
     def predict(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,

@@ -84,7 +84,14 @@ HEADS: dict[str, tuple[Callable[[Example], str | None], str, float]] = {
     # head: (label of an example, cue prefix, regularisation C)
     "category": (lambda e: e.category, "cat", 8.0),
     "coarse_type": (lambda e: e.coarse_type, "type", 4.0),
+    # May only add emergencies the rules missed (nlu.triage); its threshold is set below.
+    "emergency": (lambda e: e.emergency, "none", 4.0),
+    "emergency_line": (lambda e: e.line if e.emergency == "yes" else None, "none", 4.0),
 }
+# The emergency model speaks only above the probability at which it raises at most this share of
+# false alarms on the ordinary texts it was trained with (it is stricter on texts it never saw).
+EMERGENCY_MAX_TRAIN_ALARMS = 0.0005
+EMERGENCY_MAX_OWN_ALARMS = 0.005
 
 
 def train(train_dir: Path, own_files: Sequence[Path], taxonomy: Path, out: Path,
@@ -105,14 +112,19 @@ def train(train_dir: Path, own_files: Sequence[Path], taxonomy: Path, out: Path,
     for name, (label_of, prefix, c) in HEADS.items():
         rows = [e for e in train_set if label_of(e)]
         labels = sorted({label_of(e) for e in rows})  # type: ignore[type-var]
+        if len(labels) < 2:
+            log(f"  {name}: nothing to learn from ({labels}), skipped")
+            continue
         extra = sorted({k for e in rows for k in cues[id(e)] if k.startswith(prefix + ":")})
         x = _matrix([e.text for e in rows], vocab, idf, [cues[id(e)] for e in rows], extra)
         model = _fit(x, [label_of(e) for e in rows], c)  # type: ignore[misc]
         order = [list(model.classes_).index(l) for l in labels]
+        # Two labels: scikit-learn keeps one weight vector for the second; logits (0, w·x) give the same
+        # probability through the softmax that inference uses.
         arrays[f"{name}_coef"] = model.coef_.T[:, order].astype(np.float16) if len(labels) > 2 else \
-            np.hstack([-model.coef_.T, model.coef_.T]).astype(np.float16)
+            np.hstack([np.zeros_like(model.coef_.T), model.coef_.T]).astype(np.float16)
         arrays[f"{name}_intercept"] = (model.intercept_[order] if len(labels) > 2 else
-                                       np.asarray([-model.intercept_[0], model.intercept_[0]])).astype(np.float32)
+                                       np.asarray([0.0, model.intercept_[0]])).astype(np.float32)
         meta["heads"][name] = {"labels": labels, "extra": extra, "train_rows": len(rows),  # type: ignore[index]
                                "label_counts": dict(Counter(label_of(e) for e in rows))}
         dev_rows = [e for e in dev_set if label_of(e)]
@@ -127,6 +139,19 @@ def train(train_dir: Path, own_files: Sequence[Path], taxonomy: Path, out: Path,
             log(f"  dev {name:12s} {source:22s} n={len(g):5d} accuracy {by_source[source]['accuracy']:.3f} "
                 f"macro-F1 {by_source[source]['macro_f1']:.3f}")
         meta["dev"][name] = by_source  # type: ignore[index]
+        if name == "emergency":
+            yes = labels.index("yes")
+            cuts = [0.5]
+            # Long board letters and our own short hard negatives score differently: the bar must hold
+            # for both (a share of each group's training texts).
+            for own in (False, True):
+                idx = [i for i, e in enumerate(rows) if label_of(e) == "no" and e.source.startswith("own:") == own]
+                if idx:
+                    neg = np.sort(model.predict_proba(x[idx])[:, yes])
+                    share = EMERGENCY_MAX_TRAIN_ALARMS if not own else EMERGENCY_MAX_OWN_ALARMS
+                    cuts.append(float(neg[min(len(neg) - 1, int(len(neg) * (1 - share)))]))
+            meta["emergency_threshold"] = round(max(cuts), 4)
+            log(f"  emergency model threshold {meta['emergency_threshold']}")
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, vocab=np.asarray(json.dumps(vocab, ensure_ascii=False)),
                         meta=np.asarray(json.dumps(meta, ensure_ascii=False)), **arrays)

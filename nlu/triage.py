@@ -98,24 +98,36 @@ class Triager:
     def categories(self) -> tuple[str, ...]:
         return self._model.heads["category"].labels
 
-    def classify(self, norm: str) -> tuple[str, str]:
+    def classify(self, norm: str, vector: Any = None) -> tuple[str, str]:
         """Request type and category of a normalised text: the trained model, with the rule lexicons'
         cues among its features; within the boards' 投诉/求助 the rules tell a report, a request for
         help and a complaint apart."""
-        vector = self._model.vectorize(norm)
-        type_cues = cue_features("type", self._classifier.type_scores(norm))
-        coarse = self._model.predict("coarse_type", norm, type_cues, vector).label
-        request_type = self._classifier.grievance_type(norm) if coarse == "grievance" else coarse
+        vector = vector if vector is not None else self._model.vectorize(norm)
+        type_scores = self._classifier.type_scores(norm)
+        coarse = self._model.predict("coarse_type", norm, cue_features("type", type_scores), vector).label
+        request_type = self._classifier.grievance_type(norm, type_scores) if coarse == "grievance" else coarse
         category = self._model.predict(
             "category", norm, cue_features("cat", self._classifier.category_scores(norm)), vector).label
         return request_type, category
+
+    def _learned_emergency(self, norm: str, vector: Any) -> EmergencyFinding | None:
+        """The trained model may add an emergency the rules missed, never remove one they found."""
+        threshold = self._model.meta.get("emergency_threshold")
+        if "emergency" not in self._model.heads or threshold is None:
+            return None
+        p = self._model.predict("emergency", norm, None, vector).scores.get("yes", 0.0)
+        if p < float(threshold):  # type: ignore[arg-type]
+            return None
+        line = self._model.predict("emergency_line", norm, None, vector).label
+        return EmergencyFinding((line,), "model", f"p={p:.2f}")
 
     def analyze(self, text: str) -> TriageResult:
         norm = normalize(text)
         if len(norm) > MAX_ANALYSED_CHARS:
             norm = norm[:MAX_ANALYSED_CHARS // 2] + "。" + norm[-MAX_ANALYSED_CHARS // 2:]
-        emergency = screen(text)
-        request_type, category = self.classify(norm)
+        vector = self._model.vectorize(norm)
+        emergency = screen(text) or self._learned_emergency(norm, vector)
+        request_type, category = self.classify(norm, vector)
         if emergency is not None:
             hits = self._gazetteer.find(norm)
             district = next((h.district for h in hits if h.district), None)

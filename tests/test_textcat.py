@@ -65,3 +65,23 @@ def test_every_non_emergency_text_gets_a_request_type_and_a_category() -> None:
         assert result.emergency is None
         assert result.request_type in {"complaint", "help", "report", "consultation", "suggestion"}, text
         assert result.category in triager.categories, text
+
+
+def test_inference_gives_the_probabilities_training_saw(tmp_path: Path) -> None:
+    """Our numpy inference must agree with scikit-learn's predict_proba, two labels included."""
+    from nlu.train import HEADS, _fit, _matrix, _build_vocab
+    texts = ["楼道里着火了快来人", "路灯坏了好几天", "有人倒在地上不动了", "请问社保卡怎么办", "车撞了人在流血",
+             "小区垃圾没人清"]
+    labels = ["yes", "no", "yes", "no", "yes", "no"]
+    vocab, idf = _build_vocab(texts * 2)
+    x = _matrix(texts, vocab, idf, [{}] * len(texts), [])
+    model = _fit(x, labels, 4.0)
+    out = tmp_path / "m.npz"
+    meta = {"heads": {"emergency": {"labels": ["no", "yes"], "extra": []}}}
+    np.savez(out, vocab=np.asarray(json.dumps(vocab, ensure_ascii=False)), meta=np.asarray(json.dumps(meta)),
+             idf=idf, emergency_coef=np.hstack([np.zeros_like(model.coef_.T), model.coef_.T]),
+             emergency_intercept=np.asarray([0.0, model.intercept_[0]]))
+    loaded = TextModel.load(out)
+    for text, expected in zip(texts, model.predict_proba(x)[:, 1]):
+        assert abs(loaded.predict("emergency", text).scores["yes"] - expected) < 1e-4
+    assert HEADS["emergency"][0]  # the head exists in training

@@ -96,3 +96,33 @@ def test_every_disposition_has_a_chinese_reply(triager: Triager) -> None:
 
 def test_taxonomy_terms_give_a_category_when_no_cue_does(triager: Triager) -> None:
     assert triager.analyze("农机购置补贴今年还有吗").category == "农村农业"
+
+
+@pytest.mark.parametrize("name", ["emergency_holdout_a.jsonl", "emergency_holdout_b.jsonl", "emergency_holdout_c.jsonl"])
+def test_independently_written_emergencies_are_all_found(triager: Triager, name: str) -> None:
+    """Sets written by helper sessions without sight of the rules (figures before tuning in
+    docs/benchmarks.md); merged after they were measured, so every later change keeps them."""
+    rows = load(PROJECT_ROOT / "tests" / "data" / name)
+    missed = [r["text"] for r in rows if r["emergency"] and triager.analyze(r["text"]).emergency is None]
+    alarms = [r["text"] for r in rows if not r["emergency"] and triager.analyze(r["text"]).emergency is not None]
+    assert missed == [] and len(alarms) <= 0.15 * sum(not r["emergency"] for r in rows), (missed, alarms)
+
+
+def test_a_danger_told_inside_a_complaint_is_found_and_the_complaint_is_kept(triager: Triager) -> None:
+    text = ("我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
+            "刚才楼梯口有个老太太躺着一动不动，头底下一滩血")
+    result = triager.analyze(text)
+    assert result.emergency is not None and "120" in result.emergency.lines
+    assert result.carries_request and result.request_type == "complaint"
+    assert not triager.analyze("我家厨房着火了，火很大，快来人").carries_request
+
+
+@pytest.mark.parametrize("text", [
+    "2016年12月9号凌晨，医院保安打人，至今没有处理结果，请领导重视",
+    "尊敬的领导您好，我们村旁的化工厂常年排放黑烟，浓烟滚滚，村民苦不堪言",
+    "救命啊，这个公积金提取怎么这么麻烦，跑了三趟了",
+    "今天早上倒车跟一辆车剐蹭了，两边都是小擦伤，已经私了了，想问一下还要报备吗",
+    "听说昨天晚上城南化工厂爆炸了，是真的吗",
+])
+def test_narrated_standing_or_figurative_dangers_do_not_fire(triager: Triager, text: str) -> None:
+    assert triager.analyze(text).emergency is None
