@@ -264,7 +264,8 @@ class Pipeline:
         ticket's progress; the same matter with something new is added to that ticket."""
         best = None
         conv = ingest.conversation
-        for ticket, contact_id, citizen in await self._store.tickets.candidates(triage.category, triage.district, LOOKBACK):
+        for ticket, contact_id, citizen in await self._store.tickets.candidates(
+                triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id):
             # The conversation's contact, not the message's sender: a phone platform may name the
             # caller only when the call starts. An unidentified caller is nobody's repeat.
             # The conversation's own open ticket takes the message as an addition, further on.

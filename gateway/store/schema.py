@@ -154,6 +154,10 @@ tickets = sa.Table(
         "status IN ('open', 'dispatched', 'in_progress', 'resolved', 'closed', 'terminated')", name="status"
     ),
     sa.Index("ix_tickets_status_created", "status", "created_at"),
+    # Repeats are looked for among one citizen's tickets, same-problem links among the latest of one
+    # category and district: both bounded, indexed lookups (never a scan of every recent ticket).
+    sa.Index("ix_tickets_contact", "contact_id", "id"),
+    sa.Index("ix_tickets_category_district", "category", "district", "id"),
 )
 
 # Append-only: the migration installs triggers that refuse UPDATE and DELETE.

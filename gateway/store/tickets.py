@@ -447,10 +447,12 @@ class TicketStore:
         return await self._db.run(work)
 
     async def candidates(self, category: str | None, district: str | None, within: timedelta,
-                         limit: int = 200) -> list[tuple[TicketRecord, int | None, str | None]]:
-        """Tickets of the same category and district still open or closed `within` the past, with the
-        citizen's contact id and address (None for tickets entered without a conversation): what
-        repeats and links are looked for among."""
+                         limit: int = 50, contact_id: int | None = None
+                         ) -> list[tuple[TicketRecord, int | None, str | None]]:
+        """The latest `limit` tickets of the same category and district still open or closed `within`
+        the past (only `contact_id`'s when given), with the citizen's contact id and address (None for
+        tickets entered without a conversation): what repeats and links are looked for among. Both
+        lookups walk an index backwards from the newest ticket and stop at `limit`."""
         since = self._clock.now() - within
 
         def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
@@ -458,6 +460,8 @@ class TicketStore:
                      .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
                      .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")), tickets.c.updated_at >= since))
                      .order_by(tickets.c.id.desc()).limit(limit))
+            if contact_id is not None:
+                query = query.where(tickets.c.contact_id == contact_id)
             query = query.where(tickets.c.category == category if category else tickets.c.category.is_(None))
             query = query.where(tickets.c.district == district if district else tickets.c.district.is_(None))
             return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query).all()]
