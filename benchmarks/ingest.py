@@ -108,6 +108,15 @@ def stored_counts(db_path: str) -> tuple[int, int, int]:
     return inbound, conversations, tickets
 
 
+def conversations_with_two_open_tickets(db_path: str) -> int:
+    """The invariant: one open ticket per conversation (the counts above can differ by a few at the
+    window's edges, where a conversation began in the warm-up and its ticket after it)."""
+    with sqlite3.connect(db_path) as db:
+        (n,), = db.execute("SELECT count(*) FROM (SELECT conversation_id FROM tickets WHERE status IN "
+                           "('open', 'dispatched', 'in_progress') GROUP BY conversation_id HAVING count(*) > 1)")
+    return n
+
+
 async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -127,6 +136,7 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) ->
                 before = stored_counts(f"{tmp}/bench.db")
                 result = await python_load(url, seconds, concurrency)
             after = stored_counts(f"{tmp}/bench.db")
+            doubled = conversations_with_two_open_tickets(f"{tmp}/bench.db")
         finally:
             proc.terminate()
             proc.wait(10)
@@ -135,7 +145,8 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) ->
           f"duration: {result['seconds']:.1f} s  errors: {result['errors']:.0f}")
     print(f"throughput: {result['requests'] / result['seconds']:,.0f} messages/s  "
           f"({result['requests']:.0f} answered, {stored} stored, "
-          f"{after[2] - before[2]} tickets for {after[1] - before[1]} conversations)")
+          f"{after[2] - before[2]} tickets for {after[1] - before[1]} conversations; "
+          f"conversations with two open tickets: {doubled})")
     print(f"latency: p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  "
           f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms")
 

@@ -25,6 +25,7 @@ class WorkCalendar:
     extra_workdays: set[dt.date] = field(default_factory=set)
     listed_years: set[int] = field(default_factory=set)
     _warned: set[int] = field(default_factory=set)
+    _known: dict[dt.date, bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> "WorkCalendar":
@@ -37,6 +38,14 @@ class WorkCalendar:
         return cal
 
     def is_workday(self, day: dt.date) -> bool:
+        # Asked for every new ticket's due date: the package's lookup validates its argument on each
+        # call (a quarter of the gateway's CPU under load), so answers are kept per day.
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: dt.date) -> bool:
         if day.year in self.listed_years:
             return day in self.extra_workdays or (day.weekday() < 5 and day not in self.extra_holidays)
         try:

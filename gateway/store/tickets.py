@@ -8,6 +8,7 @@ and gap-free per day on SQLite and PostgreSQL alike, across replicas.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+import functools
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -244,6 +245,22 @@ def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef
     return row.id, row.number, False
 
 
+@functools.cache
+def _candidates_query(by_contact: bool, has_category: bool, has_district: bool) -> sa.Select[Any]:
+    """Built once per shape (see TicketStore.candidates): building a statement costs more than running it."""
+    query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
+             .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
+             .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")),
+                           tickets.c.updated_at >= sa.bindparam("b_since")))
+             .order_by(tickets.c.id.desc()).limit(sa.bindparam("b_limit")))
+    if by_contact:
+        query = query.where(tickets.c.contact_id == sa.bindparam("b_contact"))
+    query = query.where(tickets.c.category == sa.bindparam("b_category") if has_category
+                        else tickets.c.category.is_(None))
+    return query.where(tickets.c.district == sa.bindparam("b_district") if has_district
+                       else tickets.c.district.is_(None))
+
+
 class TicketStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -453,18 +470,12 @@ class TicketStore:
         the past (only `contact_id`'s when given), with the citizen's contact id and address (None for
         tickets entered without a conversation): what repeats and links are looked for among. Both
         lookups walk an index backwards from the newest ticket and stop at `limit`."""
-        since = self._clock.now() - within
+        query = _candidates_query(contact_id is not None, category is not None, district is not None)
+        params = {"b_since": self._clock.now() - within, "b_limit": limit, "b_contact": contact_id,
+                  "b_category": category, "b_district": district}
 
         def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
-            query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
-                     .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
-                     .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")), tickets.c.updated_at >= since))
-                     .order_by(tickets.c.id.desc()).limit(limit))
-            if contact_id is not None:
-                query = query.where(tickets.c.contact_id == contact_id)
-            query = query.where(tickets.c.category == category if category else tickets.c.category.is_(None))
-            query = query.where(tickets.c.district == district if district else tickets.c.district.is_(None))
-            return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query).all()]
+            return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query, params).all()]
         return await self._db.run(work)
 
     async def link(self, a: int, b: int, score: float) -> None:
