@@ -140,3 +140,16 @@ def test_our_twilio_signature_check_agrees_with_the_documented_vector() -> None:
     signed = v["url"] + "".join(k + v["params"][k] for k in sorted(v["params"]))
     ours = base64.b64encode(hmac.new(v["auth_token"].encode(), signed.encode(), hashlib.sha1).digest()).decode()
     assert ours == v["expected_signature"]
+
+
+async def test_an_emergency_told_after_a_complaint_transfers_and_keeps_the_complaint(ivr: TestClient) -> None:
+    await post_event(ivr, {"type": "call.started", "call_id": "c9", "caller": "13800000009"})
+    status, turn = await post_event(ivr, {
+        "type": "transcript", "call_id": "c9", "sequence": 1, "final": True,
+        "text": "我想反映一下我们小区物业的问题 垃圾好几天没人清 电梯也老是坏 上个月打过电话也没人管 "
+                "哎 刚才楼下好像有人倒在地上不动了 叫他也不答应"})
+    assert status == 200
+    spoken = " ".join(a.get("text", "") for a in turn["actions"] if a["type"] == "say")
+    [ticket] = await rows(ivr, tickets)
+    assert "120" in spoken and ticket.source == "emergency" and "垃圾" in ticket.description
+    assert {"type": "transfer", "to": "120"} in turn["actions"]
