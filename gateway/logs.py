@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import re
+
 from nlu.pii import mask
+
+# A Telegram bot token ("123456:ABC-...") inside any URL or message, whatever logged it.
+_BOT_TOKEN = re.compile(r"(bot|/)\d{6,12}:[A-Za-z0-9_-]{30,}")
 
 
 class PiiMaskingFilter(logging.Filter):
@@ -15,7 +20,7 @@ class PiiMaskingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:
             return True
-        masked = mask(message)
+        masked = _BOT_TOKEN.sub(r"\1<token>", mask(message))
         if masked != message:
             record.msg, record.args = masked, None
         return True
@@ -30,3 +35,5 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and the Telegram Bot API puts the bot token in the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -67,7 +67,7 @@ class WebChannel:
             web.post("/api/v1/web/messages", self.post_message),
             web.get("/api/v1/web/history", self.get_history),
             web.get("/api/v1/web/ws", self.websocket),
-            web.get("/api/v1/web/media/{attachment_id:\\d+}", self.get_media),
+            web.get("/api/v1/web/media/{attachment_id:\\d{1,18}}", self.get_media),
         ]
 
     async def index(self, request: web.Request) -> web.FileResponse:
@@ -141,9 +141,8 @@ class WebChannel:
             raise Forbidden("attachment not in this session", code="not_your_attachment",
                             message_zh="无法查看该文件。")
         row = found[0]
-        return web.FileResponse(self._media.path(row["storage_key"]),
-                                headers={"Content-Type": row["content_type"], "Cache-Control": "private, max-age=3600",
-                                         "X-Content-Type-Options": "nosniff"})
+        path, headers = self._media.serve(row["storage_key"], row.get("filename"))
+        return web.FileResponse(path, headers=headers)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         session = _session(request.query.get("session"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Callable
 
 from aiohttp import web
+
+from channels.http_body import json_object
 
 from gateway.api.auth import require_token
 from gateway.errors import BadRequest, NotFound
@@ -33,10 +34,7 @@ class ConversationsApi:
         and the gateway routes its messages to the agents only."""
         require_token(request, self._token)
         conversation_id = int(request.match_info["conversation_id"])
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc
+        body = await json_object(request) if request.can_read_body else {}
         reason = body.get("reason", "requested") if isinstance(body, dict) else "requested"
         if reason not in HANDOFF_REASONS:
             raise BadRequest(f"reason must be one of {HANDOFF_REASONS}", code="bad_reason")

@@ -28,6 +28,13 @@ def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Hand
         if request.content_length is not None and request.content_length > max_request_bytes:
             log.warning("413 %s %s: declared body of %d bytes", request.method, request.path, request.content_length)
             return web.json_response(error_body("payload_too_large", "上传的内容过大，请压缩后重试。"), status=413)
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            # aiohttp would inflate the body past every size limit (a 244 KiB gzip became 245 MB on disk).
+            log.warning("415 %s %s: compressed request body (%s) refused", request.method, request.path,
+                        encoding[:32])
+            return web.json_response(error_body("unsupported_encoding", "请不要压缩上传的内容，请直接发送。"),
+                                     status=415)
         try:
             return await handler(request)
         except ServiceError as exc:

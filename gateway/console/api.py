@@ -83,7 +83,7 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/handback", self.handback),
             web.post("/console/api/conversations/{id:\\d+}/close", self.close),
             web.get("/console/api/ws", self.websocket),
-            web.get("/console/api/media/{attachment_id:\\d+}", self.media),
+            web.get("/console/api/media/{attachment_id:\\d{1,18}}", self.media),
             web.post("/console/api/conversations/{id:\\d+}/tickets", self.create_ticket),
             web.patch("/console/api/tickets/{number}", self.edit_ticket),
             web.get("/console/api/kb/search", self.kb_search),
@@ -402,9 +402,8 @@ class ConsoleApi:
         if found is None:
             raise NotFound("no such attachment", code="attachment_not_found")
         row = found[0]
-        return web.FileResponse(self._media().path(row["storage_key"]), headers={
-            "Content-Type": row["content_type"], "Cache-Control": "private, max-age=3600",
-            "X-Content-Type-Options": "nosniff"})
+        path, headers = self._media().serve(row["storage_key"], row.get("filename"))
+        return web.FileResponse(path, headers=headers)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         await self._agent(request)
