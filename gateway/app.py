@@ -29,6 +29,7 @@ from channels.telegram.adapter import TelegramChannel
 from channels.wechat.adapter import WechatAccount, WechatChannel
 from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
+from channels.safe_fetch import FetchPolicy
 from channels.web.adapter import WebChannel
 from gateway.api.conversations import ConversationsApi
 from gateway.console.api import ConsoleApi
@@ -287,7 +288,9 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             secret=secrets.ivr_secret.get_secret_value() if secrets.ivr_secret else None,
             twilio_auth_token=secrets.twilio_auth_token.get_secret_value() if secrets.twilio_auth_token else None,
             public_base_url=i.public_base_url or None, agent_seat=i.agent_seat,
-            max_recording_bytes=i.max_recording_bytes), screen, call_state, lambda: app[HTTP])
+            max_recording_bytes=i.max_recording_bytes,
+            recordings=FetchPolicy(frozenset(i.recording_hosts), i.recording_require_https,
+                                   i.recording_allow_private_addresses)), screen, call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER])

@@ -122,6 +122,16 @@ class IvrSettings(_Section):
     agent_seat: str = "8001"          # where "转人工" transfers a caller
     public_base_url: str = ""         # the URL Twilio signs, when the gateway sits behind a proxy
     max_recording_bytes: int = 50 * 1024 * 1024
+    # Call recordings are fetched only from these hosts (".example.com": the domain and its subdomains),
+    # over https, and only when every address they resolve to is public (no SSRF into our network).
+    recording_hosts: list[str] = Field(default_factory=lambda: ["api.twilio.com"])
+    recording_require_https: bool = True
+    recording_allow_private_addresses: bool = False  # only for loopback stand-ins in tests
+
+    @field_validator("recording_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return [h.strip().lower() for h in value.split(",") if h.strip()] if isinstance(value, str) else value
 
 
 class TelegramSettings(_Section):

@@ -26,7 +26,10 @@ TWILIO_TOKEN = "12345"
 
 @pytest.fixture
 async def ivr(make_client, db_url) -> TestClient:
-    return await make_client(db_url=db_url, secrets={"ivr_secret": SECRET, "twilio_auth_token": TWILIO_TOKEN})
+    # The recording stand-in listens on loopback: allowed here, and only here, by name and address.
+    return await make_client(db_url=db_url, secrets={"ivr_secret": SECRET, "twilio_auth_token": TWILIO_TOKEN},
+                             ivr={"recording_hosts": ["127.0.0.1"], "recording_require_https": False,
+                                  "recording_allow_private_addresses": True})
 
 
 async def post_event(client: TestClient, event: dict[str, Any], secret: str = SECRET,
@@ -153,3 +156,57 @@ async def test_an_emergency_told_after_a_complaint_transfers_and_keeps_the_compl
     [ticket] = await rows(ivr, tickets)
     assert "120" in spoken and ticket.source == "emergency" and "垃圾" in ticket.description
     assert {"type": "transfer", "to": "120"} in turn["actions"]
+
+
+async def test_recording_urls_outside_the_policy_are_not_fetched(make_client, db_url) -> None:
+    """SSRF: a webhook names a URL; only configured public hosts over https are fetched, redirects
+    included. Every stand-in here is on loopback."""
+    hits: list[str] = []
+    internal = web.Application()
+
+    async def secret(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40)
+
+    async def bounce(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        raise web.HTTPFound("http://localhost:1/admin")  # another host: checked again, refused
+
+    internal.router.add_get("/secret.wav", secret)
+    internal.router.add_get("/bounce", bounce)
+    server = TestServer(internal)
+    await server.start_server()
+    try:
+        # Default policy: loopback is neither a configured host nor a public address.
+        strict = await make_client(db_url=db_url, secrets={"ivr_secret": SECRET})
+        await post_event(strict, {"type": "call.started", "call_id": "s1", "caller": "13800000011"})
+        status, _ = await post_event(strict, {"type": "call.ended", "call_id": "s1",
+                                              "recording_url": str(server.make_url("/secret.wav"))})
+        assert status == 200 and hits == [] and await rows(strict, attachments) == []
+        # The host allowed by name but not its address: refused after resolution.
+        named = await make_client(db_url=db_url, secrets={"ivr_secret": SECRET},
+                                  ivr={"recording_hosts": ["localhost", "127.0.0.1"], "recording_require_https": False})
+        await post_event(named, {"type": "call.started", "call_id": "s2", "caller": "13800000012"})
+        await post_event(named, {"type": "call.ended", "call_id": "s2",
+                                 "recording_url": str(server.make_url("/secret.wav")).replace("127.0.0.1", "localhost")})
+        assert hits == []
+        # Allowed stand-in, but a redirect to another host is checked again and refused.
+        lab = await make_client(db_url=db_url, secrets={"ivr_secret": SECRET},
+                                ivr={"recording_hosts": ["127.0.0.1"], "recording_require_https": False,
+                                     "recording_allow_private_addresses": True})
+        await post_event(lab, {"type": "call.started", "call_id": "s3", "caller": "13800000013"})
+        await post_event(lab, {"type": "call.ended", "call_id": "s3",
+                               "recording_url": str(server.make_url("/bounce"))})
+        assert hits == ["/bounce"]
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("url", ["https://10.1.2.3/r.wav", "https://169.254.169.254/latest/meta-data",
+                                 "https://[::1]/r.wav", "https://224.0.0.1/r.wav", "http://api.twilio.com/r.wav",
+                                 "ftp://api.twilio.com/r.wav", "https://evil.example/r.wav"])
+async def test_private_addresses_other_hosts_and_plain_http_are_refused_before_any_connection(url: str) -> None:
+    from channels.safe_fetch import FetchPolicy, FetchRefused, check_url
+    policy = FetchPolicy(frozenset({"10.1.2.3", "169.254.169.254", "::1", "224.0.0.1", "api.twilio.com"}))
+    with pytest.raises(FetchRefused):
+        await check_url(url, policy)

@@ -26,7 +26,8 @@ from aiohttp import web
 from channels.base import (UNKNOWN_SENDER, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind,
                            OutboundMessage, Reply)
 from channels.errors import BadRequest, DeliveryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from channels.http_body import json_object, read_limited
+from channels.http_body import json_object
+from channels.safe_fetch import FetchPolicy, FetchRefused, fetch_limited
 from channels.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class IvrSettings:
     public_base_url: str | None
     agent_seat: str
     max_recording_bytes: int
+    recordings: FetchPolicy = FetchPolicy(frozenset())
 
 
 def speakable(text: str, limit: int = 6) -> list[str]:
@@ -152,10 +154,10 @@ class IvrChannel:
     async def _fetch_recording(self, url: str) -> tuple[Any, ...]:
         limit = self.settings.max_recording_bytes
         try:
-            async with self._http().get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
-                if resp.status != 200:
-                    raise OSError(f"HTTP {resp.status}")
-                data = await read_limited(resp, limit, "recording")
+            data = await fetch_limited(self._http(), url, self.settings.recordings, limit)
+        except FetchRefused as exc:
+            log.warning("ivr: recording URL refused: %s", exc)
+            return ()
         except (aiohttp.ClientError, OSError, PayloadTooLarge, TimeoutError) as exc:
             log.warning("ivr: recording not fetched: %s", exc)
             return ()
