@@ -79,7 +79,7 @@ async def fake_wechat() -> AsyncIterator[tuple[FakeWechat, str]]:
         yield fake, url
 
 
-def accounts(aes: bool = True) -> list[dict[str, str]]:
+def accounts(aes: bool = False) -> list[dict[str, str]]:
     return [{"app_id": APP_ID, "token": TOKEN, "app_secret": SECRET, **({"encoding_aes_key": AES_KEY} if aes else {})}]
 
 
@@ -89,8 +89,9 @@ async def wx(make_client, fake_wechat, db_url) -> TestClient:
     return await make_client(db_url=db_url, wechat={"api_base": base, "accounts": accounts()})
 
 
-def signed(token: str = TOKEN, timestamp: int | None = None, nonce: str = "12345") -> dict[str, str]:
+def signed(token: str = TOKEN, timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or uuid.uuid4().hex[:10]
     sig = hashlib.sha1("".join(sorted([token, ts, nonce])).encode()).hexdigest()
     return {"signature": sig, "timestamp": ts, "nonce": nonce, "openid": "o_user"}
 
@@ -147,7 +148,14 @@ async def test_plaintext_push_is_answered_passively(wx: TestClient) -> None:
     assert ticket.channel == "wechat" and ticket.number in body
 
 
-async def test_safe_mode_push_is_decrypted_and_answered_encrypted(wx: TestClient) -> None:
+@pytest.fixture
+async def wx_safe(make_client, fake_wechat, db_url) -> TestClient:
+    _, base = fake_wechat
+    return await make_client(db_url=db_url, wechat={"api_base": base, "accounts": accounts(aes=True)})
+
+
+async def test_safe_mode_push_is_decrypted_and_answered_encrypted(wx_safe: TestClient) -> None:
+    wx = wx_safe
     status, body = await push(wx, text_xml("泰山区停水两天了"), encrypt=True)
     assert status == 200 and "<Encrypt>" in body
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
@@ -347,3 +355,20 @@ async def test_an_emergency_inside_a_complaint_keeps_the_complaint(wx: TestClien
             break
         await asyncio.sleep(0.1)
     assert "120" in told and ticket.number in told and ticket.source == "emergency"
+
+
+async def test_an_account_in_safe_mode_refuses_plaintext_pushes(wx_safe: TestClient) -> None:
+    status, body = await push(wx_safe, text_xml("我要投诉，物业乱收费"))
+    assert status == 403 and "plaintext_refused" in body
+    assert await rows(wx_safe, messages) == []
+
+
+async def test_a_signed_query_replayed_with_another_body_is_refused(wx: TestClient) -> None:
+    q = signed()
+    first = await wx.post(f"/channels/wechat/{APP_ID}", params=q, data=text_xml("路灯坏了好几天", msg_id="9001").encode())
+    assert first.status == 200
+    retry = await wx.post(f"/channels/wechat/{APP_ID}", params=q, data=text_xml("路灯坏了好几天", msg_id="9001").encode())
+    assert retry.status == 200  # WeChat's own retry: the same body, answered again from the store
+    forged = await wx.post(f"/channels/wechat/{APP_ID}", params=q, data=text_xml("伪造的内容", msg_id="9002").encode())
+    assert forged.status == 403 and "replayed_nonce" in await forged.text()
+    assert len(await rows(wx, messages, messages.c.direction == "in")) == 1

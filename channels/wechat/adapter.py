@@ -11,6 +11,7 @@ the customer-service API otherwise, so nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -72,6 +73,9 @@ class WechatChannel:
         self._waiting: dict[str, _Passive] = {}  # openid -> the HTTP answer being prepared
         self._turns = KeyedLock()
         self._openid_account: dict[str, str] = {}
+        # (app id, timestamp, nonce) -> body digest, for the timestamp window: a plaintext push's
+        # signature covers only the query, so a captured query must not carry a new body.
+        self._seen_nonces: dict[tuple[str, str, str], tuple[float, str]] = {}
 
     def _account(self, request: web.Request) -> WechatAccount:
         account = self._accounts.get(request.match_info["app_id"])
@@ -103,6 +107,11 @@ class WechatChannel:
             raise BadRequest("XML with a DOCTYPE or ENTITY declaration", code="xml_declaration")
         q = request.query
         encrypted = q.get("encrypt_type") == "aes"
+        if account.encoding_aes_key and not encrypted:
+            # Safe mode configured: a plaintext push did not come from WeChat (its signature does not
+            # cover the body), whoever holds the query string could write anything.
+            raise Forbidden("plaintext push for an account in safe mode", code="plaintext_refused")
+        self._check_replay(account.app_id, q.get("timestamp", ""), q.get("nonce", ""), body)
         crypto = None
         if encrypted:
             if not account.encoding_aes_key:
@@ -132,6 +141,19 @@ class WechatChannel:
         if crypto is not None:
             reply = crypto.encrypt_message(reply, q.get("nonce", ""), q.get("timestamp"))
         return web.Response(text=reply, content_type="application/xml")
+
+    def _check_replay(self, app_id: str, timestamp: str, nonce: str, body: bytes) -> None:
+        """The same signed query again is WeChat retrying (same body: answered from the store); with
+        another body it is a replay, refused. Kept per process for the timestamp window."""
+        now = time.monotonic()
+        if len(self._seen_nonces) > 10_000:
+            self._seen_nonces = {k: v for k, v in self._seen_nonces.items() if now - v[0] < 2 * MAX_SKEW_SECONDS}
+        digest = hashlib.sha256(body).hexdigest()
+        key = (app_id, timestamp, nonce)
+        seen = self._seen_nonces.get(key)
+        if seen is not None and now - seen[0] < 2 * MAX_SKEW_SECONDS and seen[1] != digest:
+            raise Forbidden("signed query replayed with another body", code="replayed_nonce")
+        self._seen_nonces[key] = (now, digest)
 
     async def _process(self, account: WechatAccount, message: Any, xml: str) -> list[str]:
         openid = message.source
