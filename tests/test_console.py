@@ -225,3 +225,20 @@ async def test_agent_works_the_callback_list_in_the_browser(make_client) -> None
     [rating] = [e for e in ticket.events if e.kind == "rating"]
     assert ticket.status == "closed" and rating.actor == "agent:agent1"
     assert rating.data == {"level": "basically_satisfied", "solved": True, "note": "电话回访，市民确认已修好"}
+
+
+async def test_expired_console_sessions_are_purged(client: TestClient) -> None:
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from gateway.store.schema import agent_sessions
+    await add_agent(client, "purge1")
+    first, _ = await login(client, "purge1")
+    await first.close()
+    past = client.app[STORE].clock.now() - dt.timedelta(days=1)
+    await client.app[STORE].db.run(lambda conn: conn.execute(agent_sessions.update().values(expires_at=past)))
+    second, _ = await login(client, "purge1")
+    await second.close()
+    left = await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(agent_sessions)).all())
+    assert len(left) == 1 and left[0].expires_at > past + dt.timedelta(days=1)

@@ -247,3 +247,21 @@ async def test_phone_callers_are_called_back_and_the_agent_records_the_rating(ma
         assert (await (await http.get(client.make_url("/console/api/callbacks"))).json())["items"] == []
     async with ClientSession() as anonymous:
         assert (await anonymous.get(client.make_url("/console/api/callbacks"))).status == 401
+
+
+async def test_units_do_not_see_the_contact_of_an_anonymous_citizen(units_client: TestClient) -> None:
+    from tests.conftest import auth
+    resp = await units_client.post("/api/v1/tickets", headers=auth(), json={
+        "description": "小区门口的路灯坏了一个星期了", "channel": "web", "contact_phone": "13812345678",
+        "contact_name": "王先生", "anonymous": True})
+    assert resp.status == 201, await resp.text()
+    number = (await resp.json())["number"]
+    status, assigned = await supervisor_post(units_client, f"/console/api/tickets/{number}/assign", {"unit": "urban"})
+    listing = await (await units_client.get("/api/v1/unit/tickets", headers=as_unit("urban"))).json()
+    [mine] = [t for t in listing["items"] if t["number"] == number]
+    assert mine["contact_phone"] is None and mine["contact_name"] is None
+    status, body = await act(units_client, number, "accept")
+    assert status == 200 and body["contact_phone"] is None
+    # The hotline keeps it for the callback.
+    full = await (await units_client.get(f"/api/v1/tickets/{number}", headers=auth())).json()
+    assert full["contact_phone"] == "13812345678"

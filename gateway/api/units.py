@@ -55,7 +55,7 @@ class UnitsApi:
         unit = self._unit(request)
         items, total = await self._tickets().list(TicketFilter(status=request.query.get("status"), unit_id=unit),
                                                   limit=200)
-        return web.json_response({"unit": unit, "total": total, "items": [t.as_json(with_events=False) for t in items]})
+        return web.json_response({"unit": unit, "total": total, "items": [_for_unit(t.as_json(with_events=False)) for t in items]})
 
     async def act(self, request: web.Request) -> web.Response:
         unit = self._unit(request)
@@ -96,7 +96,7 @@ class UnitsApi:
                                               "conversation_id": ticket.conversation_id})
         if action == "return":
             ticket = await self._redispatch(ticket)
-        return web.json_response(ticket.as_json())
+        return web.json_response(_for_unit(ticket.as_json()))
 
     async def _check_return_window(self, number: str, unit: str) -> None:
         ticket = await self._tickets().get(number)
@@ -127,3 +127,11 @@ class UnitsApi:
 
 def parse_tokens(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (raw or {}).items()}
+
+
+def _for_unit(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A citizen who asked to stay anonymous is anonymous to the handling unit too (Art. 28): the hotline
+    keeps the contact for the callback, the unit answers through the hotline."""
+    if ticket.get("anonymous"):
+        ticket = {**ticket, "contact_name": None, "contact_phone": None}
+    return ticket

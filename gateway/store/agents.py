@@ -110,6 +110,8 @@ class AgentStore:
                 _audit(conn, self._clock.now(), f"agent:{username}", "login_failed", None, {"locked": bool(locked)})
                 return LoginResult(None, locked=bool(locked))
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+            # Expired sessions are purged here, at every login, so the table never grows without bound.
+            conn.execute(agent_sessions.delete().where(agent_sessions.c.expires_at <= now))
             conn.execute(agents.update().where(agents.c.id == row.id).values(failed_logins=0, locked_until=None))
             conn.execute(agent_sessions.insert().values(token_hash=token_hash(token), agent_id=row.id, csrf=csrf,
                                                         created_at=now, expires_at=now + SESSION_TTL))
