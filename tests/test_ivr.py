@@ -134,7 +134,7 @@ async def test_twiml_with_twilios_own_signature_and_parser(ivr: TestClient) -> N
     doc = ET.fromstring(await resp.text())
     assert doc.find("Dial").text == "119" and "119" in doc.find("Say").text
     forged = _twilio_post_params(ivr, fire, token="not-the-token")
-    assert (await ivr.post("/channels/ivr/twiml", **forged)).status == 401
+    assert (await ivr.post("/channels/ivr/twiml", **forged)).status == 403  # Twilio: 403 for a bad signature
 
 
 def test_our_twilio_signature_check_agrees_with_the_documented_vector() -> None:
@@ -210,3 +210,21 @@ async def test_private_addresses_other_hosts_and_plain_http_are_refused_before_a
     policy = FetchPolicy(frozenset({"10.1.2.3", "169.254.169.254", "::1", "224.0.0.1", "api.twilio.com"}))
     with pytest.raises(FetchRefused):
         await check_url(url, policy)
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"\xff\xfe\x00garbage=%%%", "application/x-www-form-urlencoded"),
+    (b"CallSid=CA1&From=%2B8613800000000", "application/x-www-form-urlencoded; charset=bogus"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"CallSid\"\r\n\r\nCA1\r\n--x--", "multipart/form-data; boundary=x"),
+    (b"{}", "application/json"),
+])
+async def test_unsigned_twiml_is_refused_with_403_before_it_is_read(ivr: TestClient, body: bytes,
+                                                                    content_type: str) -> None:
+    resp = await ivr.post("/channels/ivr/twiml", data=body, headers={"Content-Type": content_type})
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "bad_signature"
+    assert await rows(ivr, messages) == []
+
+
+async def test_a_401_says_how_to_authenticate(ivr: TestClient) -> None:
+    resp = await ivr.get("/api/v1/tickets")
+    assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")

@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 from typing import Any, Awaitable, Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from channels.base import (UNKNOWN_SENDER, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind,
                            OutboundMessage, Reply)
-from channels.errors import BadRequest, DeliveryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from channels.errors import BadRequest, Forbidden, DeliveryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from channels.http_body import json_object
 from channels.safe_fetch import FetchPolicy, FetchRefused, fetch_limited
 from channels.media import MediaStore
@@ -171,8 +172,12 @@ class IvrChannel:
     # --- TwiML (Twilio's voice webhook)
 
     async def twiml(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        params = {k: str(v) for k, v in form.items()}
+        # The signature is checked before anything else is made of the body (Twilio's webhook guidance):
+        # the body is only split into its fields, as UTF-8, to compute it.
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise Forbidden(f"not a Twilio webhook ({request.content_type[:64]})", code="bad_signature")
+        raw_form = await request.read()
+        params = dict(parse_qsl(raw_form.decode("utf-8", "replace"), keep_blank_values=True))
         self._check_twilio(request, params)
         call_sid = params.get("CallSid")
         if not call_sid:
@@ -203,11 +208,11 @@ class IvrChannel:
     def _check_twilio(self, request: web.Request, params: dict[str, str]) -> None:
         token = self.settings.twilio_auth_token
         if not token:
-            raise Unauthorized("Twilio auth token not configured", code="ivr_disabled")
+            raise Forbidden("Twilio auth token not configured", code="ivr_disabled")
         signed = self._public_url(request) + "".join(k + params[k] for k in sorted(params))
         expected = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
         if not hmac.compare_digest(request.headers.get("X-Twilio-Signature", ""), expected):
-            raise Unauthorized("bad X-Twilio-Signature", code="bad_signature")
+            raise Forbidden("bad X-Twilio-Signature", code="bad_signature")
 
     # --- outbound: a call is answered in its own HTTP exchange; agents take calls by transfer
 

@@ -40,7 +40,8 @@ def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Hand
         except ServiceError as exc:
             level = logging.ERROR if exc.status >= 500 else logging.WARNING
             log.log(level, "%d %s %s: %s", exc.status, request.method, request.path, exc.reason)
-            return web.json_response(error_body(exc.code, exc.message_zh), status=exc.status)
+            headers = {"WWW-Authenticate": 'Bearer realm="12345-hotline"'} if exc.status == 401 else None
+            return web.json_response(error_body(exc.code, exc.message_zh), status=exc.status, headers=headers)
         except web.HTTPRequestEntityTooLarge:
             log.warning("413 %s %s: body over the limit", request.method, request.path)
             return web.json_response(error_body("payload_too_large", "上传的内容过大，请压缩后重试。"), status=413)
