@@ -8,6 +8,7 @@ replies stored for the first delivery.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -40,6 +41,8 @@ FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字
                    "我们会记录并生成工单，由工作人员尽快处理。")
 WAITING_FOR_AGENT_REPLY = "您的消息已转给人工客服，工作人员接入后会在这里回复您，请稍候。"
 KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
+# Longer texts are triaged off the event loop.
+INLINE_TRIAGE_CHARS = 600
 # A text shorter than this (after trimming) is not yet a request a ticket can be made of.
 MIN_TICKET_TEXT = 6
 
@@ -106,7 +109,7 @@ class Pipeline:
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
-        triage = self._triager.analyze(msg.text) if msg.text.strip() else None
+        triage = await self._triage(msg.text) if msg.text.strip() else None
         emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
         ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
         if ingest.duplicate:
@@ -132,6 +135,13 @@ class Pipeline:
             await self._outbox.deliver_now(decision.items)
             return [_reply_from_item(item) for item in decision.items]
         return await self._send(ingest, msg.sender, decision)
+
+    async def _triage(self, text: str) -> TriageResult:
+        """Short texts (nearly all) are triaged in place; long ones in a worker thread, so that one long
+        letter never holds the event loop for the other requests (the thread yields the GIL every few ms)."""
+        if len(text) <= INLINE_TRIAGE_CHARS:
+            return self._triager.analyze(text)
+        return await asyncio.to_thread(self._triager.analyze, text)
 
     async def _decide(self, msg: InboundMessage, ingest: IngestResult,
                       triage: TriageResult | None) -> list[_Draft] | _Recorded:

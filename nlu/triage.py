@@ -23,6 +23,7 @@ from nlu.textcat import TextModel, cue_features
 # What the classifiers and the disposition read of a very long text: its beginning (subject) and its end
 # (the request); the whole text is still stored. Emergency screening has its own cap (nlu.emergency).
 MAX_ANALYSED_CHARS = 4000
+RAW_TEXT_CAP = 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,10 @@ class Triager:
         return EmergencyFinding((line,), "model", f"p={p:.2f}")
 
     def analyze(self, text: str) -> TriageResult:
+        # A megabyte mail must cost what a few pages cost: its beginning and end are read, the whole
+        # text is still stored. Every step below is linear in what is left.
+        if len(text) > RAW_TEXT_CAP:
+            text = text[:RAW_TEXT_CAP // 2] + "\n" + text[-RAW_TEXT_CAP // 2:]
         norm = normalize(text)
         if len(norm) > MAX_ANALYSED_CHARS:
             norm = norm[:MAX_ANALYSED_CHARS // 2] + "。" + norm[-MAX_ANALYSED_CHARS // 2:]

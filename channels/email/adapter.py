@@ -79,6 +79,10 @@ def decode_key(token: str) -> str | None:
         return None
 
 
+class UnreadableMail(Exception):
+    """A mail no retry can make readable (answered with a permanent 5xx)."""
+
+
 class EmailChannel:
     channel = Channel.EMAIL
     # The outbox sends replies after the SMTP transaction has been answered.
@@ -120,6 +124,10 @@ class EmailChannel:
             raw = raw.encode("utf-8", "surrogateescape")
         try:
             await self.receive(raw, (envelope.mail_from or "").lower())
+        except UnreadableMail as exc:
+            # A permanent answer with the reason: a retry would fail the same way (and forever).
+            log.warning("smtp: mail refused for good: %s", exc)
+            return f"554 5.6.0 Message refused: {exc}"
         except ServiceError as exc:
             log.error("smtp: mail not stored, sender asked to retry: %s", exc.reason)
             return "451 4.3.0 Temporary failure, please try again later"
@@ -131,7 +139,11 @@ class EmailChannel:
     # --- inbound
 
     async def receive(self, raw: bytes, envelope_from: str) -> None:
-        parsed = parse_mail(raw)
+        # MIME parsing of a big mail is CPU work: in a worker thread, so the loop keeps serving.
+        try:
+            parsed = await asyncio.to_thread(parse_mail, raw)
+        except RecursionError as exc:
+            raise UnreadableMail("MIME structure nested too deeply") from exc
         sender = parsed.from_addr or envelope_from
         self._received.add(sender)
         attachments = [await self._store_part(p.data, p.filename, p.declared_type) for p in parsed.parts]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from urllib.parse import urlsplit
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -407,6 +408,11 @@ class ConsoleApi:
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         await self._agent(request)
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            # Cookies ride along on a cross-site WebSocket: another site must not read the live list.
+            raise Forbidden(f"WebSocket from a foreign origin {origin[:80]}", code="foreign_origin",
+                            message_zh="不允许从其他网站连接。")
         ws = web.WebSocketResponse(heartbeat=25)
         await ws.prepare(request)
         with self._hub.subscribe(CONSOLE_TOPIC) as queue:

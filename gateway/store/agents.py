@@ -6,6 +6,7 @@ session tokens are stored as their SHA-256, so a database leak does not hand out
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -81,7 +82,8 @@ class AgentStore:
         self._clock = clock
 
     async def add(self, username: str, display_name: str, role: str, password: str) -> Agent:
-        hashed = hash_password(password)  # slow on purpose: outside the writer thread
+        # scrypt is slow on purpose: in a worker thread (it releases the GIL), never on the event loop.
+        hashed = await asyncio.to_thread(hash_password, password)
 
         def work(conn: Connection) -> Agent:
             agent_id = conn.execute(agents.insert().values(
@@ -95,15 +97,21 @@ class AgentStore:
             sa.select(agents).where(agents.c.username == username)).one_or_none())
         now = self._clock.now()
         if row is None:
-            hash_password(password)  # the same work either way: no user enumeration by timing
+            await asyncio.to_thread(hash_password, password)  # the same work either way: no enumeration by timing
             return LoginResult(None)
         if row.locked_until is not None and row.locked_until > now:
             return LoginResult(None, locked=True)
-        ok = verify_password(password, row.password_hash)
+        ok = await asyncio.to_thread(verify_password, password, row.password_hash)
 
         def work(conn: Connection) -> LoginResult:
+            # Counted against the row as it is now (locked for the update), not as it was read before
+            # the hash: ten guesses sent at once are ten failures, and a lock set meanwhile holds.
+            current = conn.execute(sa.select(agents.c.failed_logins, agents.c.locked_until)
+                                   .where(agents.c.id == row.id).with_for_update()).one()
+            if current.locked_until is not None and current.locked_until > now:
+                return LoginResult(None, locked=True)
             if not ok:
-                failed = row.failed_logins + 1
+                failed = current.failed_logins + 1
                 locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
                 conn.execute(agents.update().where(agents.c.id == row.id).values(
                     failed_logins=0 if locked else failed, locked_until=locked))
