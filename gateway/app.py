@@ -22,6 +22,7 @@ from telegram import Bot
 from bot.engine import BotEngine, DisabledBot, RasaBot
 from channels.base import Channel, InboundMessage, Reply
 from channels.email.adapter import EmailChannel, start_smtp_server
+from channels.email.auth import dns_txt
 from channels.email.adapter import EmailSettings as EmailChannelSettings
 from channels.ivr.adapter import IvrChannel
 from channels.ivr.adapter import IvrSettings as IvrChannelSettings
@@ -256,7 +257,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             max_message_bytes=e.max_message_bytes, relay_host=e.relay_host, relay_port=e.relay_port,
             max_auto_replies_per_hour=e.max_auto_replies_per_hour,
             max_mails_per_sender_per_hour=e.max_mails_per_sender_per_hour),
-            ticket_thread, store.messages.reply_context)
+            ticket_thread, store.messages.reply_context, dns_txt(e.dns_timeout_seconds, e.dns_server))
         adapters[Channel.EMAIL] = app[EMAIL]
     w = app[SETTINGS].wechat
     if w.enabled:

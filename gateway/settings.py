@@ -85,6 +85,9 @@ class EmailSettings(_Section):
     relay_port: int = 2526
     max_auto_replies_per_hour: int = 5
     max_mails_per_sender_per_hour: int = 60
+    # DKIM keys are looked up in DNS: this resolver ("host:port"; empty = the system's), this fast.
+    dns_server: str = ""
+    dns_timeout_seconds: float = 3.0
     tls_cert: str = ""  # STARTTLS is offered when a certificate and key are configured
     tls_key: str = ""
 

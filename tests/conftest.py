@@ -19,6 +19,7 @@ from gateway.app import create_app
 from gateway.settings import PROJECT_ROOT, Settings, load_settings
 from gateway.store import Store, open_store
 from routing.clock import Clock
+from tests.dns_standin import shared_dns
 
 PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
 # Run the whole suite at a chosen time, e.g. HOTLINE_TEST_CLOCK_AT=2026-12-01T23:30:00+08:00: every app
@@ -38,7 +39,7 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "bot": {"enabled": False},
         "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
         "server": {"reply_wait_seconds": 5.0},
-        "email": {"port": 0},
+        "email": {"port": 0, "dns_server": shared_dns().address},
         "clock": {"start_at": TEST_CLOCK_AT},
     }
     for name, values in sections.items():

@@ -356,3 +356,78 @@ async def test_an_emergency_inside_a_complaint_mail_keeps_the_complaint(mail_cli
     text = "".join(reply.get_content() for reply in replies)
     [ticket] = await rows(mail_client, tickets)
     assert "119" in text and ticket.number in text and ticket.source == "emergency"
+
+
+async def _result_mailed(client, r, msg_id: str):
+    """A citizen's ticket by mail, dispatched, answered by the unit: the result mail to rate."""
+    await asend(client, gbk_mail_with_photo(msg_id))
+    [ticket] = await rows(client, tickets)
+    await client.app[STORE].tickets.assign(ticket.number, "urban", ticket.due_date, "agent:test", "人工派单")
+    auth = {"Authorization": "Bearer urban-token-123"}
+    for action, body in (("accept", None), ("result", {"text": "路灯已更换，恢复照明。"})):
+        resp = await client.post(f"/api/v1/unit/tickets/{ticket.number}/{action}", json=body, headers=auth)
+        assert resp.status == 200, await resp.text()
+    return ticket, (await r.wait_for(2))[1]
+
+
+async def test_a_forged_from_cannot_rate_someone_elses_ticket(make_client, relay, db_url) -> None:
+    """Anyone can write From: <victim>. Without the victim's envelope (or a DKIM signature that
+    verifies) the mail is a new request of its own, never a rating of the victim's ticket."""
+    import json
+    r, port = relay
+    client = await make_client(db_url=db_url, email={"relay_port": port},
+                               secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    ticket, result_mail = await _result_mailed(client, r, "<forge1@foxmail.com>")
+    forged = plain_mail("zhang@example.com", "回复：" + result_mail["Subject"], "<forge2@evil.example>",
+                        "1 满意", In_Reply_To=result_mail["Message-ID"])
+    await asend(client, forged, sender="attacker@evil.example")
+    got = await client.app[STORE].tickets.get(ticket.number)
+    assert [e for e in got.events if e.kind == "rating"] == [] and got.status == "resolved"
+    [stored] = await rows(client, messages, messages.c.external_id == "<forge2@evil.example>")
+    assert stored.payload["mail_auth"]["may_act_on_tickets"] is False
+
+
+async def test_a_dkim_signature_that_does_not_verify_cannot_act(make_client, relay, db_url) -> None:
+    import json
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.dns_standin import shared_dns
+    r, port = relay
+    client = await make_client(db_url=db_url, email={"relay_port": port},
+                               secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
+    ticket, result_mail = await _result_mailed(client, r, "<dkim1@foxmail.com>")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    import base64
+    shared_dns().txt["s1._domainkey.example.com"] = [b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)]
+
+    def signed(body: str, msg_id: str) -> bytes:
+        from email.policy import SMTP
+        m = plain_mail("zhang@example.com", "回复：" + result_mail["Subject"], msg_id, body,
+                       In_Reply_To=result_mail["Message-ID"])
+        raw = m.as_bytes(policy=SMTP)
+        return dkim.sign(raw, b"s1", b"example.com", pem, include_headers=[b"from", b"subject", b"message-id"]) + raw
+
+    tampered = signed("1 满意", "<dkim2@example.com>").replace("1 满意".encode(), "5 满意".encode())
+    await asend(client, tampered, sender="zhang@example.com")
+    got = await client.app[STORE].tickets.get(ticket.number)
+    assert [e for e in got.events if e.kind == "rating"] == []
+    await asend(client, signed("3 不满意，还是不亮", "<dkim3@example.com>"), sender="zhang@example.com")
+    got = await client.app[STORE].tickets.get(ticket.number)
+    [rated] = [e for e in got.events if e.kind == "rating"]
+    assert rated.data["level"] == "dissatisfied"
+    assert "s1._domainkey.example.com" in shared_dns().queries
+
+
+async def test_a_mail_without_any_sender_is_kept_under_a_visible_unknown_contact(mail_client) -> None:
+    m = EmailMessage()
+    m["To"], m["Subject"], m["Message-ID"] = HOTLINE, "路灯", "<nofrom@example.com>"
+    m.set_content("小区门口的路灯坏了好几天了")
+    await asend(mail_client, m, sender="")
+    from gateway.store.schema import contacts
+    assert [c.external_user for c in await rows(mail_client, contacts)] == ["unknown-sender@invalid"]

@@ -25,6 +25,7 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
+from channels.email.auth import DnsTxt, authenticate, dns_txt
 from channels.email.parse import ParsedMail, parse_mail
 from channels.errors import DeliveryError, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from channels.media import MediaStore
@@ -79,6 +80,15 @@ def decode_key(token: str) -> str | None:
         return None
 
 
+# The contact of a mail that names no sender at all: visible as such to agents, never "none".
+NO_SENDER = "unknown-sender@invalid"
+
+
+def _own_key(parsed: ParsedMail, raw: bytes) -> str:
+    """A conversation of its own: an unauthenticated mail joins no existing thread."""
+    return "mail:" + (parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest())
+
+
 class UnreadableMail(Exception):
     """A mail no retry can make readable (answered with a permanent 5xx)."""
 
@@ -89,8 +99,9 @@ class EmailChannel:
     deliver_in_background = True
 
     def __init__(self, handle: MessageHandler, media: MediaStore, settings: EmailSettings,
-                 ticket_thread: TicketThread, reply_context: ReplyContext) -> None:
+                 ticket_thread: TicketThread, reply_context: ReplyContext, dns: DnsTxt | None = None) -> None:
         self._handle = handle
+        self._dns = dns or dns_txt(3.0)
         self._media = media
         self.settings = settings
         self._ticket_thread = ticket_thread
@@ -144,10 +155,14 @@ class EmailChannel:
             parsed = await asyncio.to_thread(parse_mail, raw)
         except RecursionError as exc:
             raise UnreadableMail("MIME structure nested too deeply") from exc
-        sender = parsed.from_addr or envelope_from
+        sender = parsed.from_addr or envelope_from or NO_SENDER
         self._received.add(sender)
+        auth = await asyncio.to_thread(authenticate, raw, envelope_from, parsed.from_addr, self._dns)
+        if not auth.may_act:
+            log.info("email: unauthenticated sender (%s): a new request, not an action on a ticket",
+                     "DKIM failed" if auth.dkim == "fail" else "envelope differs from From")
         attachments = [await self._store_part(p.data, p.filename, p.declared_type) for p in parsed.parts]
-        key = await self._conversation_key(parsed, sender)
+        key = await self._conversation_key(parsed, sender) if auth.may_act else _own_key(parsed, raw)
         automatic = parsed.automatic
         suppress = automatic is not None
         if not suppress and self._auto_replied.count(sender) >= self.settings.max_auto_replies_per_hour:
@@ -162,7 +177,8 @@ class EmailChannel:
             sender=sender, sender_name=parsed.from_name or None, conversation_key=key, text=text, kind=kind,
             attachments=tuple(attachments), raw=raw.decode("utf-8", "replace")[:1_000_000],
             meta={"subject": parsed.subject, "message_id": parsed.message_id, "references": parsed.references,
-                  "suppress_reply": suppress, **({"automatic": automatic} if automatic else {})})
+                  "suppress_reply": suppress, "mail_auth": auth.as_json(),
+                  **({"automatic": automatic} if automatic else {})})
         replies = await self._handle(msg)
         if replies and not suppress:
             self._auto_replied.add(sender)
@@ -190,6 +206,7 @@ class EmailChannel:
         return "mail:" + (root or sender)
 
     # --- outbound (called by the outbox)
+
 
     async def deliver(self, message: OutboundMessage) -> None:
         context = await self._reply_context(int(message.meta["message_id"])) or {}

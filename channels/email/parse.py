@@ -209,8 +209,9 @@ def parse_mail(raw: bytes) -> ParsedMail:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     body_cs = _body_charset(msg)
     raw_from = msg.get("From")
-    from_name, from_addr = parseaddr(str(raw_from) if not isinstance(raw_from, Header) else
-                                     decode_header_value(raw_from, body_cs))
+    # No From header at all: no address (str(None) once made the contact "none").
+    from_name, from_addr = parseaddr("" if raw_from is None else str(raw_from) if not isinstance(raw_from, Header)
+                                     else decode_header_value(raw_from, body_cs))
     to = [addr.lower() for _, addr in getaddresses([str(v) for v in msg.get_all("To", []) + msg.get_all("Cc", [])])]
     plain: list[str] = []
     htmls: list[str] = []
