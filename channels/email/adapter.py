@@ -134,7 +134,7 @@ class EmailChannel:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            await self.receive(raw, (envelope.mail_from or "").lower())
+            await self.receive(raw, (envelope.mail_from or "").strip().strip("<>").lower())  # "<>": bounces
         except UnreadableMail as exc:
             # A permanent answer with the reason: a retry would fail the same way (and forever).
             log.warning("smtp: mail refused for good: %s", exc)
