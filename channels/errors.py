@@ -61,6 +61,12 @@ class NotFoundError(ServiceError):
     message_zh = "页面不存在。"
 
 
+class TooManyRequests(ServiceError):
+    status = 429
+    code = "rate_limited"
+    message_zh = "您发送得太频繁了，请稍后再试。如遇紧急情况，请直接拨打110、119、120或122。"
+
+
 class DeliveryError(ServiceError):
     """An outbound platform refused or failed a message. `permanent` stops retries;
     `retry_after` is the platform's own word on when to try again (seconds)."""

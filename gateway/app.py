@@ -31,7 +31,7 @@ from channels.wechat.adapter import WechatAccount, WechatChannel
 from channels.wechat.api import WechatApi
 from channels.media import MediaLimits, MediaStore
 from channels.safe_fetch import FetchPolicy
-from channels.web.adapter import WebChannel
+from channels.web.adapter import WebChannel, WebLimits
 from gateway.api.conversations import ConversationsApi
 from gateway.console.api import ConsoleApi
 from gateway.api.health import HealthApi
@@ -43,7 +43,7 @@ from gateway.api.units import UnitsApi, parse_tokens
 from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
-from gateway.pipeline import Pipeline
+from gateway.pipeline import CONSOLE_TOPIC, Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.ticket_planner import TicketPlanner
@@ -111,7 +111,14 @@ def create_app(settings: Settings) -> web.Application:
     async def attachment(attachment_id: int) -> Any:
         return await app[STORE].messages.attachment(attachment_id)
 
-    app[WEB] = WebChannel(handle, app[MEDIA], history, attachment, app[HUB], settings.server.reply_wait_seconds)
+    def screen(text: str) -> Any:
+        found = app[TRIAGER].analyze(text).emergency
+        return found.lines if found else None
+
+    a = settings.abuse
+    app[WEB] = WebChannel(handle, app[MEDIA], history, attachment, app[HUB], settings.server.reply_wait_seconds,
+                          WebLimits(a.messages_per_minute_per_session, a.new_sessions_per_hour_per_address,
+                                    tuple(a.trusted_proxies)), screen, CONSOLE_TOPIC)
     app[HEALTH] = HealthApi()
 
     app.router.add_routes(app[WEB].routes())

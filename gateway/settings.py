@@ -185,6 +185,29 @@ class ClockSettings(_Section):
         return Clock.create(self.timezone, self.start_at)
 
 
+class AbuseSettings(_Section):
+    # Art. 11 and 32: how much one web page session and one client address may send. An emergency is
+    # always let through.
+    messages_per_minute_per_session: int = Field(20, ge=1)
+    new_sessions_per_hour_per_address: int = Field(30, ge=1)
+    # Proxies in front of the gateway (addresses or networks): behind them the client is the last
+    # X-Forwarded-For hop that is not one of them; without them X-Forwarded-For is ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+        for p in value:
+            ipaddress.ip_network(p, strict=False)  # ValueError: not an address or network
+        return value
+
+
 class TriageSettings(_Section):
     gazetteer: str = "config/gazetteer.yaml"
     taxonomy: str = "config/taxonomy.csv"
@@ -226,6 +249,7 @@ class Settings(BaseModel):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    abuse: AbuseSettings = Field(default_factory=AbuseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
 

@@ -24,6 +24,8 @@ from nlu.textcat import TextModel, cue_features
 # (the request); the whole text is still stored. Emergency screening has its own cap (nlu.emergency).
 MAX_ANALYSED_CHARS = 4000
 RAW_TEXT_CAP = 16_000
+# The learned emergency model speaks only about texts that describe something (Chinese characters).
+LEARNED_EMERGENCY_MIN_CHARS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ class Triager:
         """The trained model may add an emergency the rules missed, never remove one they found."""
         threshold = self._model.meta.get("emergency_threshold")
         if "emergency" not in self._model.heads or threshold is None:
+            return None
+        if sum(1 for ch in norm if "\u4e00" <= ch <= "\u9fff") < LEARNED_EMERGENCY_MIN_CHARS:
+            # A few words ("又来了") tell no situation: n-grams of emergencies then decide alone.
             return None
         p = self._model.predict("emergency", norm, None, vector).scores.get("yes", 0.0)
         if p < float(threshold):  # type: ignore[arg-type]

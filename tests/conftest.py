@@ -40,6 +40,8 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
         "server": {"reply_wait_seconds": 5.0},
         "email": {"port": 0, "dns_server": shared_dns().address},
+        # Tests play many citizens from one loopback address; the limits have their own tests.
+        "abuse": {"messages_per_minute_per_session": 10_000, "new_sessions_per_hour_per_address": 10_000},
         "clock": {"start_at": TEST_CLOCK_AT},
     }
     for name, values in sections.items():

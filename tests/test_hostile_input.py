@@ -117,3 +117,46 @@ def test_httpx_request_lines_are_not_logged_at_info() -> None:
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+async def test_one_session_flooding_gets_429_but_an_emergency_still_gets_through(make_client) -> None:
+    client = await make_client(abuse={"messages_per_minute_per_session": 5, "new_sessions_per_hour_per_address": 100})
+    s = session()
+    statuses = [(await client.post(WEB, json={"session": s, "text": f"路灯坏了第{i}次"})).status for i in range(8)]
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
+    limited = await client.post(WEB, json={"session": s, "text": "又来了"})
+    body = await limited.json()
+    assert limited.status == 429 and "110" in body["error"]["message"] and "频繁" in body["error"]["message"]
+    danger = await client.post(WEB, json={"session": s, "text": "救命 我家着火了 火很大"})
+    assert danger.status == 200 and (await danger.json())["replies"][0]["emergency_lines"][0] == "119"
+
+
+async def test_many_new_sessions_from_one_address_are_limited_and_agents_are_told(make_client) -> None:
+    from gateway.app import HUB
+    client = await make_client(abuse={"messages_per_minute_per_session": 100, "new_sessions_per_hour_per_address": 3})
+    with client.app[HUB].subscribe("console") as events:
+        statuses = [(await client.post(WEB, json={"session": session(), "text": "小区路灯坏了好几天"})).status
+                    for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        flagged = []
+        while not events.empty():
+            event = events.get_nowait()
+            if event.get("type") == "abuse":
+                flagged.append(event)
+    assert len(flagged) == 1 and "第三十二条" in flagged[0]["warning"]
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(make_client) -> None:
+    client = await make_client(abuse={"messages_per_minute_per_session": 100, "new_sessions_per_hour_per_address": 2,
+                                       "trusted_proxies": ["127.0.0.1/32"]})
+    async def from_(address: str) -> int:
+        resp = await client.post(WEB, json={"session": session(), "text": "小区路灯坏了好几天"},
+                                 headers={"X-Forwarded-For": f"6.6.6.6, {address}"})
+        return resp.status
+    assert [await from_("203.0.113.5") for _ in range(3)] == [200, 200, 429]
+    assert await from_("203.0.113.9") == 200  # another citizen behind the same proxy
+    # Without a trusted proxy the header is the client's own claim and is ignored.
+    plain = await make_client(abuse={"messages_per_minute_per_session": 100, "new_sessions_per_hour_per_address": 2})
+    statuses = [(await plain.post(WEB, json={"session": session(), "text": "小区路灯坏了好几天"},
+                                  headers={"X-Forwarded-For": f"198.51.100.{i}"})).status for i in range(3)]
+    assert statuses == [200, 200, 429]

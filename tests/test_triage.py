@@ -123,6 +123,7 @@ def test_a_danger_told_inside_a_complaint_is_found_and_the_complaint_is_kept(tri
     "救命啊，这个公积金提取怎么这么麻烦，跑了三趟了",
     "今天早上倒车跟一辆车剐蹭了，两边都是小擦伤，已经私了了，想问一下还要报备吗",
     "听说昨天晚上城南化工厂爆炸了，是真的吗",
+    "又来了", "有人吗", "我家门口", "快点", "太慢了吧",  # a few words in a chat: no situation told
 ])
 def test_narrated_standing_or_figurative_dangers_do_not_fire(triager: Triager, text: str) -> None:
     assert triager.analyze(text).emergency is None

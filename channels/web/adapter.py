@@ -14,13 +14,15 @@ import logging
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, ContextManager, Protocol
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, ContextManager, Protocol, Sequence
 
 from aiohttp import BodyPartReader, web
 
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
-from channels.errors import BadRequest, Forbidden, PayloadTooLarge
+from channels.errors import BadRequest, Forbidden, PayloadTooLarge, TooManyRequests
 from channels.http_body import json_object
+from channels.rate_limit import ART32_WARNING, SlidingWindow, client_address
 from channels.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,19 @@ class EventBus(Protocol):
     def subscribe(self, topic: str) -> ContextManager["asyncio.Queue[dict[str, Any]]"]: ...
 
 
+# Screens a text for emergencies without storing it: a limited sender in danger still gets through.
+EmergencyScreen = Callable[[str], "Sequence[str] | None"]
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    """Art. 11/32: how much one page session and one client address may send."""
+
+    messages_per_minute_per_session: int = 20
+    new_sessions_per_hour_per_address: int = 30
+    trusted_proxies: tuple[str, ...] = ()
+
+
 def topic(session: str) -> str:
     return f"web:{session}"
 
@@ -52,8 +67,17 @@ class WebChannel:
     delivered_on_store = True
 
     def __init__(self, handle: MessageHandler, media: MediaStore, history: HistoryProvider,
-                 attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float) -> None:
+                 attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float,
+                 limits: WebLimits = WebLimits(), screen: EmergencyScreen = lambda text: None,
+                 agents_topic: str = "console") -> None:
         self._handle = handle
+        self._limits = limits
+        self._screen = screen
+        self._agents_topic = agents_topic
+        self._per_session = SlidingWindow(limits.messages_per_minute_per_session, 60)
+        self._new_sessions = SlidingWindow(limits.new_sessions_per_hour_per_address, 3600)
+        self._known_sessions = SlidingWindow(1, 6 * 3600)  # sessions seen lately (1 = "seen")
+        self._flagged = SlidingWindow(1, 3600)             # agents are told once an hour per client
         self._media = media
         self._history = history
         self._attachment = attachment
@@ -83,6 +107,7 @@ class WebChannel:
             files = []
         if not text and not files:
             raise BadRequest("empty message", code="empty_message", message_zh="请输入要反映的内容或上传图片、视频。")
+        self._check_limits(request, session, text)
         msg = InboundMessage(
             channel=Channel.WEB,
             external_id=f"{session}:{client_id}" if client_id else f"{session}:{uuid.uuid4().hex}",
@@ -100,6 +125,27 @@ class WebChannel:
             return web.json_response({"replies": [], "pending": True}, status=202)
         return web.json_response({"replies": [r.as_json() for r in replies], "pending": False,
                                   "attachments": [_attachment_json(a) for a in files]})
+
+    def _check_limits(self, request: web.Request, session: str, text: str) -> None:
+        """Over a limit: 429 with a polite reason, unless the text reports an emergency (then it goes
+        through: screening never depends on who is asking or how often)."""
+        address = client_address(request, self._limits.trusted_proxies)
+        new_session = self._known_sessions.allow(session)  # True the first time a session is seen
+        over = None
+        if new_session and not self._new_sessions.allow(address):
+            over = "new sessions from one address"
+        elif not self._per_session.allow(session):
+            over = "messages in one session"
+        if over is None:
+            return
+        if text and self._screen(text):
+            log.warning("web: %s over the limit (%s), let through: emergency", session[:12], over)
+            return
+        log.warning("web: 429 for session %s from %s: too many %s", session[:12], address, over)
+        if self._flagged.allow(address):
+            self._events.publish(self._agents_topic, {"type": "abuse", "channel": "web", "session": session,
+                                                 "reason": over, "warning": ART32_WARNING})
+        raise TooManyRequests(f"too many {over}")
 
     async def _read_multipart(self, request: web.Request) -> tuple[str, str, str | None, list[Attachment]]:
         fields: dict[str, str] = {}

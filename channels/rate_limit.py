@@ -1,0 +1,71 @@
+"""How often one client may write (Art. 11, 32): sliding windows per key, and the client's address.
+
+Counters live in this process; with several gateways they move to Redis (issue 20). A limited
+client is told politely and where to call in an emergency; the text is still screened first, so a
+limited sender in danger still hears the emergency lines (the caller decides that, see web adapter).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from aiohttp import web
+
+# What agents are shown when a client is limited (Art. 32(2): repeated use without good reason).
+ART32_WARNING = ("该用户短时间内大量发送消息，可能属于《泰安市12345政务服务便民热线管理办法》第三十二条所列"
+                 "“无正当理由反复使用或者长时间占用热线资源”的情形，请劝阻并告知法律后果。")
+
+
+@dataclass
+class SlidingWindow:
+    """At most `limit` events per key in the last `seconds`."""
+
+    limit: int
+    seconds: float
+    _events: dict[str, deque[float]] = field(default_factory=dict)
+    _last_sweep: float = 0.0
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        """Count one event for `key` if it fits; False (and nothing counted) when over the limit."""
+        now = time.monotonic() if now is None else now
+        self._sweep(now)
+        q = self._events.setdefault(key, deque())
+        while q and now - q[0] > self.seconds:
+            q.popleft()
+        if len(q) >= self.limit:
+            return False
+        q.append(now)
+        return True
+
+    def _sweep(self, now: float) -> None:
+        """Forget idle keys now and then: memory stays bounded by the active clients."""
+        if now - self._last_sweep < self.seconds:
+            return
+        self._last_sweep = now
+        self._events = {k: q for k, q in self._events.items() if q and now - q[-1] <= self.seconds}
+
+
+def client_address(request: web.Request, trusted_proxies: Iterable[str]) -> str:
+    """The client's address: the peer, or — when the peer is one of our proxies — the last address in
+    X-Forwarded-For that is not one of them (earlier entries are whatever the client claimed)."""
+    trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    peer = request.remote or ""
+    if not trusted or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return peer
