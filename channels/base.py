@@ -7,6 +7,8 @@ they need, so they never import the gateway application.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -77,6 +79,20 @@ class InboundMessage:
     raw: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def storable(self) -> "InboundMessage":
+        """The same message as both databases can hold it: no NUL characters or lone surrogates
+        anywhere (PostgreSQL refuses them, and a refused mail was retried forever), identifiers
+        within their columns (a longer one becomes its prefix and digest: still unique, still the same
+        on a re-delivery), display names cut to their column."""
+        return dataclasses.replace(
+            self, external_id=_identifier(self.external_id), sender=_identifier(self.sender),
+            conversation_key=_identifier(self.conversation_key), text=clean_text(self.text),
+            sender_name=clean_text(self.sender_name)[:255] if self.sender_name else self.sender_name,
+            raw=clean_text(self.raw) if self.raw is not None else None, meta=_clean(self.meta),
+            attachments=tuple(dataclasses.replace(
+                a, filename=clean_text(a.filename)[:255] if a.filename else a.filename,
+                content_type=clean_text(a.content_type)[:128]) for a in self.attachments))
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -130,3 +146,35 @@ class ChannelAdapter(Protocol):
     channel: Channel
 
     async def deliver(self, message: OutboundMessage) -> None: ...
+
+
+_IDENTIFIER_MAX = 255
+
+
+def clean_text(value: str) -> str:
+    """Without NUL characters and lone surrogates (replaced by U+FFFD)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _identifier(value: str) -> str:
+    value = clean_text(value)
+    if len(value) <= _IDENTIFIER_MAX:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return f"{value[:_IDENTIFIER_MAX - 72]}#sha256:{digest}"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

@@ -109,6 +109,7 @@ class Pipeline:
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
+        msg = msg.storable()
         triage = await self._triage(msg.text) if msg.text.strip() else None
         emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
         ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)

@@ -155,6 +155,16 @@ class EmailChannel:
             parsed = await asyncio.to_thread(parse_mail, raw)
         except RecursionError as exc:
             raise UnreadableMail("MIME structure nested too deeply") from exc
+        except Exception:
+            # A mail our parser cannot read is still accepted and kept, raw, where agents see it: a
+            # retry would fail the same way, and the citizen's words must not be lost.
+            log.exception("email: mail not readable, kept as an unsupported record")
+            await self._handle(InboundMessage(
+                channel=Channel.EMAIL, external_id="sha256:" + hashlib.sha256(raw).hexdigest(),
+                sender=envelope_from or NO_SENDER, conversation_key="mail:sha256:" + hashlib.sha256(raw).hexdigest(),
+                kind=MessageKind.UNSUPPORTED, raw=raw.decode("utf-8", "replace")[:1_000_000],
+                meta={"suppress_reply": True, "unreadable": True}))
+            return
         sender = parsed.from_addr or envelope_from or NO_SENDER
         self._received.add(sender)
         auth = await asyncio.to_thread(authenticate, raw, envelope_from, parsed.from_addr, self._dns)

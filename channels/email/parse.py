@@ -205,6 +205,14 @@ def _automatic_reason(msg: Message, from_addr: str) -> str | None:
     return None
 
 
+def _header(msg: Message, name: str, charset: str | None) -> str:
+    """A header as text: compat32 hands back a Header object when the line holds raw 8-bit bytes."""
+    value = msg.get(name)
+    if value is None:
+        return ""
+    return decode_header_value(value, charset) if isinstance(value, Header) else str(value)
+
+
 def parse_mail(raw: bytes) -> ParsedMail:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     body_cs = _body_charset(msg)
@@ -220,7 +228,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+        disposition = _header(part, "Content-Disposition", body_cs).split(";", 1)[0].strip().lower()
         name = _filename(part, body_cs)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and name is None:
             (plain if ctype == "text/plain" else htmls).append(_text_of(part))
@@ -232,11 +240,11 @@ def parse_mail(raw: bytes) -> ParsedMail:
             parts.append(MailPart(data, name, ctype, disposition == "inline" or (disposition == "" and
                                                                                    part.get("Content-ID") is not None)))
     text = "\n".join(p for p in plain if p.strip()) or "\n".join(html_to_text(h) for h in htmls)
-    refs = (msg.get("References") or "").split()
+    refs = _header(msg, "References", body_cs).split()
     return ParsedMail(
-        message_id=(msg.get("Message-ID") or "").strip() or None,
+        message_id=_header(msg, "Message-ID", body_cs).strip() or None,
         from_addr=from_addr.lower(), from_name=decode_header_value(from_name, body_cs),
         to=to, subject=decode_header_value(msg.get("Subject"), body_cs),
-        text=trim_reply(text.replace("\r\n", "\n")), in_reply_to=(msg.get("In-Reply-To") or "").strip() or None,
+        text=trim_reply(text.replace("\r\n", "\n")), in_reply_to=_header(msg, "In-Reply-To", body_cs).strip() or None,
         references=refs, parts=parts, automatic=_automatic_reason(msg, from_addr),
         is_report=msg.get_content_type() == "multipart/report")

@@ -134,6 +134,7 @@ class WechatChannel:
             raise BadRequest(f"malformed WeChat XML: {type(exc).__name__}", code="malformed_xml") from exc
         if not getattr(message, "source", None):
             raise BadRequest("WeChat XML without FromUserName", code="malformed_xml")
+        _check_fields(message)
         texts = await self._process(account, message, xml)
         if not texts:
             return web.Response(text="success")
@@ -208,7 +209,11 @@ class WechatChannel:
         log.info("wechat: unsupported message type %s/%s kept", mtype, event)
         return InboundMessage(kind=MessageKind.UNSUPPORTED, **common)
 
-    async def _download(self, account: WechatAccount, media_id: str, kind: AttachmentKind) -> tuple[Any, ...]:
+    async def _download(self, account: WechatAccount, media_id: str | None, kind: AttachmentKind) -> tuple[Any, ...]:
+        if not media_id or not isinstance(media_id, str) or len(media_id) > 256:
+            # Nothing WeChat could serve: the message is kept (agents see the media is missing).
+            log.warning("wechat: %s message without a usable MediaId", kind.value)
+            return ()
         try:
             data, name = await account.api.download_media(media_id, self._max_media)
         except (WechatApiError, PayloadTooLarge, OSError, asyncio.TimeoutError) as exc:
@@ -239,3 +244,16 @@ def event_reply(event: str | None) -> str | None:
     if event == "click":
         return MENU_REPLY
     return None
+
+
+def _check_fields(message: Any) -> None:
+    """wechatpy converts fields when they are first read (MsgId to int, CreateTime to a date): read them
+    all here, so a push like <MsgId>abc</MsgId> is a 400 with the reason, not a 500 further on."""
+    for cls in type(message).__mro__:
+        for name, value in vars(cls).items():
+            if type(value).__name__ == "FieldDescriptor":
+                try:
+                    getattr(message, name)
+                except (ValueError, TypeError, OverflowError, OSError, KeyError) as exc:
+                    raise BadRequest(f"WeChat field {name} unreadable: {type(exc).__name__}",
+                                     code="malformed_xml") from exc
