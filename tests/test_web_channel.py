@@ -265,3 +265,14 @@ async def test_an_emergency_inside_a_complaint_gets_the_line_and_keeps_the_compl
     [ticket] = await rows(client, tickets)
     assert ticket.source == "emergency" and "垃圾" in ticket.description and ticket.request_type == "complaint"
     assert len(await rows(client, emergency_referrals)) == 1  # the referral stays on record for agents
+
+
+async def test_a_retry_while_the_first_is_still_answered_waits_for_the_same_answer(make_client, fake_rasa) -> None:
+    rasa, url = fake_rasa
+    rasa.delay = 1.0
+    client = await make_client(bot={"enabled": True, "rasa_url": url, "timeout_seconds": 10})
+    s = session()
+    first, second = await asyncio.gather(post(client, "请问社保卡怎么补办", s, client_id="slow1"),
+                                         post(client, "请问社保卡怎么补办", s, client_id="slow1"))
+    assert first == second and first[0] == 200 and first[1]["replies"] and first[1]["pending"] is False
+    assert len(rasa.turns) == 1 and len(await rows(client, messages, messages.c.direction == "in")) == 1

@@ -78,6 +78,7 @@ class WebChannel:
         self._new_sessions = SlidingWindow(limits.new_sessions_per_hour_per_address, 3600)
         self._known_sessions = SlidingWindow(1, 6 * 3600)  # sessions seen lately (1 = "seen")
         self._flagged = SlidingWindow(1, 3600)             # agents are told once an hour per client
+        self._in_flight: dict[str, "asyncio.Future[Any]"] = {}  # external id -> the answer being prepared
         self._media = media
         self._history = history
         self._attachment = attachment
@@ -107,16 +108,27 @@ class WebChannel:
             files = []
         if not text and not files:
             raise BadRequest("empty message", code="empty_message", message_zh="请输入要反映的内容或上传图片、视频。")
+        external_id = f"{session}:{client_id}" if client_id else f"{session}:{uuid.uuid4().hex}"
+        task = self._in_flight.get(external_id)
+        if task is not None:
+            # A retry while the first attempt is still being answered: it waits for the same answer
+            # (the store would answer a finished one the same way).
+            return await self._answer(task, files)
         self._check_limits(request, session, text)
         msg = InboundMessage(
             channel=Channel.WEB,
-            external_id=f"{session}:{client_id}" if client_id else f"{session}:{uuid.uuid4().hex}",
+            external_id=external_id,
             sender=session, conversation_key=session, text=text,
             kind=MessageKind.MEDIA if files else MessageKind.TEXT, attachments=tuple(files),
             raw=json.dumps({"session": session, "text": text, "client_id": client_id,
                             "files": [f.sha256 for f in files]}, ensure_ascii=False),
         )
         task = asyncio.ensure_future(self._handle(msg))
+        self._in_flight[external_id] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(external_id, None))
+        return await self._answer(task, files)
+
+    async def _answer(self, task: "asyncio.Future[Any]", files: list[Attachment]) -> web.Response:
         try:
             # The pipeline goes on if the client leaves or the wait runs out; replies then reach the socket.
             replies = await asyncio.wait_for(asyncio.shield(task), self._reply_wait)
