@@ -125,6 +125,22 @@ def _triage(settings: Settings) -> int:
     return status
 
 
+def _outbox_redrive(settings: Settings, channel: str | None) -> int:
+    from gateway.store import open_store
+
+    async def run() -> int:
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
+                                 clock=settings.clock.clock())
+        try:
+            return await store.outbox.redrive_failed(channel)
+        finally:
+            await store.db.dispose()
+
+    n = asyncio.run(run())
+    print(f"{n} failed replies queued again; the running gateway sends them within [outbox] poll_seconds")
+    return 0
+
+
 def _nlu_train(settings: Settings, data: Path | None, out: Path | None) -> int:
     try:
         from nlu.train import train
@@ -164,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     user_add.add_argument("username")
     user_add.add_argument("--name", default="", help="name shown in the console")
     user_add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    outbox = sub.add_parser("outbox", help="replies waiting to go out")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    redrive = outbox_sub.add_parser("retry-failed", help="send again what gave up (after a relay or platform outage)")
+    redrive.add_argument("--channel", help="only this channel (email, wechat, telegram, ...)")
     kb = sub.add_parser("kb", help="knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", help="create or update entries from a YAML file")
@@ -188,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "user":
             return _user_add(settings, args.username, args.name, args.role)
+        if args.command == "outbox":
+            return _outbox_redrive(settings, args.channel)
         if args.command == "kb":
             return _kb_import(settings, args.file, args.if_empty)
         return _triage(settings)

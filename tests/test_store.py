@@ -139,3 +139,26 @@ async def test_outdated_schema_without_auto_migrate_refuses_to_start(tmp_path) -
             await ensure_schema(db, auto_migrate=False)
     finally:
         await db.dispose()
+
+
+async def test_failed_replies_can_be_sent_again(store: Store) -> None:
+    r = await store.messages.record_inbound(inbound("redrive1"), None)
+    [item] = await store.messages.record_outbound(r.conversation, "conv-1", r.message_id, [OutboundDraft("回复")])
+    await store.outbox.mark_failed(item.id, "relay down for an hour")
+    assert await store.outbox.counts() == {"failed": 1}
+    assert await store.outbox.redrive_failed("wechat") == 0  # another channel: untouched
+    assert await store.outbox.redrive_failed() == 1
+    [due] = await store.outbox.claim()
+    assert due.id == item.id and due.attempts == 1
+
+
+def test_the_retry_failed_command_runs(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gateway.settings import PROJECT_ROOT
+    env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    proc = subprocess.run([sys.executable, "-m", "gateway.cli", "outbox", "retry-failed", "--channel", "email"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+    assert proc.returncode == 0 and "0 failed replies queued again" in proc.stdout, proc.stderr

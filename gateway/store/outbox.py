@@ -94,5 +94,17 @@ class OutboxStore:
     async def mark_failed(self, item_id: int, error: str) -> None:
         await self._db.run(_mark_failed, item_id, error)
 
+    async def redrive_failed(self, channel: str | None = None) -> int:
+        """Failed items back to pending, due now, with a fresh attempt count: after a long outage of a
+        relay or a platform, operators send what gave up (the worker picks them up). The count."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> int:
+            query = outbox.update().where(outbox.c.status == "failed")
+            if channel is not None:
+                query = query.where(outbox.c.channel == channel)
+            return conn.execute(query.values(status="pending", attempts=0, next_attempt_at=now)).rowcount or 0
+        return await self._db.run(work)
+
     async def counts(self) -> dict[str, int]:
         return await self._db.run(_counts)
