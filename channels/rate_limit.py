@@ -49,23 +49,32 @@ class SlidingWindow:
         self._events = {k: q for k, q in self._events.items() if q and now - q[-1] <= self.seconds}
 
 
+def _trusted(addr: str, proxies: Iterable[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr.strip())
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def came_over_https(request: web.Request, trusted_proxies: Iterable[str]) -> bool:
+    """HTTPS to us, or to a trusted proxy that says so in X-Forwarded-Proto."""
+    if request.secure:
+        return True
+    proxies = list(trusted_proxies)
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return bool(proxies) and _trusted(request.remote or "", proxies) and forwarded == "https"
+
+
 def client_address(request: web.Request, trusted_proxies: Iterable[str]) -> str:
     """The client's address: the peer, or — when the peer is one of our proxies — the last address in
     X-Forwarded-For that is not one of them (earlier entries are whatever the client claimed)."""
-    trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
-
-    def is_trusted(addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr.strip())
-        except ValueError:
-            return False
-        return any(ip in net for net in trusted)
-
+    proxies = list(trusted_proxies)
     peer = request.remote or ""
-    if not trusted or not is_trusted(peer):
+    if not proxies or not _trusted(peer, proxies):
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):
-        if not is_trusted(hop):
+        if not _trusted(hop, proxies):
             return hop
     return peer

@@ -118,7 +118,7 @@ def create_app(settings: Settings) -> web.Application:
     a = settings.abuse
     app[WEB] = WebChannel(handle, app[MEDIA], history, attachment, app[HUB], settings.server.reply_wait_seconds,
                           WebLimits(a.messages_per_minute_per_session, a.new_sessions_per_hour_per_address,
-                                    tuple(a.trusted_proxies)), screen, CONSOLE_TOPIC)
+                                    tuple(settings.server.trusted_proxies)), screen, CONSOLE_TOPIC)
     app[HEALTH] = HealthApi()
 
     app.router.add_routes(app[WEB].routes())
@@ -141,7 +141,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(app[HEALTH].routes())
     app.router.add_routes(ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
                                      lambda: app[KB], lambda: tickets_api, app[HUB],
-                                     secure_cookies=settings.server.secure_cookies).routes())
+                                     secure_cookies=settings.server.secure_cookies,
+                                     trusted_proxies=tuple(settings.server.trusted_proxies)).routes())
     if settings.wechat.enabled:
         app.router.add_routes([web.get("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.verify)),
                                web.post("/channels/wechat/{app_id}", _late(WECHAT, lambda c: c.receive))])

@@ -39,8 +39,26 @@ class ServerSettings(_Section):
     max_request_bytes: int = 60 * 1024 * 1024
     # How long `POST /api/v1/web/messages` waits for the pipeline's replies.
     reply_wait_seconds: float = 8.0
-    # Console cookies only over HTTPS; off for the local http://127.0.0.1 set-up.
+    # Console cookies only over HTTPS; off for the local http://127.0.0.1 set-up. Requests that came
+    # over HTTPS (directly, or per X-Forwarded-Proto from a trusted proxy) get Secure cookies anyway.
     secure_cookies: bool = False
+    # Proxies in front of the gateway (addresses or networks): behind them the client is the last
+    # X-Forwarded-For hop that is not one of them and X-Forwarded-Proto is believed; without them both
+    # headers are ignored (they are whatever the client wrote).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+        for p in value:
+            ipaddress.ip_network(p, strict=False)  # ValueError: not an address or network
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -190,22 +208,6 @@ class AbuseSettings(_Section):
     # always let through.
     messages_per_minute_per_session: int = Field(20, ge=1)
     new_sessions_per_hour_per_address: int = Field(30, ge=1)
-    # Proxies in front of the gateway (addresses or networks): behind them the client is the last
-    # X-Forwarded-For hop that is not one of them; without them X-Forwarded-For is ignored.
-    trusted_proxies: list[str] = Field(default_factory=list)
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-        for p in value:
-            ipaddress.ip_network(p, strict=False)  # ValueError: not an address or network
-        return value
 
 
 class TriageSettings(_Section):

@@ -242,3 +242,17 @@ async def test_expired_console_sessions_are_purged(client: TestClient) -> None:
     await second.close()
     left = await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(agent_sessions)).all())
     assert len(left) == 1 and left[0].expires_at > past + dt.timedelta(days=1)
+
+
+async def test_behind_a_trusted_https_proxy_the_session_cookie_is_secure(make_client) -> None:
+    direct = await make_client()
+    proxied = await make_client(server={"trusted_proxies": ["127.0.0.1"]})
+    for client in (direct, proxied):
+        await add_agent(client, "cookie1")
+    async def cookie(client: TestClient) -> str:
+        resp = await client.post("/console/api/login", json={"username": "cookie1", "password": PASSWORD},
+                                 headers={"X-Forwarded-Proto": "https"})
+        assert resp.status == 200
+        return resp.headers["Set-Cookie"]
+    assert "Secure" not in await cookie(direct)  # the header alone is the client's claim
+    assert "Secure" in await cookie(proxied)

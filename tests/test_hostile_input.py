@@ -147,8 +147,8 @@ async def test_many_new_sessions_from_one_address_are_limited_and_agents_are_tol
 
 
 async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(make_client) -> None:
-    client = await make_client(abuse={"messages_per_minute_per_session": 100, "new_sessions_per_hour_per_address": 2,
-                                       "trusted_proxies": ["127.0.0.1/32"]})
+    client = await make_client(abuse={"messages_per_minute_per_session": 100, "new_sessions_per_hour_per_address": 2},
+                               server={"trusted_proxies": ["127.0.0.1/32"]})
     async def from_(address: str) -> int:
         resp = await client.post(WEB, json={"session": session(), "text": "小区路灯坏了好几天"},
                                  headers={"X-Forwarded-For": f"6.6.6.6, {address}"})

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.engine import BotEngine, BotUnavailableError
 from channels.base import Channel
 from channels.http_body import json_object
+from channels.rate_limit import came_over_https
 from channels.media import MediaStore
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
 from gateway.api.tickets import TicketsApi
@@ -61,7 +62,7 @@ class ConsoleApi:
     def __init__(self, store: Callable[[], Store], bot: Callable[[], BotEngine],
                  outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore],
                  kb: Callable[[], KbService], tickets: Callable[[], TicketsApi], hub: EventHub,
-                 secure_cookies: bool) -> None:
+                 secure_cookies: bool, trusted_proxies: tuple[str, ...] = ()) -> None:
         self._store = store
         self._media = media
         self._kb = kb
@@ -70,6 +71,7 @@ class ConsoleApi:
         self._outbox = outbox
         self._hub = hub
         self._secure = secure_cookies
+        self._trusted_proxies = trusted_proxies
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -118,7 +120,7 @@ class ConsoleApi:
             raise Unauthorized("wrong username or password", code="bad_credentials", message_zh="用户名或密码错误。")
         resp = web.json_response({"username": result.agent.username, "display_name": result.agent.display_name,
                                   "role": result.agent.role, "csrf": result.csrf})
-        resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure,
+        resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure or came_over_https(request, self._trusted_proxies),
                         max_age=8 * 3600, path="/console")
         return resp
 
