@@ -126,7 +126,8 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) ->
                "HOTLINE_SERVER_PORT": str(port), "HOTLINE_LOGGING_LEVEL": "WARNING",
                # The load plays thousands of citizens from one loopback address.
                "HOTLINE_ABUSE_NEW_SESSIONS_PER_HOUR_PER_ADDRESS": "1000000",
-               "HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION": "1000000"}
+               "HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION": "1000000",
+               "HOTLINE_ABUSE_MESSAGES_PER_TEN_MINUTES_PER_CONTACT": "1000000"}
         proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env)
         try:
             await wait_ready(url, proc)

@@ -302,7 +302,8 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                                    i.recording_allow_private_addresses)), screen, call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
-    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER])
+    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER],
+                             app[SETTINGS].abuse.messages_per_ten_minutes_per_contact)
 
     async def outbox_check() -> dict[str, Any]:
         counts = await store.outbox.counts()

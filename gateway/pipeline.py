@@ -28,6 +28,7 @@ from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
 from nlu.pii import mask
 from nlu.triage import TriageResult, Triager
+from channels.rate_limit import ART32_WARNING, SlidingWindow
 from routing.repeats import RELATED, REPEAT, similarity
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
@@ -39,6 +40,10 @@ UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已�
 MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
 FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字描述您的诉求（什么事、在哪里、什么时候、联系电话），"
                    "我们会记录并生成工单，由工作人员尽快处理。")
+BLOCKED_REPLY = ("根据《泰安市12345政务服务便民热线管理办法》第三十二条，您的来信暂停受理，消息已记录。"
+                 "如有异议请拨打12345人工服务；如遇紧急情况，请直接拨打110、119、120或122。")
+RATE_LIMITED_REPLY = ("您发送得太频繁了，后续消息已记录，工作人员会统一查看，请稍后再发。"
+                      "如遇紧急情况，请直接拨打110、119、120或122。")
 WAITING_FOR_AGENT_REPLY = "您的消息已转给人工客服，工作人员接入后会在这里回复您，请稍候。"
 KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
 # Longer texts are triaged off the event loop.
@@ -97,7 +102,8 @@ class Pipeline:
     CONVERSATIONAL = frozenset({Channel.WEB, Channel.WECHAT, Channel.TELEGRAM, Channel.IVR})
 
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
-                 hub: EventHub, kb: KbService, planner: TicketPlanner) -> None:
+                 hub: EventHub, kb: KbService, planner: TicketPlanner,
+                 messages_per_ten_minutes_per_contact: int = 60) -> None:
         self._store = store
         self._triager = triager
         self._bot = bot
@@ -106,6 +112,8 @@ class Pipeline:
         self._kb = kb
         self._turns = KeyedLock()
         self._planner = planner
+        self._per_contact = SlidingWindow(messages_per_ten_minutes_per_contact, 600)
+        self._told = SlidingWindow(1, 600)  # a refused contact hears why at most every ten minutes
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -157,6 +165,9 @@ class Pipeline:
             if triage.carries_request and len(msg.text.strip()) >= MIN_TICKET_TEXT:
                 return await self._emergency_with_request(msg, ingest, triage)
             return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
+        refused = self._refuse(msg, conv)
+        if refused is not None:
+            return refused
         if msg.kind is MessageKind.EVENT:
             # Platform events (subscribe, menu clicks): the adapter says what, if anything, to answer.
             text = msg.meta.get("event_reply")
@@ -198,6 +209,22 @@ class Pipeline:
                     "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
             return await self._fallback(msg, ingest, triage)
         return [_from_bot(a) for a in answers]
+
+    def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
+        """Art. 11, 32: a blocked contact, or one over its limit, is stored (nothing is lost) but neither
+        answered by the bot nor ticketed; it hears why once in a while. Emergencies never get here."""
+        if self._store.contacts.is_blocked(conv.contact_id):
+            log.info("message from blocked contact %d on %s stored, not handled", conv.contact_id, msg.channel.value)
+            return [_Draft(BLOCKED_REPLY, None, "system")] if self._told.allow(f"blocked:{conv.contact_id}") else []
+        if self._per_contact.allow(str(conv.contact_id)):
+            return None
+        log.warning("contact %d on %s over its message limit: stored, not handled", conv.contact_id, msg.channel.value)
+        if not self._told.allow(f"limited:{conv.contact_id}"):
+            return []
+        self._hub.publish(CONSOLE_TOPIC, {"type": "abuse", "channel": msg.channel.value, "conversation_id": conv.id,
+                                          "contact_id": conv.contact_id, "reason": "messages from one contact",
+                                          "warning": ART32_WARNING})
+        return [_Draft(RATE_LIMITED_REPLY, None, "system")]
 
     async def _emergency_with_request(self, msg: InboundMessage, ingest: IngestResult,
                                       triage: TriageResult) -> _Recorded:

@@ -208,6 +208,8 @@ class AbuseSettings(_Section):
     # always let through.
     messages_per_minute_per_session: int = Field(20, ge=1)
     new_sessions_per_hour_per_address: int = Field(30, ge=1)
+    # Any channel: more from one contact in ten minutes is stored but not answered or ticketed.
+    messages_per_ten_minutes_per_contact: int = Field(60, ge=1)
 
 
 class TriageSettings(_Section):

@@ -41,7 +41,8 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "server": {"reply_wait_seconds": 5.0},
         "email": {"port": 0, "dns_server": shared_dns().address},
         # Tests play many citizens from one loopback address; the limits have their own tests.
-        "abuse": {"messages_per_minute_per_session": 10_000, "new_sessions_per_hour_per_address": 10_000},
+        "abuse": {"messages_per_minute_per_session": 10_000, "new_sessions_per_hour_per_address": 10_000,
+                  "messages_per_ten_minutes_per_contact": 10_000},
         "clock": {"start_at": TEST_CLOCK_AT},
     }
     for name, values in sections.items():

@@ -4,6 +4,7 @@ agent takes over a web chat while a citizen watches the reply arrive."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -256,3 +257,47 @@ async def test_behind_a_trusted_https_proxy_the_session_cookie_is_secure(make_cl
         return resp.headers["Set-Cookie"]
     assert "Secure" not in await cookie(direct)  # the header alone is the client's claim
     assert "Secure" in await cookie(proxied)
+
+
+async def test_a_supervisor_blocks_an_abusive_contact_and_emergencies_still_get_through(client: TestClient) -> None:
+    """Art. 32: messages of a blocked contact are kept but neither answered by the bot nor ticketed;
+    the citizen hears why; an emergency is answered all the same; blocking and unblocking are audited."""
+    import sqlalchemy as sa
+
+    from gateway.store.schema import tickets
+    s = f"blocked-{uuid.uuid4().hex[:8]}"
+    await citizen_says(client, s, "你们都是骗子骗子骗子")
+    await add_agent(client, "boss1", role="supervisor")
+    await add_agent(client, "agent9")
+    boss, boss_csrf = await login(client, "boss1")
+    agent, agent_csrf = await login(client, "agent9")
+    try:
+        items = (await (await boss.get(client.make_url("/console/api/conversations"))).json())["items"]
+        [conv] = items  # the one conversation of this test
+        path = f"/console/api/contacts/{conv['contact_id']}/block"
+        denied = await agent.post(client.make_url(path), json={"reason": "辱骂"}, headers={"X-CSRF-Token": agent_csrf})
+        assert denied.status == 403
+        no_reason = await boss.post(client.make_url(path), json={}, headers={"X-CSRF-Token": boss_csrf})
+        assert no_reason.status == 400
+        ok = await boss.post(client.make_url(path), json={"reason": "多次辱骂工作人员"},
+                             headers={"X-CSRF-Token": boss_csrf})
+        assert ok.status == 200 and (await ok.json())["blocked"] is True
+        before = len(await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(tickets)).all()))
+        [notice] = await citizen_says(client, s, "小区门口的路灯坏了一个星期了晚上很黑")
+        assert "第三十二条" in notice["text"] and "110" in notice["text"]
+        assert await citizen_says(client, s, "路灯还是不亮") == []  # told once, then quiet
+        after = len(await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(tickets)).all()))
+        assert after == before  # no ticket from a blocked contact
+        [danger] = await citizen_says(client, s, "救命 我家着火了 火很大")
+        assert danger["emergency_lines"][0] == "119"
+        unblock = await boss.post(client.make_url(f"/console/api/contacts/{conv['contact_id']}/unblock"),
+                                  headers={"X-CSRF-Token": boss_csrf})
+        assert unblock.status == 200 and (await unblock.json())["blocked"] is False
+        [reply] = await citizen_says(client, s, "小区东门的路灯坏了好几天了")
+        assert "工单" in reply["text"]  # handled again: joins the conversation's ticket
+        actions = [r.action for r in await client.app[STORE].db.run(
+            lambda conn: conn.execute(sa.select(audit_log)).all())]
+        assert "contact_blocked" in actions and "contact_unblocked" in actions
+    finally:
+        await boss.close()
+        await agent.close()

@@ -167,3 +167,25 @@ async def test_an_emergency_inside_a_complaint_keeps_the_complaint(tg, bot_api) 
     sent = await wait_sent(fake, 2)
     [ticket] = await rows(tg, tickets)
     assert "120" in sent[0]["text"] and ticket.number in sent[1]["text"] and ticket.source == "emergency"
+
+
+async def test_a_contact_over_its_limit_is_stored_not_handled_and_agents_are_told(make_client, bot_api, db_url) -> None:
+    from gateway.app import HUB
+    fake, base = bot_api
+    client = await make_client(db_url=db_url, telegram={"api_base": f"{base}/bot", "file_base": f"{base}/file/bot"},
+                               secrets={"telegram_bot_token": TOKEN, "telegram_webhook_path": PATH,
+                                        "telegram_secret_token": SECRET},
+                               abuse={"messages_per_ten_minutes_per_contact": 3})
+    with client.app[HUB].subscribe("console") as events:
+        for i in range(6):
+            update = sample("text_message.json", update_id=9000 + i)
+            update["message"]["message_id"] = 500 + i
+            update["message"]["text"] = f"刷屏消息第{i}条，路灯坏了"
+            assert await post(client, update) == 200
+        await asyncio.sleep(0.3)
+        abuse = [e for e in iter(lambda: events.get_nowait() if not events.empty() else None, None)
+                 if e.get("type") == "abuse"]
+    assert len(await rows(client, messages, messages.c.direction == "in")) == 6  # all kept
+    assert len(await rows(client, tickets)) == 1
+    assert len(abuse) == 1 and "第三十二条" in abuse[0]["warning"]
+    assert sum("太频繁" in m["text"] for m in fake.sent) == 1

@@ -27,7 +27,7 @@ from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
-from gateway.store.agents import Agent, TakeoverRefused
+from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
 from nlu.pii import mask_phone
 from routing.lifecycle import TransitionRefused
 from routing.satisfaction import RATING_LEVELS
@@ -87,6 +87,8 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/close", self.close),
             web.get("/console/api/ws", self.websocket),
             web.get("/console/api/media/{attachment_id:\\d{1,18}}", self.media),
+            web.post("/console/api/contacts/{contact_id:\\d{1,18}}/block", self.block_contact),
+            web.post("/console/api/contacts/{contact_id:\\d{1,18}}/unblock", self.unblock_contact),
             web.post("/console/api/conversations/{id:\\d+}/tickets", self.create_ticket),
             web.patch("/console/api/tickets/{number}", self.edit_ticket),
             web.get("/console/api/kb/search", self.kb_search),
@@ -158,7 +160,8 @@ class ConsoleApi:
                 "emergency": bool(c["emergency"]), "citizen": _citizen(c["channel"], c["external_user"]),
                 "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
                 "last_from_citizen": c["last_direction"] == "in",
-                "waiting_since": c["first_at"].isoformat() if c["first_at"] else None})
+                "waiting_since": c["first_at"].isoformat() if c["first_at"] else None,
+                "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"])})
         items.sort(key=lambda i: (not i["emergency"], PRIORITY.get(i["state"], 3), i["last_at"]))
         return web.json_response({"items": items})
 
@@ -283,6 +286,32 @@ class ConsoleApi:
         if ticket is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
         return web.json_response(ticket.as_json())
+
+    async def block_contact(self, request: web.Request) -> web.Response:
+        """Art. 32: a supervisor stops accepting a contact's messages (kept, not handled; emergencies still
+        answered), with a reason; audited, and undone with `unblock`."""
+        agent = await self._supervisor(request)
+        body = await json_object(request)
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 255:
+            raise BadRequest("a reason (1-255 characters) is required", code="bad_reason",
+                             message_zh="请填写暂停受理的理由。")
+        return web.json_response(await self._contact_block(request, agent, reason.strip()))
+
+    async def unblock_contact(self, request: web.Request) -> web.Response:
+        agent = await self._supervisor(request)
+        return web.json_response(await self._contact_block(request, agent, None))
+
+    async def _contact_block(self, request: web.Request, agent: Agent, reason: str | None) -> dict[str, Any]:
+        blocks = self._store().contacts
+        contact_id = int(request.match_info["contact_id"])
+        try:
+            result = (await blocks.block(contact_id, agent, reason) if reason is not None
+                      else await blocks.unblock(contact_id, agent))
+        except ContactNotFound as exc:
+            raise NotFound("no such contact", code="contact_not_found", message_zh="没有找到该联系人。") from exc
+        log.info("contact %d %s by %s", contact_id, "blocked" if reason else "unblocked", agent.username)
+        return result
 
     async def _supervisor(self, request: web.Request) -> Agent:
         agent = await self._agent(request, change=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.agents import AgentStore
+from gateway.store.agents import AgentStore, ContactBlocks
 from gateway.store.database import Database, open_database
 from gateway.store.kb import KbStore
 from gateway.store.messages import MessageStore
@@ -27,6 +27,7 @@ class Store:
     tokens: TokenStore
     agents: AgentStore
     clock: Clock
+    contacts: ContactBlocks
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -35,7 +36,7 @@ class Store:
     @classmethod
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
-                   TokenStore(db, clock), AgentStore(db, clock), clock)
+                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,
@@ -45,7 +46,9 @@ async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo:
     try:
         await db.ping(connect_timeout + 1)
         await ensure_schema(db, auto_migrate)
+        store = Store.over(db, clock)
+        await store.contacts.load()
     except BaseException:
         await db.dispose()
         raise
-    return Store.over(db, clock)
+    return store

@@ -155,7 +155,8 @@ class AgentStore:
                           conversations.c.emergency, conversations.c.created_at, contacts.c.external_user,
                           contacts.c.display_name, messages.c.text.label("last_text"),
                           messages.c.created_at.label("last_at"), messages.c.direction.label("last_direction"),
-                          waiting_since.label("first_at"))
+                          waiting_since.label("first_at"), conversations.c.contact_id,
+                          contacts.c.blocked_at.is_not(None).label("contact_blocked"))
                 .join(contacts, contacts.c.id == conversations.c.contact_id)
                 .join(last, last.c.conversation_id == conversations.c.id)
                 .join(messages, messages.c.id == last.c.last_id)
@@ -220,3 +221,49 @@ class AgentStore:
     async def audit(self, conversation_id: int) -> list[dict[str, Any]]:
         return await self._db.run(lambda conn: [dict(r._mapping) for r in conn.execute(
             sa.select(audit_log).where(audit_log.c.conversation_id == conversation_id).order_by(audit_log.c.id))])
+
+
+class ContactNotFound(Exception):
+    pass
+
+
+def _set_block(conn: Connection, now: datetime, contact_id: int, agent: Agent, reason: str | None) -> dict[str, Any]:
+    row = conn.execute(sa.select(contacts.c.id, contacts.c.channel, contacts.c.external_user)
+                       .where(contacts.c.id == contact_id).with_for_update()).one_or_none()
+    if row is None:
+        raise ContactNotFound(contact_id)
+    blocked = reason is not None
+    conn.execute(contacts.update().where(contacts.c.id == contact_id).values(
+        blocked_at=now if blocked else None, blocked_by=agent.username if blocked else None,
+        blocked_reason=reason))
+    _audit(conn, now, f"agent:{agent.username}", "contact_blocked" if blocked else "contact_unblocked", None,
+           {"contact_id": contact_id, "channel": row.channel, **({"reason": reason} if blocked else {})})
+    return {"id": contact_id, "channel": row.channel, "blocked": blocked, "reason": reason}
+
+
+class ContactBlocks:
+    """Contacts a supervisor has blocked (Art. 32), audited; the pipeline asks `is_blocked` on every
+    message, so the set is kept in memory and loaded at start (per process: issue 20 moves it)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._blocked: set[int] = set()
+
+    async def load(self) -> None:
+        rows = await self._db.run(lambda conn: conn.execute(
+            sa.select(contacts.c.id).where(contacts.c.blocked_at.is_not(None))).all())
+        self._blocked = {r.id for r in rows}
+
+    def is_blocked(self, contact_id: int) -> bool:
+        return contact_id in self._blocked
+
+    async def block(self, contact_id: int, agent: Agent, reason: str) -> dict[str, Any]:
+        result = await self._db.run(_set_block, self._clock.now(), contact_id, agent, reason)
+        self._blocked.add(contact_id)
+        return result
+
+    async def unblock(self, contact_id: int, agent: Agent) -> dict[str, Any]:
+        result = await self._db.run(_set_block, self._clock.now(), contact_id, agent, None)
+        self._blocked.discard(contact_id)
+        return result

@@ -62,6 +62,10 @@ contacts = sa.Table(
     sa.Column("phone", sa.String(32)),
     _created(),
     sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    # Art. 32: a supervisor may stop accepting a contact's messages (still stored; emergencies answered).
+    sa.Column("blocked_at", UTCDateTime()),
+    sa.Column("blocked_by", sa.String(64)),
+    sa.Column("blocked_reason", sa.String(255)),
     sa.UniqueConstraint("channel", "external_user"),
 )
 
