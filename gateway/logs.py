@@ -10,6 +10,8 @@ from nlu.pii import mask
 
 # A Telegram bot token ("123456:ABC-...") inside any URL or message, whatever logged it.
 _BOT_TOKEN = re.compile(r"(bot|/)\d{6,12}:[A-Za-z0-9_-]{30,}")
+# The Telegram webhook's path is a secret of its own (HOTLINE_TELEGRAM_WEBHOOK_PATH).
+_WEBHOOK_PATH = re.compile(r"(/channels/telegram/)[^/\s?]+")
 
 
 class PiiMaskingFilter(logging.Filter):
@@ -20,7 +22,7 @@ class PiiMaskingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:
             return True
-        masked = _BOT_TOKEN.sub(r"\1<token>", mask(message))
+        masked = _WEBHOOK_PATH.sub(r"\1<secret>", _BOT_TOKEN.sub(r"\1<token>", mask(message)))
         if masked != message:
             record.msg, record.args = masked, None
         return True

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import re
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -167,3 +169,26 @@ async def fake_rasa() -> AsyncIterator[tuple[FakeRasa, str]]:
 
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+_PHONE_IN_LOG = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_SECRETS_IN_LOG = (API_TOKEN, "123456:TEST", "sekrit-token", "hook-8f3a", "urban-token-123", "housing-token-456",
+                   "correct horse battery")
+
+
+@pytest.fixture(autouse=True)
+def logs_hold_no_secrets_or_phone_numbers(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Art. 28: every log line any test makes, as the production log filter leaves it, holds no phone
+    number and none of the tests' secrets."""
+    from gateway.logs import PiiMaskingFilter
+    caplog.set_level(logging.INFO)
+    yield
+    leaks = []
+    mask = PiiMaskingFilter()
+    for record in caplog.get_records("setup") + caplog.get_records("call"):
+        copy = logging.makeLogRecord(record.__dict__)
+        mask.filter(copy)
+        line = copy.getMessage()
+        if _PHONE_IN_LOG.search(line) or any(secret in line for secret in _SECRETS_IN_LOG):
+            leaks.append(f"{record.name}: {line[:160]}")
+    assert leaks == [], leaks

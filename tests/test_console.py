@@ -301,3 +301,61 @@ async def test_a_supervisor_blocks_an_abusive_contact_and_emergencies_still_get_
     finally:
         await boss.close()
         await agent.close()
+
+
+async def test_parallel_guesses_do_not_get_past_the_lockout(client: TestClient) -> None:
+    await add_agent(client, "burst1")
+    statuses = await asyncio.gather(*[client.post("/console/api/login", json={"username": "burst1",
+                                                                           "password": f"guess number {i}"})
+                                      for i in range(12)])
+    codes = [r.status for r in statuses]
+    assert codes.count(401) <= 4 and codes.count(423) >= 8, codes  # five failures lock, whatever the timing
+    locked = await client.post("/console/api/login", json={"username": "burst1", "password": PASSWORD})
+    assert locked.status == 423
+
+
+async def test_the_live_socket_refuses_another_sites_origin(client: TestClient) -> None:
+    import aiohttp
+    await add_agent(client, "ws1")
+    http, _ = await login(client, "ws1")
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(client.make_url("/console/api/ws"), headers={"Origin": "https://evil.example"})
+        assert refused.value.status == 403
+        ws = await http.ws_connect(client.make_url("/console/api/ws"),
+                                   headers={"Origin": str(client.make_url("/")).rstrip("/")})
+        await ws.close()
+    finally:
+        await http.close()
+
+
+@pytest.mark.browser
+async def test_a_mailed_html_attachment_runs_no_script_in_the_agents_browser(make_client) -> None:
+    """Stored XSS: the attachment opened from the console is a download in a sandbox, never a page."""
+    import sqlalchemy as sa
+
+    from gateway.store.schema import attachments
+    from tests.test_email import asend, plain_mail
+    client = await make_client()
+    m = plain_mail("evil@example.com", "投诉", "<xss-browser@example.com>", "小区路灯坏了好几天了，见附件")
+    m.add_attachment(b"<html><body><script>document.title='PWNED';"
+                     b"fetch('/console/api/me').then(r=>r.text()).then(t=>document.body.innerText=t)</script>"
+                     b"</body></html>", maintype="text", subtype="html", filename="photo.html")
+    await asend(client, m, sender="evil@example.com")
+    [att] = await client.app[STORE].db.run(lambda conn: conn.execute(sa.select(attachments)).all())
+    await add_agent(client, "xss1")
+    base = str(client.make_url("/")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(accept_downloads=True)
+            page = await context.new_page()
+            await console_login(page, base, "xss1")
+            async with page.expect_download() as download:
+                await page.evaluate("url => { const a = document.createElement('a'); a.href = url;"
+                                    " document.body.appendChild(a); a.click(); }", f"/console/api/media/{att.id}")
+            assert (await download.value).suggested_filename == "photo.html"
+            # The console page itself was not replaced or scripted by the file.
+            assert await page.title() != "PWNED" and page.url.startswith(base + "/console")
+        finally:
+            await browser.close()
