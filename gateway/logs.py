@@ -9,7 +9,7 @@ import re
 from nlu.pii import mask
 
 # A Telegram bot token ("123456:ABC-...") inside any URL or message, whatever logged it.
-_BOT_TOKEN = re.compile(r"(bot|/)\d{6,12}:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN = re.compile(r"(bot|/)\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
 # The Telegram webhook's path is a secret of its own (HOTLINE_TELEGRAM_WEBHOOK_PATH).
 _WEBHOOK_PATH = re.compile(r"(/channels/telegram/)[^/\s?]+")
 

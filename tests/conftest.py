@@ -172,7 +172,7 @@ def auth() -> dict[str, str]:
 
 
 _PHONE_IN_LOG = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_SECRETS_IN_LOG = (API_TOKEN, "123456:TEST", "sekrit-token", "hook-8f3a", "urban-token-123", "housing-token-456",
+_SECRETS_IN_LOG = (API_TOKEN, "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "sekrit-token", "hook-8f3a", "urban-token-123", "housing-token-456",
                    "correct horse battery")
 
 

@@ -47,9 +47,13 @@ class TelegramChannel:
             raise BadRequestError("update without update_id", code="malformed_update")
         try:
             update = Update.de_json(_tolerate(data), self.bot)
-        except (TelegramError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # python-telegram-bot raises whatever the shape breaks (AttributeError, OverflowError...)
             raise BadRequestError(f"malformed Telegram update: {type(exc).__name__}", code="malformed_update") from exc
-        await self._handle(await self._inbound(update, data))
+        try:
+            msg = await self._inbound(update, data)
+        except (AttributeError, TypeError, ValueError, OverflowError, OSError) as exc:
+            raise BadRequestError(f"malformed Telegram update: {type(exc).__name__}", code="malformed_update") from exc
+        await self._handle(msg)
         return web.json_response({})  # 200: Telegram must not send it again
 
     async def _inbound(self, update: Update, data: dict[str, Any]) -> InboundMessage:
