@@ -54,6 +54,12 @@ def main() -> None:
     triager.analyze("预热")
     print(f"start-up {time.perf_counter() - t0:.2f} s")
 
+    # Linear and bounded: a long letter or a megabyte mail costs what a few pages cost.
+    for n in (1_000, 10_000, 100_000, 1_000_000):
+        text = ("小区门口的路灯坏了好几天，晚上很黑，" * (n // 18 + 1))[:n]
+        t0 = time.perf_counter()
+        triager.analyze(text)
+        print(f"  {n:>9,} characters: {(time.perf_counter() - t0) * 1000:.1f} ms")
     examples = board_examples(Path(args.train_dir))
     _, dev = split(examples)
     t0 = time.perf_counter()
