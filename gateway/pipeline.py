@@ -26,7 +26,7 @@ from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
 from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
-from nlu.pii import mask
+from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, SlidingWindow
 from routing.repeats import RELATED, REPEAT, similarity
@@ -44,6 +44,7 @@ BLOCKED_REPLY = ("根据《泰安市12345政务服务便民热线管理办法》
                  "如有异议请拨打12345人工服务；如遇紧急情况，请直接拨打110、119、120或122。")
 RATE_LIMITED_REPLY = ("您发送得太频繁了，后续消息已记录，工作人员会统一查看，请稍后再发。"
                       "如遇紧急情况，请直接拨打110、119、120或122。")
+HANDOFF_WITHOUT_BOT_REPLY = "好的，已为您转接人工客服，工作人员接入后会在这里回复您，请稍候。"
 WAITING_FOR_AGENT_REPLY = "您的消息已转给人工客服，工作人员接入后会在这里回复您，请稍候。"
 KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
 # Longer texts are triaged off the event loop.
@@ -237,7 +238,7 @@ class Pipeline:
         draft = self._planner.plan(TicketDraft(
             description=msg.text, channel=msg.channel.value, source="emergency", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility))
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text)))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             return [OutboundDraft(triage.reply_zh, "system", None, {"emergency_lines": lines}),
@@ -264,6 +265,12 @@ class Pipeline:
                         triage: TriageResult) -> list[_Draft] | _Recorded:
         """Without the bot: append to the conversation's open ticket or open one; agents are told."""
         conv = ingest.conversation
+        if wants_agent(msg.text):
+            # Without the bot the gateway hands over itself: the conversation waits for an agent.
+            await self._store.messages.request_agent(conv.id)
+            self._hub.publish(CONSOLE_TOPIC, {"type": "handoff", "conversation_id": conv.id, "reason": "requested"})
+            log.info("conversation %d asked for a person without the bot: in the agents' queue", conv.id)
+            return [_Draft(HANDOFF_WITHOUT_BOT_REPLY, {"handoff": True}, "system")]
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
         if triage.request_type == "consultation":
@@ -278,7 +285,7 @@ class Pipeline:
         draft = self._planner.plan(TicketDraft(
             description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility))
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text)))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             if msg.meta.get("suppress_reply"):

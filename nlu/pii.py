@@ -109,3 +109,23 @@ def normalize_phone(value: str) -> str | None:
     if not m:
         return None
     return m.group(1) or (m.group(2) + m.group(3))
+
+
+def phone_in(text: str) -> str | None:
+    """The first phone number a citizen wrote, normalised (for the ticket's contact), or None."""
+    for span in find(text):
+        if span.kind == "phone":
+            phone = normalize_phone(span.text)
+            if phone:
+                return phone
+    return None
+
+
+# "转人工", "我要人工客服", "找真人": the citizen asks for a person (the bot's own intent does this when it
+# is up; without the bot the gateway must understand it too).
+_WANTS_AGENT = re.compile(r"^\W*(请|麻烦)?(帮我)?(转|接|找|要|我要|我想要|给我转)?(接)?(人工|真人|客服人员|工作人员)(客服|服务|坐席)?\W*$|"
+                          r"转人工|人工客服|人工服务|找真人|真人客服")
+
+
+def wants_agent(text: str) -> bool:
+    return bool(_WANTS_AGENT.search(text.strip())) and len(text.strip()) <= 30

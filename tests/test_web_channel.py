@@ -276,3 +276,20 @@ async def test_a_retry_while_the_first_is_still_answered_waits_for_the_same_answ
                                          post(client, "请问社保卡怎么补办", s, client_id="slow1"))
     assert first == second and first[0] == 200 and first[1]["replies"] and first[1]["pending"] is False
     assert len(rasa.turns) == 1 and len(await rows(client, messages, messages.c.direction == "in")) == 1
+
+
+async def test_without_the_bot_asking_for_a_person_reaches_the_agents_queue(client: TestClient) -> None:
+    from gateway.store.schema import conversations
+    s = session()
+    status, body = await post(client, "我要人工客服", s)
+    assert status == 200 and "人工" in body["replies"][0]["text"]
+    [conv] = await rows(client, conversations)
+    assert conv.state == "waiting_for_agent" and await rows(client, tickets) == []
+
+
+async def test_without_the_bot_a_phone_number_in_the_request_is_kept_on_the_ticket(client: TestClient) -> None:
+    status, body = await post(client, "小区门口的路灯坏了一个星期了，晚上很黑，我的电话13812345678", session())
+    [ticket] = await rows(client, tickets)
+    assert ticket.contact_phone == "13812345678"
+    progress = await client.post("/api/v1/tickets/progress", json={"number": ticket.number, "phone": "13812345678"})
+    assert progress.status == 200
