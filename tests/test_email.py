@@ -325,14 +325,7 @@ async def test_the_result_is_mailed_and_a_reply_rates_it(make_client, relay, db_
     r, port = relay
     client = await make_client(db_url=db_url, email={"relay_port": port},
                                secrets={"unit_tokens": json.dumps({"urban": "urban-token-123"})})
-    await asend(client, gbk_mail_with_photo("<rate1@foxmail.com>"))
-    [ticket] = await rows(client, tickets)
-    await client.app[STORE].tickets.assign(ticket.number, "urban", ticket.due_date, "agent:test", "人工派单")
-    auth = {"Authorization": "Bearer urban-token-123"}
-    for action, body in (("accept", None), ("result", {"text": "路灯已更换，恢复照明。"})):
-        resp = await client.post(f"/api/v1/unit/tickets/{ticket.number}/{action}", json=body, headers=auth)
-        assert resp.status == 200, await resp.text()
-    result_mail = (await r.wait_for(2))[1]
+    ticket, result_mail = await _result_mailed(client, r, "<rate1@foxmail.com>")
     text = result_mail.get_content()
     assert result_mail["Subject"].startswith(f"[12345-{ticket.number}]") and "恢复照明" in text and "满意" in text
     rating = plain_mail("zhang@example.com", "回复：" + result_mail["Subject"], "<rate2@foxmail.com>",
