@@ -188,8 +188,54 @@ HAZARDS: tuple[Hazard, ...] = (
            text_blockers=_p(r"怎么这么(麻烦|难|慢|复杂)|跑了.{0,2}趟|手续|提取|办理|报销|公积金|审批|窗口")),
 )
 
+def _first_chars(items: list) -> set[str] | None:
+    """The characters a match of a parsed pattern can start with; None when that cannot be told."""
+    import re._constants as c
+    out: set[str] = set()
+    for op, av in items:
+        if op is c.LITERAL:
+            return out | {chr(av)}
+        if op is c.IN:
+            chars: set[str] = set()
+            for o, a in av:
+                if o is c.LITERAL:
+                    chars.add(chr(a))
+                elif o is c.RANGE and a[1] - a[0] <= 2000:
+                    chars |= {chr(x) for x in range(a[0], a[1] + 1)}
+                else:
+                    return None
+            return out | chars
+        if op is c.BRANCH or op is c.SUBPATTERN:
+            for alt in (av[1] if op is c.BRANCH else [av[3]]):
+                f = _first_chars(list(alt))
+                if f is None:
+                    return None
+                out |= f
+            return out
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            f = _first_chars(list(av[2]))
+            if f is None:
+                return None
+            out |= f
+            if av[0] > 0:
+                return out
+            continue  # optional: what follows may start the match too
+        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+            continue  # zero-width
+        return None
+    return None  # the pattern could match the empty string
+
+
+def _starts(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """A clause holding none of these characters cannot hold a match: the pattern is not run on it
+    (most clauses of ordinary requests hold no hazard, and running ~45 patterns is triage's main cost)."""
+    import re._parser as parser
+    found = _first_chars(list(parser.parse(pattern.pattern)))
+    return frozenset(found) if found else None
+
+
 _SENTENCE_WIDE = tuple(h for h in HAZARDS if h.sentence_wide)
-_CLAUSE_HAZARDS = tuple(h for h in HAZARDS if not h.sentence_wide)
+_CLAUSE_HAZARDS = tuple((h, _starts(h.pattern)) for h in HAZARDS if not h.sentence_wide)
 
 _INJURY = _p(r"受伤|伤了|伤得|流血|出血|全是血|昏迷|不省人事|晕|骨折|起不来|不动了|重伤|伤者|伤员|人.{0,2}(倒|躺)|"
              r"躺(在)?地上|压着人")
@@ -325,8 +371,9 @@ def screen(text: str) -> EmergencyFinding | None:
         for clause in clauses(sentence):
             clause_offset = norm.find(clause, clause_offset)
             masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
-            for hazard in _CLAUSE_HAZARDS:
-                if hazard.reason in text_blocked:
+            present = set(masked)
+            for hazard, starts in _CLAUSE_HAZARDS:
+                if hazard.reason in text_blocked or (starts is not None and starts.isdisjoint(present)):
                     continue
                 for m in hazard.pattern.finditer(masked):
                     if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
