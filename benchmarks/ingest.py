@@ -112,15 +112,41 @@ def conversations_with_two_open_tickets(db_path: str) -> int:
     """The invariant: one open ticket per conversation (the counts above can differ by a few at the
     window's edges, where a conversation began in the warm-up and its ticket after it)."""
     with sqlite3.connect(db_path) as db:
-        (n,), = db.execute("SELECT count(*) FROM (SELECT conversation_id FROM tickets WHERE status IN "
+        (n,), = db.execute("SELECT count(*) FROM (SELECT conversation_id FROM tickets WHERE conversation_id IS NOT NULL "
+                           "AND status IN "
                            "('open', 'dispatched', 'in_progress') GROUP BY conversation_id HAVING count(*) > 1)")
     return n
 
 
-async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool) -> None:
+def seed_tickets(db_url: str, n: int) -> None:
+    """N open tickets of the benchmark's own category and district (the worst case for the repeat and
+    same-problem lookups), written straight into a migrated store before the gateway starts."""
+    if n <= 0:
+        return
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from gateway.store.schema import tickets
+    subprocess.run([sys.executable, "-m", "gateway.cli", "db", "upgrade"], cwd=ROOT, check=True,
+                   env={**os.environ, "HOTLINE_DATABASE_URL": db_url}, stdout=subprocess.DEVNULL)
+    engine = sa.create_engine(db_url)
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        for start in range(0, n, 5000):
+            conn.execute(tickets.insert(), [{
+                "number": f"19990101-{i:06d}", "channel": "web", "status": "open", "source": "api",
+                "request_type": "complaint", "category": "城乡建设", "district": None,
+                "description": f"小区门口的路灯坏了{i % 97}天了，晚上很黑", "anonymous": False, "utility": False,
+                "created_at": now, "updated_at": now} for i in range(start, min(n, start + 5000))])
+    engine.dispose()
+
+
+async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, seed: int = 0) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
+        seed_tickets(f"sqlite:///{tmp}/bench.db", seed)
         env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                "HOTLINE_MEDIA_ROOT": f"{tmp}/media", "HOTLINE_BOT_ENABLED": "false",
                "HOTLINE_SERVER_PORT": str(port), "HOTLINE_LOGGING_LEVEL": "WARNING",
@@ -161,8 +187,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    ap.add_argument("--seed-tickets", type=int, default=0, help="open tickets in the store before the run")
     args = ap.parse_args()
-    asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk"))
+    if args.seed_tickets:
+        print(f"store seeded with {args.seed_tickets:,} open tickets of the benchmark's category")
+    asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk", args.seed_tickets))
 
 
 if __name__ == "__main__":
