@@ -7,6 +7,7 @@ limited sender in danger still hears the emergency lines (the caller decides tha
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import deque
@@ -49,12 +50,18 @@ class SlidingWindow:
         self._events = {k: q for k, q in self._events.items() if q and now - q[-1] <= self.seconds}
 
 
+@functools.lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parsed once per configuration, not per request."""
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
 def _trusted(addr: str, proxies: Iterable[str]) -> bool:
     try:
         ip = ipaddress.ip_address(addr.strip())
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(p, strict=False) for p in proxies)
+    return any(ip in net for net in _networks(tuple(proxies)))
 
 
 def came_over_https(request: web.Request, trusted_proxies: Iterable[str]) -> bool:

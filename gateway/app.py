@@ -111,14 +111,10 @@ def create_app(settings: Settings) -> web.Application:
     async def attachment(attachment_id: int) -> Any:
         return await app[STORE].messages.attachment(attachment_id)
 
-    def screen(text: str) -> Any:
-        found = app[TRIAGER].analyze(text).emergency
-        return found.lines if found else None
-
     a = settings.abuse
     app[WEB] = WebChannel(handle, app[MEDIA], history, attachment, app[HUB], settings.server.reply_wait_seconds,
                           WebLimits(a.messages_per_minute_per_session, a.new_sessions_per_hour_per_address,
-                                    tuple(settings.server.trusted_proxies)), screen, CONSOLE_TOPIC)
+                                    tuple(settings.server.trusted_proxies)), _screen(app), CONSOLE_TOPIC)
     app[HEALTH] = HealthApi()
 
     app.router.add_routes(app[WEB].routes())
@@ -161,6 +157,15 @@ def create_app(settings: Settings) -> web.Application:
     if settings.telegram.enabled and settings.secrets.telegram_bot_token:
         app.cleanup_ctx.append(_telegram_ctx)
     return app
+
+
+def _screen(app: web.Application) -> Any:
+    """Emergency lines for a text, nothing stored: for channels that must screen before the pipeline
+    (phone partials, web senders over their limit)."""
+    def screen(text: str) -> Any:
+        found = app[TRIAGER].analyze(text).emergency
+        return found.lines if found else None
+    return screen
 
 
 def _late(key: Any, pick: Any) -> Any:
@@ -286,10 +291,6 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     if i.enabled:
         secrets = app[SETTINGS].secrets
 
-        def screen(text: str) -> Any:
-            found = app[TRIAGER].analyze(text).emergency
-            return found.lines if found else None
-
         async def call_state(call_id: str) -> str | None:
             return await store.messages.state_of(Channel.IVR.value, f"call:{call_id}")
 
@@ -299,7 +300,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             public_base_url=i.public_base_url or None, agent_seat=i.agent_seat,
             max_recording_bytes=i.max_recording_bytes,
             recordings=FetchPolicy(frozenset(i.recording_hosts), i.recording_require_https,
-                                   i.recording_allow_private_addresses)), screen, call_state, lambda: app[HTTP])
+                                   i.recording_allow_private_addresses)), _screen(app), call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER],

@@ -101,20 +101,22 @@ class WebChannel:
     # --- inbound
 
     async def post_message(self, request: web.Request) -> web.Response:
+        blobs: list[tuple[bytes, str | None]] = []
         if request.content_type.startswith("multipart/"):
-            session, text, client_id, files = await self._read_multipart(request)
+            session, text, client_id, blobs = await self._read_multipart(request)
         else:
             session, text, client_id = _read_json_fields(await json_object(request))
-            files = []
-        if not text and not files:
+        if not text and not blobs:
             raise BadRequest("empty message", code="empty_message", message_zh="请输入要反映的内容或上传图片、视频。")
         external_id = f"{session}:{client_id}" if client_id else f"{session}:{uuid.uuid4().hex}"
         task = self._in_flight.get(external_id)
         if task is not None:
             # A retry while the first attempt is still being answered: it waits for the same answer
             # (the store would answer a finished one the same way).
-            return await self._answer(task, files)
+            return await self._answer(task, [])
         self._check_limits(request, session, text)
+        # Stored only now: a client over its limit writes nothing to disk.
+        files = [await self._media.save(data, filename=name, allowed_kinds=WEB_KINDS) for data, name in blobs]
         msg = InboundMessage(
             channel=Channel.WEB,
             external_id=external_id,
@@ -159,7 +161,8 @@ class WebChannel:
                                                  "reason": over, "warning": ART32_WARNING})
         raise TooManyRequests(f"too many {over}")
 
-    async def _read_multipart(self, request: web.Request) -> tuple[str, str, str | None, list[Attachment]]:
+    async def _read_multipart(self, request: web.Request
+                              ) -> tuple[str, str, str | None, list[tuple[bytes, str | None]]]:
         fields: dict[str, str] = {}
         blobs: list[tuple[bytes, str | None]] = []
         try:
@@ -182,8 +185,7 @@ class WebChannel:
         # Check every file before storing any, so a rejected upload leaves nothing behind.
         for data, _name in blobs:
             self._media.classify(data, WEB_KINDS)
-        files = [await self._media.save(data, filename=name, allowed_kinds=WEB_KINDS) for data, name in blobs]
-        return session, text, client_id, files
+        return session, text, client_id, blobs
 
     # --- history, media and live replies
 
