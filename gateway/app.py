@@ -52,6 +52,7 @@ from routing.clock import Clock, ClockError
 from routing.units import load_units
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
+from nlu.kb_synonyms import SynonymFormatError, Synonyms
 from nlu.triage import Triager
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _kb_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter), app[CLOCK])
+    kb = app[SETTINGS].kb
+    try:
+        synonyms = Synonyms.load(app[SETTINGS].path(kb.synonyms))
+    except (OSError, SynonymFormatError) as exc:
+        raise ConfigError(f"[kb] synonyms: {exc}") from exc
+    app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter, synonyms), app[CLOCK], kb.thresholds,
+                        app[STORE].kb_choices)
     await app[KB].refresh(force=True)
     refresher = asyncio.create_task(app[KB].run_refresher(), name="kb-refresher")
     yield
@@ -304,7 +311,8 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER],
-                             app[SETTINGS].abuse.messages_per_ten_minutes_per_contact)
+                             app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
+                             app[SETTINGS].kb.choice_minutes)
 
     async def outbox_check() -> dict[str, Any]:
         counts = await store.outbox.counts()

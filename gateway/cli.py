@@ -41,6 +41,27 @@ def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+def _kb_choices_export(settings: Settings, path: Path) -> int:
+    """Rows {"q", "expected"} for benchmarks/kb_calibrate.py. They hold citizens' own words: the file is
+    personal information (Art. 28) and stays with the hotline's operators."""
+    from gateway.store import open_store
+
+    async def run() -> list[dict[str, object]]:
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
+                                 clock=settings.clock.clock())
+        try:
+            return await store.kb_choices.labelled()
+        finally:
+            await store.db.dispose()
+
+    rows = asyncio.run(run())
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} picks written to {path}")
+    return 0
+
+
 def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
     """Create or update entries from a YAML file; unchanged entries are left alone (no new version)."""
     from gateway.store import open_store
@@ -170,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     nlu_sub = nlu.add_subparsers(dest="nlu_command", required=True)
     userdict = nlu_sub.add_parser("userdict", help="write the jieba user dictionary (for Rasa's JiebaTokenizer)")
     userdict.add_argument("file", type=Path)
+    kb_examples = nlu_sub.add_parser("kb-examples", help="write the KB's questions as the bot's ask_question examples")
+    kb_examples.add_argument("kb", type=Path)
+    kb_examples.add_argument("file", type=Path)
     train = nlu_sub.add_parser("train", help="train the request-type and category model (needs the `train` extra)")
     train.add_argument("--data", type=Path, default=None,
                        help="the real boards' folder (default ../shared/data/train beside the project)")
@@ -189,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     kb_import = kb_sub.add_parser("import", help="create or update entries from a YAML file")
     kb_import.add_argument("file", type=Path)
     kb_import.add_argument("--if-empty", action="store_true", help="only when the knowledge base has no entries")
+    kb_choices = kb_sub.add_parser("choices", help="export citizens' picks after 「您是想问」 as calibration rows")
+    kb_choices.add_argument("--export", type=Path, required=True, help="JSON lines file to write")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -199,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             return _db_upgrade(settings)
         if args.command == "nlu" and args.nlu_command == "train":
             return _nlu_train(settings, args.data, args.out)
+        if args.command == "nlu" and args.nlu_command == "kb-examples":
+            from nlu.kb import load_entries
+            from nlu.rasa_examples import write_ask_question_examples
+            count = write_ask_question_examples(load_entries(args.kb), args.file)
+            print(f"{count} ask_question examples written to {args.file}")
+            return 0
         if args.command == "nlu":
             from nlu.gazetteer import Gazetteer
             from nlu.segment import user_words, write_userdict
@@ -210,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             return _user_add(settings, args.username, args.name, args.role)
         if args.command == "outbox":
             return _outbox_redrive(settings, args.channel)
+        if args.command == "kb" and args.kb_command == "choices":
+            return _kb_choices_export(settings, args.export)
         if args.command == "kb":
             return _kb_import(settings, args.file, args.if_empty)
         return _triage(settings)

@@ -12,20 +12,29 @@ import logging
 from datetime import datetime
 from typing import Sequence
 
-from gateway.store.kb import KbStore, SaveResult
+from gateway.store.kb import KbChoices, KbStore, SaveResult
 from nlu.kb import KbEntry
-from nlu.kb_search import DEFAULT_THRESHOLD, Analyzer, KbIndex, SearchHit
+from gateway import kb_answers
+from gateway.kb_answers import KbReply
+from nlu.kb_decision import DecisionThresholds, KbDecision, decide
+from nlu.kb_search import Analyzer, KbIndex, SearchHit
 from routing.clock import Clock
 
 log = logging.getLogger(__name__)
 
 
+# The console lists suggestions beside the conversation; below this an entry is more distraction than help.
+CONSOLE_MIN_CONFIDENCE = 0.2
+
+
 class KbService:
-    def __init__(self, store: KbStore, analyzer: Analyzer, clock: Clock, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, store: KbStore, analyzer: Analyzer, clock: Clock, thresholds: DecisionThresholds,
+                 choices: KbChoices | None = None) -> None:
         self._store = store
+        self.choices = choices
         self._clock = clock
         self._analyzer = analyzer
-        self.threshold = threshold
+        self.thresholds = thresholds
         self._index = KbIndex([], analyzer)
         self._seen: datetime | None = None
         self._lock = asyncio.Lock()
@@ -53,12 +62,31 @@ class KbService:
         index = self._index
         return [(index.entries[h.key], h) for h in index.search(query, k)]  # type: ignore[misc]
 
-    def best_answer(self, query: str) -> tuple[KbEntry, SearchHit] | None:
-        """The entry to answer with, or None when there is no good match."""
-        hits = self.search(query, 1)
-        if hits and hits[0][1].confidence >= self.threshold:
-            return hits[0]
-        return None
+    def decide(self, query: str, max_choices: int | None = None) -> KbDecision:
+        return decide(self._index.search(query, 5), self.thresholds, max_choices)
+
+    def reply(self, query: str, channel: str) -> KbReply:
+        """Answer, 「您是想问」 with the close entries, or no match: worded for the channel."""
+        index = self._index
+        decision = self.decide(query, kb_answers.PHONE_CHOICES if channel == "ivr" else None)
+        entries = [index.entries[h.key] for h in decision.hits]
+        if decision.outcome == "answer":
+            return kb_answers.answer(entries[0])  # type: ignore[arg-type]
+        if decision.outcome == "choose":
+            return kb_answers.choose(entries, channel)  # type: ignore[arg-type]
+        return kb_answers.no_match()
+
+    def entry(self, key: str) -> KbEntry | None:
+        """A servable entry by key (a choice offered a while ago may have been archived since)."""
+        return self._index.entries.get(key)  # type: ignore[return-value]
+
+    def suggestions(self, query: str) -> list[tuple[KbEntry, SearchHit]]:
+        """For the agents' console: the entries the bot would answer with or offer, nothing unrelated."""
+        decision = self.decide(query)
+        index = self._index
+        # An agent reads the whole list: a weak lexical match (路灯坏了 → 社保卡坏了) is noise there.
+        return [(index.entries[h.key], h) for h in decision.hits  # type: ignore[misc]
+                if decision.outcome == "answer" or h.confidence >= CONSOLE_MIN_CONFIDENCE]
 
     async def entries(self, status: str | None = None) -> list[KbEntry]:
         return await self._store.all(status)

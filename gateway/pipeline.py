@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from datetime import timedelta
+from typing import Any, Callable, Sequence
 
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import UNKNOWN_SENDER, Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
 from gateway.events import EventHub
+from gateway import kb_answers
 from gateway.kb_service import KbService
 from gateway.ticket_planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
@@ -26,6 +28,7 @@ from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
 from gateway.store.tickets import TicketDraft, TicketRecord
 from gateway.api.tickets import STATUS_ZH
+from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, SlidingWindow
@@ -46,7 +49,6 @@ RATE_LIMITED_REPLY = ("您发送得太频繁了，后续消息已记录，工作
                       "如遇紧急情况，请直接拨打110、119、120或122。")
 HANDOFF_WITHOUT_BOT_REPLY = "好的，已为您转接人工客服，工作人员接入后会在这里回复您，请稍候。"
 WAITING_FOR_AGENT_REPLY = "您的消息已转给人工客服，工作人员接入后会在这里回复您，请稍候。"
-KB_FOLLOW_UP = "\n\n如果没有解决您的问题，请回复您的具体情况，我们会为您登记工单。"
 # Longer texts are triaged off the event loop.
 INLINE_TRIAGE_CHARS = 600
 # A text shorter than this (after trimming) is not yet a request a ticket can be made of.
@@ -104,7 +106,7 @@ class Pipeline:
 
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub, kb: KbService, planner: TicketPlanner,
-                 messages_per_ten_minutes_per_contact: int = 60) -> None:
+                 messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30) -> None:
         self._store = store
         self._triager = triager
         self._bot = bot
@@ -115,6 +117,7 @@ class Pipeline:
         self._planner = planner
         self._per_contact = SlidingWindow(messages_per_ten_minutes_per_contact, 600)
         self._told = SlidingWindow(1, 600)  # a refused contact hears why at most every ten minutes
+        self._choice_window = timedelta(minutes=choice_minutes)
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -176,6 +179,10 @@ class Pipeline:
         if msg.kind is MessageKind.UNSUPPORTED:
             log.info("unsupported content on %s kept as message %d", msg.channel.value, ingest.message_id)
             return [_Draft(UNSUPPORTED_REPLY, None, "system")]
+        if msg.text and looks_like_choice(msg.text):
+            picked = await self._kb_pick(msg, ingest)
+            if picked is not None:
+                return picked
         rating = read_rating(msg.text) if msg.text else None
         if rating is not None:
             ticket = await self._store.tickets.awaiting_rating(conv.id)
@@ -209,7 +216,37 @@ class Pipeline:
             log.log(logging.INFO if isinstance(self._bot, DisabledBot) else logging.WARNING,
                     "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
             return await self._fallback(msg, ingest, triage)
+        for a in answers:
+            offered = (a.custom or {}).get("kb_choices")
+            if isinstance(offered, list) and offered and all(isinstance(k, str) for k in offered):
+                await self._store.kb_choices.offer(conv.id, ingest.message_id, msg.channel.value, offered[:5])
         return [_from_bot(a) for a in answers]
+
+    async def _kb_pick(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft] | _Recorded | None:
+        """The citizen's reply to 「您是想问」: the chosen entry's answer, or for 「都不是」 the question kept as
+        a ticket. Every pick is stored: labelled data for calibrating the KB (`hotline kb choices`)."""
+        conv = ingest.conversation
+        pending = await self._store.kb_choices.pending(conv.id, self._choice_window)
+        if pending is None:
+            return None
+        picked = read_choice(msg.text, len(pending.candidates))
+        if picked is None:
+            return None
+        outcome = picked if picked == NONE_OF_THEM else pending.candidates[picked - 1]
+        if not await self._store.kb_choices.settle(pending.id, outcome):
+            return None
+        log.info("conversation %d picked %s from the knowledge base's choices %s", conv.id, outcome,
+                 ",".join(pending.candidates))
+        if picked != NONE_OF_THEM:
+            entry = self._kb.entry(outcome)
+            if entry is not None:
+                reply = kb_answers.answer(entry)
+                return [_Draft(reply.text, reply.payload(), "bot")]
+        question = await self._store.messages.text_of(pending.message_id)
+        if not question:
+            return [_Draft(kb_answers.NO_MATCH, None, "bot")]
+        return await self._open_ticket(msg, ingest, await self._triage(question), question,
+                                       kb_answers.none_of_them_reply)
 
     def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
         """Art. 11, 32: a blocked contact, or one over its limit, is stored (nothing is lost) but neither
@@ -274,32 +311,44 @@ class Pipeline:
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
         if triage.request_type == "consultation":
-            found = self._kb.best_answer(msg.text)
-            if found is not None:
-                entry, hit = found
-                log.info("answered from the knowledge base without the bot: %s (%.2f)", entry.key, hit.confidence)
-                return [_Draft(entry.answer + KB_FOLLOW_UP, {"kb_entry": entry.key}, "system")]
+            reply = self._kb.reply(msg.text, msg.channel.value)
+            if reply.outcome == "answer":
+                log.info("answered from the knowledge base without the bot: %s", reply.entries[0].key)
+                return [_Draft(reply.text, reply.payload(), "system")]
+            if reply.outcome == "choose":
+                await self._store.kb_choices.offer(conv.id, ingest.message_id, msg.channel.value,
+                                                   [e.key for e in reply.entries])
+                return [_Draft(reply.text, reply.payload(), "system")]
         repeat = await self._repeat(msg, ingest, triage)
         if repeat is not None:
             return repeat
+        return await self._open_ticket(msg, ingest, triage, msg.text, None)
+
+    async def _open_ticket(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult, description: str,
+                           reply: Callable[[str, bool], str] | None) -> _Recorded:
+        """Open the conversation's ticket (or add to it) from `description`; without the bot, agents are told."""
+        conv = ingest.conversation
         draft = self._planner.plan(TicketDraft(
-            description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
+            description=description, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text)))
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(description)))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             if msg.meta.get("suppress_reply"):
                 return []
-            text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
+            if reply is not None:
+                text = reply(number, created)
+            else:
+                text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
             return [OutboundDraft(text, "system", None, {"ticket_number": number})]
 
         # The conversation stays with the bot: when it is back, the next message goes to it again.
         number, created, items = await self._store.ticket_turn(
-            conv, draft, {"message_id": ingest.message_id, "text": msg.text}, None, compose, msg.sender,
+            conv, draft, {"message_id": ingest.message_id, "text": description}, None, compose, msg.sender,
             ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
-            await link_same_problem(self._store.tickets, number, msg.text, triage.category, triage.district)
+            await link_same_problem(self._store.tickets, number, description, triage.category, triage.district)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": number})
         return _Recorded(items)

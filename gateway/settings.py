@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
+    from nlu.kb_decision import DecisionThresholds
     from routing.clock import Clock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -219,6 +220,29 @@ class TriageSettings(_Section):
     model: str = "nlu/models/textcat.npz"
 
 
+class KbSettings(_Section):
+    """Knowledge-base search and when the bot answers from it (calibrated by benchmarks/kb_calibrate.py)."""
+
+    synonyms: str = "config/kb/synonyms.yaml"
+    # Answer directly when the ranking's certainty (nlu.kb_decision.certainty) and its lead over the next reach these.
+    answer_confidence: float = Field(0.4, ge=0, le=1)
+    answer_margin: float = Field(0.0, ge=0, le=1)
+    # Below answering, ask 「您是想问」 with up to max_choices entries when the best reaches this.
+    choose_confidence: float = Field(0.12, ge=0, le=1)
+    choice_relative_score: float = Field(0.5, ge=0, le=1)
+    choice_min_confidence: float = Field(0.12, ge=0, le=1)
+    max_choices: int = Field(3, ge=1, le=5)
+    # How long a 「您是想问」 waits for the citizen's 1/2/3.
+    choice_minutes: int = Field(30, ge=1)
+
+    @property
+    def thresholds(self) -> "DecisionThresholds":
+        from nlu.kb_decision import DecisionThresholds
+
+        return DecisionThresholds(self.answer_confidence, self.answer_margin, self.choose_confidence,
+                                  self.choice_relative_score, self.choice_min_confidence, self.max_choices)
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
 
@@ -252,6 +276,7 @@ class Settings(BaseModel):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    kb: KbSettings = Field(default_factory=KbSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

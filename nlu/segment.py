@@ -70,6 +70,11 @@ class Segmenter:
         tokenizer = self._tokenizer or self._loaded()
         return [t for t in tokenizer.lcut(text) if t.strip()]
 
+    def is_word(self, text: str) -> bool:
+        """In jieba's dictionary (or ours): a real word, not a misspelling of one."""
+        tokenizer = self._tokenizer or self._loaded()
+        return bool(tokenizer.FREQ.get(text))
+
 
 def write_userdict(words: Iterable[str], path: Path) -> int:
     """jieba's user-dictionary format (word, frequency, tag), as Rasa's JiebaTokenizer loads it."""

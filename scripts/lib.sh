@@ -72,6 +72,7 @@ ensure_rasa_venv() {  # .venv-rasa: Rasa 3.6.21 (server and action server) in it
 train_bot() {  # a model for the current bot/ sources, cached by their content hash under var/rasa/
   local hash model
   .venv/bin/hotline nlu userdict bot/rasa/userdict/hotline.txt >/dev/null
+  .venv/bin/hotline nlu kb-examples config/kb/seed_kb.yaml bot/rasa/data/kb_questions.yml >/dev/null
   hash=$(cat bot/rasa/config.yml bot/rasa/domain.yml bot/rasa/data/*.yml bot/rasa/userdict/hotline.txt \
          | sha256sum | cut -c1-16)
   model="var/rasa/models/hotline-$hash.tar.gz"

@@ -7,6 +7,8 @@ from typing import Iterator
 
 import pytest
 
+from gateway.settings import PROJECT_ROOT
+from nlu.kb import load_entries
 from tests.rasa_stack import RasaStack, http, trained_model
 
 
@@ -61,6 +63,74 @@ def test_collects_a_ticket_confirms_and_creates_it(stack: RasaStack) -> None:
     assert "工单号" in texts(stack.say(q, "我想查一下工单进度"))
     assert "电话" in texts(stack.say(q, number))
     assert "已受理" in texts(stack.say(q, "138 1234 5678"))
+
+
+SINCE_WHEN = ["一个月了", "上个礼拜开始的", "好几天了", "从去年冬天就这样", "昨天晚上", "一直都这样"]
+
+
+@pytest.mark.parametrize("since", SINCE_WHEN)
+def test_the_form_keeps_what_the_citizen_said_in_each_slot(stack: RasaStack, since: str) -> None:
+    """Issue 14: an answer to "since when?" classified as report_problem used to replace the description."""
+    s = new_session()
+    assert "哪里" in texts(stack.say(s, "我要投诉，烧烤店油烟太大"))
+    assert "什么时候" in texts(stack.say(s, "泰山区岱庙街道通天街北头"))
+    assert "电话" in texts(stack.say(s, since))
+    confirm = texts(stack.say(s, "13912345678"))
+    assert "问题：我要投诉，烧烤店油烟太大" in confirm and f"开始时间：{since}" in confirm
+    done = stack.say(s, "确认")
+    number = done[-1]["ticket_number"]
+    status, ticket = http("GET", f"{stack.gateway}/api/v1/tickets/{number}", headers=stack.auth())
+    assert status == 200
+    assert ticket["description"] == f"我要投诉，烧烤店油烟太大（开始时间：{since}）"
+    assert ticket["location"] == "泰山区岱庙街道通天街北头" and ticket["contact_phone"] == "13912345678"
+
+
+def _entry_answer(key: str) -> str:
+    return next(e.answer for e in load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml") if e.key == key)
+
+
+def _answered_with(stack: RasaStack, session: str, question: str, key: str) -> str:
+    """Ask; if the bot asks 「您是想问」, tap the button of `key`. Returns how it was answered."""
+    answer = _entry_answer(key)
+    replies = stack.say(session, question)
+    if answer in texts(replies):
+        return "direct"
+    offer = replies[-1]
+    assert "您是想问" in offer["text"], offer["text"]
+    title = next(e.question.rstrip("？?。") for e in load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml")
+                 if e.key == key)
+    button = next(b for b in offer["buttons"] if b["title"].endswith(title))
+    assert offer["buttons"][-1]["payload"] == "都不是"
+    assert answer in texts(stack.say(session, button["payload"]))
+    return "choice"
+
+
+def test_knowledge_base_questions_in_citizens_words(stack: RasaStack) -> None:
+    s = new_session()
+    ways = [_answered_with(stack, s, "我身份证下个月就到期了，人在泰安上班，想提前换个新的，得带点啥去哪换", "kb-0020"),
+            _answered_with(stack, s, "俺爹退休好几年了，听说领退休金每年都得认证一回，在手机上能弄不", "kb-0006"),
+            _answered_with(stack, s, "孩子上个月刚在医院生的，出生证明拿到了，户口咋给上", "kb-0024")]
+    assert set(ways) <= {"direct", "choice"}
+    # A question that fits several entries is asked back rather than guessed; the pick is logged.
+    offer = stack.say(s, "社保卡的事咋办")[-1]
+    assert "您是想问" in offer["text"] and len(offer["buttons"]) >= 3
+    assert "挂失" in texts(stack.say(s, next(b["payload"] for b in offer["buttons"] if "丢" in b["title"])))
+    status, picks = http("GET", f"{stack.gateway}/api/v1/kb/choices", headers=stack.auth())
+    assert status == 200 and any(p["q"] == "社保卡的事咋办" and p["expected"] == "kb-0002" for p in picks["items"])
+
+
+def test_none_of_the_choices_keeps_the_question_as_a_ticket(stack: RasaStack) -> None:
+    s = new_session()
+    offer = stack.say(s, "社保卡的事咋办")[-1]
+    assert "您是想问" in offer["text"]
+    kept = stack.say(s, "都不是")
+    number = kept[-1]["ticket_number"]
+    assert number in kept[-1]["text"] and "转人工" in kept[-1]["text"]
+    status, ticket = http("GET", f"{stack.gateway}/api/v1/tickets/{number}", headers=stack.auth())
+    assert status == 200 and ticket["description"] == "社保卡的事咋办"
+    # The pick is stored as "none of them": a question the KB does not answer.
+    status, picks = http("GET", f"{stack.gateway}/api/v1/kb/choices", headers=stack.auth())
+    assert any(p["q"] == "社保卡的事咋办" and p["expected"] is None for p in picks["items"])
 
 
 def test_anonymous_ticket_and_cancel(stack: RasaStack) -> None:

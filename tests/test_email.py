@@ -424,3 +424,22 @@ async def test_a_mail_without_any_sender_is_kept_under_a_visible_unknown_contact
     await asend(mail_client, m, sender="")
     from gateway.store.schema import contacts
     assert [c.external_user for c in await rows(mail_client, contacts)] == ["unknown-sender@invalid"]
+
+
+async def test_a_mailed_question_gets_a_numbered_choice_and_the_reply_number_answers_it(mail_client, relay) -> None:
+    """Issue 14 by mail: 「您是想问」 as a numbered list; the citizen replies with the number, the quoted
+    list under it notwithstanding, and gets the chosen entry's answer."""
+    r, _ = relay
+    await mail_client.app[KB].save(load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml"), author="test")
+    await asend(mail_client, plain_mail("li@example.com", "咨询", "<kbq1@example.com>", "请问社保卡的事应该咋办理"),
+                sender="li@example.com")
+    [offer] = await r.wait_for(1)
+    text = offer.get_content()
+    assert "您是想问" in text and "请回复序号 1、2、3" in text
+    line = next(x for x in text.splitlines() if "丢" in x and x[:1].isdigit())
+    pick = plain_mail("li@example.com", "回复：" + offer["Subject"], "<kbq2@example.com>",
+                      line[0] + "\n\n在 2026年12月1日 12345 写道：\n> " + text.replace("\n", "\n> "),
+                      In_Reply_To=offer["Message-ID"])
+    await asend(mail_client, pick, sender="li@example.com")
+    answer = (await r.wait_for(2))[1]
+    assert "挂失" in answer.get_content() and not await rows(mail_client, tickets)

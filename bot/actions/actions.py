@@ -27,6 +27,10 @@ OPENER_ONLY = re.compile(r"^(你好|您好|喂)?[，, ]*(我)?(要|想|需要)?(
                          r"(一下|个|一个)?(问题|诉求|事情?|情况|工单)?[。!！]*$")
 
 
+NO_MATCH = ("暂时没有找到这个问题的准确答案。您可以详细描述您的情况，我为您登记工单，由相关部门答复您；"
+            "也可以回复“转人工”由工作人员解答。")
+
+
 class GatewayError(Exception):
     pass
 
@@ -58,6 +62,20 @@ def normalize_phone(text: str) -> Optional[str]:
     return (m.group(1) or m.group(2) + m.group(3)) if m else None
 
 
+def _value_before_this_turn(tracker: Tracker, slot: str) -> Any:
+    """The slot's value as it was before the latest user message (its SlotSet events since then are
+    this turn's extraction, not yet validated)."""
+    events = list(tracker.events)
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=len(events))
+    value = None
+    for e in events[:last_user]:
+        if e.get("event") == "slot" and e.get("name") == slot:
+            value = e.get("value")
+        elif e.get("event") == "restart" or (e.get("event") == "session_started"):
+            value = None
+    return value
+
+
 def _metadata(tracker: Tracker) -> Dict[str, Any]:
     return (tracker.latest_message or {}).get("metadata") or {}
 
@@ -75,17 +93,25 @@ class ActionAnswerQuestion(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         question = tracker.latest_message.get("text") or ""
+        channel = _metadata(tracker).get("channel") or "web"
         try:
-            status, body = await _call("GET", "/api/v1/kb/search", params={"q": question, "k": "3"})
+            status, body = await _call("GET", "/api/v1/kb/search",
+                                       params={"q": question[:500], "k": "3", "channel": channel})
         except GatewayError:
             status, body = 503, {}
-        if status == 200 and body.get("matched"):
-            best = body["results"][0]
-            dispatcher.utter_message(text=best["answer"], json_message={"kb_entry": best["id"]})
+        decision = body.get("decision") if status == 200 and isinstance(body, dict) else None
+        if isinstance(decision, dict) and decision.get("text"):
+            # The gateway words it (answer, 「您是想问」 with buttons or a numbered list, or no match) and,
+            # for a choice, reads the citizen's 1/2/3 itself when it arrives.
+            custom: Dict[str, Any] = {"kb_outcome": decision.get("outcome")}
+            if decision.get("outcome") == "answer" and decision.get("entries"):
+                custom["kb_entry"] = decision["entries"][0]
+            elif decision.get("outcome") == "choose":
+                custom["kb_choices"] = decision.get("entries") or []
+            dispatcher.utter_message(text=decision["text"], buttons=decision.get("buttons") or None,
+                                     json_message=custom)
             return []
-        dispatcher.utter_message(
-            text="暂时没有找到这个问题的准确答案。您可以详细描述您的情况，我为您登记工单，由相关部门答复您；"
-                 "也可以回复“转人工”由工作人员解答。")
+        dispatcher.utter_message(text=NO_MATCH)
         return []
 
 
@@ -95,6 +121,11 @@ class ValidateTicketForm(FormValidationAction):
 
     def validate_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> Dict[Text, Any]:
+        earlier = _value_before_this_turn(tracker, "description")
+        if earlier and tracker.get_slot("requested_slot") not in (None, "description"):
+            # The description slot also maps from any turn classified report_problem (that is how the
+            # first message fills it); an answer to "since when?" or "where?" must not replace it.
+            return {"description": earlier}
         text = (value or "").strip()
         if len(text) < 4 or OPENER_ONLY.match(text):
             if len(text) >= 4:

@@ -253,13 +253,14 @@ def _strip_tag(subject: str) -> str:
 def _with_subject(parsed: ParsedMail) -> str:
     """Triage and tickets read the subject too, unless it only repeats the body or is a reply prefix.
 
-    A reply in one of our tickets' threads keeps our subject: what the citizen says now is the body
-    alone (a rating such as "3 不满意" must reach the pipeline as written)."""
+    A reply keeps the subject of the mail it answers: what the citizen says now is the body alone
+    (a rating such as "3 不满意" or the pick "2" after 「您是想问」 must reach the pipeline as written)."""
     import re
     tagged = _strip_tag(parsed.subject)
     subject = re.sub(r"^((re|fw|fwd|回复|答复|转发)\s*[:：]\s*)+", "", tagged, flags=re.IGNORECASE)
     body = parsed.text.strip()
-    if not subject or subject in body or (body and tagged != parsed.subject):
+    is_reply = subject != tagged and bool(parsed.in_reply_to) and tagged.lower().startswith(("re", "回复", "答复"))
+    if not subject or subject in body or (body and (tagged != parsed.subject or is_reply)):
         return body
     return f"{subject}\n{body}".strip()
 

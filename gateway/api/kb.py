@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from channels.base import Channel
 from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound
@@ -15,6 +16,7 @@ from gateway.kb_service import KbService
 from nlu.kb import KbFormatError, entry_from_mapping
 
 MAX_QUERY = 500
+CHANNELS = frozenset(c.value for c in Channel)
 
 
 class KbApi:
@@ -29,6 +31,7 @@ class KbApi:
             web.post("/api/v1/kb/entries", self.create),
             web.get("/api/v1/kb/entries/{key}", self.get),
             web.put("/api/v1/kb/entries/{key}", self.update),
+            web.get("/api/v1/kb/choices", self.choices),
         ]
 
     async def search(self, request: web.Request) -> web.Response:
@@ -43,13 +46,27 @@ class KbApi:
             raise BadRequest("k must be an integer", code="bad_k") from exc
         if not 1 <= k <= 20:
             raise BadRequest("k must be between 1 and 20", code="bad_k")
+        channel = request.query.get("channel", "web")
+        if channel not in CHANNELS:
+            raise BadRequest("unknown channel", code="bad_channel")
         service = self._service()
         hits = service.search(q, k)
         results = [{"id": e.key, "question": e.question, "answer": e.answer, "score": round(h.score, 3),
                     "confidence": round(h.confidence, 3), "matched_question": h.matched_question,
                     "department": e.department, "category": e.category} for e, h in hits]
-        return web.json_response({"results": results, "threshold": service.threshold,
-                                  "matched": bool(results) and results[0]["confidence"] >= service.threshold},
+        # What to say: answer, ask which (「您是想问」), or no match, worded for the channel.
+        reply = service.reply(q, channel)
+        decision = {"outcome": reply.outcome, "text": reply.text, "buttons": list(reply.buttons),
+                    "entries": [e.key for e in reply.entries]}
+        return web.json_response({"results": results, "decision": decision, "matched": reply.outcome == "answer"},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    async def choices(self, request: web.Request) -> web.Response:
+        """Citizens' picks after 「您是想问」 with their questions: labelled data for the next calibration."""
+        require_token(request, self._token)
+        store = self._service().choices
+        items = await store.labelled() if store is not None else []
+        return web.json_response({"items": items, "total": len(items)},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     async def list(self, request: web.Request) -> web.Response:

@@ -423,7 +423,8 @@ class ConsoleApi:
     async def kb_search(self, request: web.Request) -> web.Response:
         await self._agent(request)
         q = request.query.get("q", "").strip()[:500]
-        hits = self._kb().search(q, 5) if q else []
+        # Only what the bot itself would answer with or offer: an agent is not shown unrelated entries.
+        hits = self._kb().suggestions(q) if q else []
         return web.json_response({"results": [
             {"id": e.key, "question": e.question, "answer": e.answer, "confidence": round(h.confidence, 3)}
             for e, h in hits]})

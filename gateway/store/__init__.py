@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.store.agents import AgentStore, ContactBlocks
 from gateway.store.database import Database, open_database
-from gateway.store.kb import KbStore
+from gateway.store.kb import KbChoices, KbStore
 from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
@@ -28,6 +28,7 @@ class Store:
     agents: AgentStore
     clock: Clock
     contacts: ContactBlocks
+    kb_choices: KbChoices
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -36,7 +37,7 @@ class Store:
     @classmethod
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
-                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock))
+                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

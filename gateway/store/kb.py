@@ -8,7 +8,7 @@ validity dates are served to citizens and the bot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from routing.clock import Clock
 from gateway.store.database import Database
-from gateway.store.schema import kb_entries, kb_versions
+from gateway.store.schema import kb_choices, kb_entries, kb_versions, messages
 from nlu.kb import KbEntry
 
 
@@ -119,3 +119,66 @@ class KbStore:
     async def last_change(self) -> datetime | None:
         """Cheap check replicas use to know their search index is stale."""
         return await self._db.run(lambda conn: conn.execute(sa.select(sa.func.max(kb_entries.c.updated_at))).scalar())
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChoice:
+    id: int
+    message_id: int
+    candidates: tuple[str, ...]
+    created_at: datetime
+
+
+class KbChoices:
+    """「您是想问」 offers: one pending per conversation at most, settled by the citizen's next message."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def offer(self, conversation_id: int, message_id: int, channel: str, candidates: list[str]) -> int:
+        now = self._clock.now()
+
+        def work(conn: Connection) -> int:
+            # A newer question replaces an unanswered older offer.
+            conn.execute(kb_choices.update().where(kb_choices.c.conversation_id == conversation_id,
+                                                   kb_choices.c.settled_at.is_(None))
+                         .values(settled_at=now, outcome="ignored"))
+            return int(conn.execute(kb_choices.insert().values(
+                conversation_id=conversation_id, message_id=message_id, channel=channel, candidates=candidates,
+                created_at=now).returning(kb_choices.c.id)).scalar_one())
+        return await self._db.run(work)
+
+    async def pending(self, conversation_id: int, max_age: timedelta) -> PendingChoice | None:
+        since = self._clock.now() - max_age
+
+        def work(conn: Connection) -> PendingChoice | None:
+            row = conn.execute(sa.select(kb_choices).where(
+                kb_choices.c.conversation_id == conversation_id, kb_choices.c.settled_at.is_(None),
+                kb_choices.c.created_at >= since).order_by(kb_choices.c.id.desc()).limit(1)).one_or_none()
+            if row is None:
+                return None
+            return PendingChoice(row.id, row.message_id, tuple(row.candidates), row.created_at)
+        return await self._db.run(work)
+
+    async def settle(self, choice_id: int, outcome: str) -> bool:
+        """False when it was settled already (a duplicate delivery, another replica)."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> bool:
+            return conn.execute(kb_choices.update().where(kb_choices.c.id == choice_id,
+                                                          kb_choices.c.settled_at.is_(None))
+                                .values(settled_at=now, outcome=outcome)).rowcount == 1
+        return await self._db.run(work)
+
+    async def labelled(self) -> list[dict[str, Any]]:
+        """Settled picks with the question asked, for calibration: {"q", "expected", "offered", "channel", "at"}."""
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(sa.select(kb_choices, messages.c.text).join(
+                messages, messages.c.id == kb_choices.c.message_id).where(
+                kb_choices.c.outcome.is_not(None), kb_choices.c.outcome != "ignored")
+                .order_by(kb_choices.c.id)).all()
+            return [{"q": r.text, "expected": None if r.outcome == "none" else r.outcome,
+                     "offered": list(r.candidates), "channel": r.channel, "at": r.settled_at.isoformat()}
+                    for r in rows]
+        return await self._db.run(work)

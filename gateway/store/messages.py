@@ -135,6 +135,10 @@ class MessageStore:
             return [_stored(r) for r in rows]
         return await self._db.run(work)
 
+    async def text_of(self, message_id: int) -> str | None:
+        return await self._db.run(lambda conn: conn.execute(
+            sa.select(messages.c.text).where(messages.c.id == message_id)).scalar_one_or_none())
+
     async def history(self, channel: str, key: str, limit: int = 200) -> list[StoredMessage]:
         """The messages of every conversation with this key, oldest first."""
         return await self._db.run(_history, channel, key, limit)

@@ -246,6 +246,22 @@ kb_versions = sa.Table(
     sa.UniqueConstraint("entry_id", "version"),
 )
 
+# 「您是想问」: the entries offered for a question and what the citizen picked. A pending row (not settled)
+# is read when the next message arrives; settled rows are labelled data for calibrating the KB's thresholds.
+kb_choices = sa.Table(
+    "kb_choices", metadata,
+    _pk(),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False),  # the question
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("candidates", sa.JSON, nullable=False),  # entry keys in the order offered
+    _created(),
+    sa.Column("settled_at", UTCDateTime()),
+    # The key picked, "none" for 「都不是」, "ignored" when the citizen went on with something else.
+    sa.Column("outcome", sa.String(64)),
+    sa.Index("ix_kb_choices_pending", "conversation_id", "settled_at"),
+)
+
 # Platform access tokens shared by every gateway process (WeChat's expire after 2 hours and a new one
 # invalidates the old: one place must hold the current token).
 platform_tokens = sa.Table(

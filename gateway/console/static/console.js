@@ -177,8 +177,12 @@
       api("GET", "/console/api/kb/search?q=" + encodeURIComponent(q.value)).then(function (data) {
         var ul = detail.querySelector(".kb-results");
         ul.textContent = "";
+        if (!data.results.length) ul.appendChild(el("li", "kb-empty", "知识库中没有相关条目"));
         data.results.forEach(function (r) {
           var li = el("li");
+          var pct = Math.round(r.confidence * 100);
+          li.appendChild(el("span", "kb-confidence " + (pct >= 40 ? "high" : pct >= 20 ? "mid" : "low"),
+                            "匹配度 " + pct + "%"));
           li.appendChild(el("strong", "", r.question));
           li.appendChild(el("div", "", r.answer.slice(0, 120) + (r.answer.length > 120 ? "…" : "")));
           var use = el("button", "", "发送此答案");
