@@ -52,9 +52,11 @@ def choose(entries: Sequence[KbEntry], channel: str) -> KbReply:
         numbers = "或".join(str(i + 1) for i in range(len(entries)))
         text = f"您是想问：{spoken}。请说{numbers}；如果都不是，请说“都不是”。"
         return KbReply("choose", text, (), tuple(entries))
+    on_page = channel == "web"  # the page shows the choices as buttons; elsewhere they are a numbered list
     lines = "\n".join(f"{i + 1}. {_title(e)}" for i, e in enumerate(entries))
     numbers = "、".join(str(i + 1) for i in range(len(entries)))
-    text = f"您是想问：\n{lines}\n请回复序号 {numbers}；如果都不是，请回复“都不是”。"
+    text = ("您是想问以下哪个问题？请点选；如果都不是，请点“都不是”。" if on_page else
+            f"您是想问：\n{lines}\n请回复序号 {numbers}；如果都不是，请回复“都不是”。")
     buttons = tuple({"title": f"{i + 1}. {_title(e)}", "payload": str(i + 1)} for i, e in enumerate(entries))
     return KbReply("choose", text, buttons + ({"title": "都不是", "payload": "都不是"},), tuple(entries))
 

@@ -170,7 +170,10 @@
     detail.querySelector(".takeover").onclick = function () { act("/takeover"); };
     detail.querySelector(".handback").onclick = function () { act("/handback"); };
     detail.querySelector(".close").onclick = function () { act("/close"); };
-    var lastCitizen = c.messages.filter(function (m) { return m.from === "citizen" && m.text; }).pop();
+    // The last thing the citizen said in words: a pick such as "2" after 「您是想问」 is no question.
+    var lastCitizen = c.messages.filter(function (m) {
+      return m.from === "citizen" && m.text && m.text.trim().length >= 4;
+    }).pop();
     var q = detail.querySelector(".kb-q");
     q.value = lastCitizen ? lastCitizen.text.slice(0, 100) : "";
     function searchKb() {
