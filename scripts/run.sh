@@ -15,7 +15,8 @@ if [ -z "${HOTLINE_API_TOKEN:-}" ]; then
   export HOTLINE_API_TOKEN
   echo ">> internal API token: var/api_token"
 fi
-RASA_TOKEN=${RASA_TOKEN:-$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))")}
+# Hex: the token goes on rasa's command line, where one starting with "-" would be taken for an option.
+RASA_TOKEN=${RASA_TOKEN:-$(.venv/bin/python -c "import secrets; print(secrets.token_hex(24))")}
 .venv/bin/hotline db upgrade
 .venv/bin/hotline kb import --if-empty config/kb/seed_kb.yaml
 model=$(train_bot)

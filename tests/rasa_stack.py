@@ -55,7 +55,8 @@ class RasaStack:
     gateway: str = ""
     rasa: str = ""
     api_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # Hex: a token passed on the command line must not start with "-" (argparse takes it for an option).
+    rasa_token: str = field(default_factory=lambda: secrets.token_hex(16))
     ivr_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 

@@ -119,6 +119,22 @@ def test_knowledge_base_questions_in_citizens_words(stack: RasaStack) -> None:
     assert status == 200 and any(p["q"] == "社保卡的事咋办" and p["expected"] == "kb-0002" for p in picks["items"])
 
 
+@pytest.mark.parametrize("complaint", [
+    "我们小区门口的路灯坏了一个多星期了，晚上黑乎乎的，有没有人管管？",
+    # The bot's intent classifier calls this one a question, and the next one it does not understand.
+    "我要投诉泰山区那家健身房，办了年卡没几个月就关门了，老板联系不上，能帮我们把钱要回来吗",
+    "菜市场旁边的公厕好几个月没人打扫了，臭得进不去，这个归谁管啊，能不能来收拾一下",
+])
+def test_a_complaint_asked_as_a_question_gets_the_ticket_form(stack: RasaStack, complaint: str) -> None:
+    """Whatever intent the bot's classifier picks, a complaint the KB has nothing for is collected
+    as a ticket (the gateway's request-type model decides), and its first message is the description."""
+    s = new_session()
+    assert "哪里" in texts(stack.say(s, complaint))
+    stack.say(s, "泰山区上高街道")
+    stack.say(s, "上个月")
+    assert f"问题：{complaint}" in texts(stack.say(s, "匿名"))
+
+
 def test_none_of_the_choices_keeps_the_question_as_a_ticket(stack: RasaStack) -> None:
     s = new_session()
     offer = stack.say(s, "社保卡的事咋办")[-1]

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Text
 
 import aiohttp
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -22,6 +22,7 @@ ANONYMOUS = re.compile(r"匿名|不留|不方便|不想留|保密")
 TICKET_NUMBER = re.compile(r"\d{8}-\d{6}")
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 FORM_SLOTS = ("description", "location", "since_when", "contact_phone")
+TICKET_TYPES = ("complaint", "report", "suggestion")
 # "我要反映个问题" says that there is a problem, not what it is.
 OPENER_ONLY = re.compile(r"^(你好|您好|喂)?[，, ]*(我)?(要|想|需要)?(反映|反应|投诉|举报|求助|提交|登记|报告)"
                          r"(一下|个|一个)?(问题|诉求|事情?|情况|工单)?[。!！]*$")
@@ -100,6 +101,13 @@ class ActionAnswerQuestion(Action):
         except GatewayError:
             status, body = 503, {}
         decision = body.get("decision") if status == 200 and isinstance(body, dict) else None
+        triage = _metadata(tracker).get("triage") or {}
+        if (isinstance(decision, dict) and decision.get("outcome") == "none"
+                and triage.get("request_type") in TICKET_TYPES and len(question.strip()) >= 6):
+            # The intent said "question", but the knowledge base has nothing near and the gateway's
+            # request-type model (trained on real citizens' texts) reads a complaint, report or
+            # suggestion: collect it as a ticket rather than answer "no answer found".
+            return [SlotSet("description", question.strip()), FollowupAction("ticket_form")]
         if isinstance(decision, dict) and decision.get("text"):
             # The gateway words it (answer, 「您是想问」 with buttons or a numbered list, or no match) and,
             # for a choice, reads the citizen's 1/2/3 itself when it arrives.
@@ -279,6 +287,12 @@ class ActionDefaultFallback(Action):
         return "action_default_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        text = (tracker.latest_message.get("text") or "").strip()
+        triage = _metadata(tracker).get("triage") or {}
+        if triage.get("request_type") in TICKET_TYPES and len(text) >= 6 and not tracker.active_loop_name:
+            # Not understood as an intent, but the gateway's request-type model reads a complaint,
+            # report or suggestion: collect it as a ticket instead of asking to rephrase.
+            return [SlotSet("fallback_count", 0), SlotSet("description", text), FollowupAction("ticket_form")]
         count = (tracker.get_slot("fallback_count") or 0) + 1
         if count >= 2:
             try:
