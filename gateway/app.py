@@ -42,6 +42,7 @@ from gateway.api.triage import TriageApi
 from gateway.api.units import UnitsApi, parse_tokens
 from gateway.events import EventHub
 from gateway.kb_service import KbService
+from gateway.metrics import Metrics, MetricsApi
 from gateway.outbox import OutboxDispatcher
 from gateway.pipeline import CONSOLE_TOPIC, Pipeline
 from gateway.errors import ConfigError
@@ -76,6 +77,7 @@ SMTP_PORT = web.AppKey("smtp_port", int)
 WECHAT = web.AppKey("wechat_channel", WechatChannel)
 IVR = web.AppKey("ivr_channel", IvrChannel)
 TELEGRAM = web.AppKey("telegram_channel", TelegramChannel)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.clock.start_at:
         log.warning("the clock starts at %s (%s), not at the real time", settings.clock.start_at, settings.clock.timezone)
     app[HUB] = EventHub()
+    app[METRICS] = Metrics()
     app[TRIAGER] = Triager.from_settings(settings)
     m = settings.media
     app[MEDIA] = MediaStore(settings.path(m.root), MediaLimits(m.max_image_bytes, m.max_video_bytes,
@@ -133,7 +136,13 @@ def create_app(settings: Settings) -> web.Application:
                                    app[PLANNER], settings.routing.return_window_workdays,
                                    settings.routing.max_returns, app[HUB]).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
-    app.router.add_routes(KbApi(lambda: app[KB], token).routes())
+    app.router.add_routes(KbApi(lambda: app[KB], token, app[METRICS]).routes())
+
+    async def store_gauges() -> tuple[dict[str, int], dict[str, int], int]:
+        by_status, overdue = await app[STORE].tickets.status_counts()
+        return await app[STORE].outbox.counts(), by_status, overdue
+
+    app.router.add_routes(MetricsApi(lambda: app[METRICS], store_gauges, token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
     app.router.add_routes(ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
@@ -309,10 +318,10 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             recordings=FetchPolicy(frozenset(i.recording_hosts), i.recording_require_https,
                                    i.recording_allow_private_addresses)), _screen(app), call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
-    app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox)
+    app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox, app[METRICS])
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER],
                              app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
-                             app[SETTINGS].kb.choice_minutes)
+                             app[SETTINGS].kb.choice_minutes, app[METRICS])
 
     async def outbox_check() -> dict[str, Any]:
         counts = await store.outbox.counts()

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 from channels.base import Channel, ChannelAdapter, OutboundMessage
 from channels.errors import DeliveryError
+from gateway.metrics import Metrics
 from gateway.settings import OutboxSettings
 from gateway.store.outbox import OutboxItem, OutboxStore
 from gateway.errors import StoreUnavailable
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 class OutboxDispatcher:
     def __init__(self, store: OutboxStore, adapters: Mapping[Channel, ChannelAdapter],
-                 settings: OutboxSettings) -> None:
+                 settings: OutboxSettings, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
         self._store = store
         self._adapters = dict(adapters)
         self._settings = settings
@@ -97,10 +99,15 @@ class OutboxDispatcher:
                 continue
             if item.id is not None:
                 sent.append(item.id)
+            if self._metrics is not None:
+                self._metrics.messages.labels(item.channel, "out").inc()
         await self._store.mark_sent(sent)
 
     async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool,
                              retry_after: float | None = None) -> None:
+        if self._metrics is not None:
+            given_up = permanent or (item.id is not None and item.attempts >= self._settings.max_attempts)
+            self._metrics.delivery_failures.labels(item.channel, "true" if given_up else "false").inc()
         if item.id is None:
             log.warning("outbox: notifying %s of stored message %d failed: %s", item.channel, item.message_id, reason)
             return

@@ -20,6 +20,7 @@ from channels.keyed_lock import KeyedLock
 from gateway.events import EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
+from gateway.metrics import Metrics
 from gateway.ticket_planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
 from gateway.ticket_links import LOOKBACK, link_same_problem
@@ -106,7 +107,9 @@ class Pipeline:
 
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub, kb: KbService, planner: TicketPlanner,
-                 messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30) -> None:
+                 messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
+                 metrics: Metrics | None = None) -> None:
+        self._metrics = metrics or Metrics()
         self._store = store
         self._triager = triager
         self._bot = bot
@@ -128,6 +131,7 @@ class Pipeline:
         if ingest.duplicate:
             log.info("duplicate delivery %s/%s answered from the store", msg.channel.value, msg.external_id[:64])
             return [_reply_from_stored(m) for m in await self._store.messages.replies_to(ingest.message_id)]
+        self._count(msg, triage)
         log.info("message %d on %s (conversation %d, %s): %s", ingest.message_id, msg.channel.value,
                  ingest.conversation.id, ingest.conversation.state,
                  triage.disposition if triage else msg.kind.value)
@@ -148,6 +152,15 @@ class Pipeline:
             await self._outbox.deliver_now(decision.items)
             return [_reply_from_item(item) for item in decision.items]
         return await self._send(ingest, msg.sender, decision)
+
+    def _count(self, msg: InboundMessage, triage: TriageResult | None) -> None:
+        m = self._metrics
+        m.messages.labels(msg.channel.value, "in").inc()
+        if triage is not None:
+            m.triage.labels(triage.disposition, triage.request_type or "none").inc()
+            if triage.emergency is not None:
+                for line in triage.emergency.lines:
+                    m.emergencies.labels(line).inc()
 
     async def _triage(self, text: str) -> TriageResult:
         """Short texts (nearly all) are triaged in place; long ones in a worker thread, so that one long
@@ -209,10 +222,12 @@ class Pipeline:
         try:
             # One turn at a time per conversation: Rasa would otherwise make the second wait on its lock.
             async with self._turns.hold(conv.key):
-                answers = await self._bot.respond(BotTurn(conv.key, msg.text, {
-                    "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
-                    "triage": triage.as_json(), "attachments": len(msg.attachments)}))
+                with self._metrics.bot_turn.time():
+                    answers = await self._bot.respond(BotTurn(conv.key, msg.text, {
+                        "channel": msg.channel.value, "message_id": ingest.message_id, "conversation_id": conv.id,
+                        "triage": triage.as_json(), "attachments": len(msg.attachments)}))
         except BotUnavailableError as exc:
+            self._metrics.bot_unavailable.inc()
             log.log(logging.INFO if isinstance(self._bot, DisabledBot) else logging.WARNING,
                     "bot unavailable for conversation %d, recording without it: %s", conv.id, exc)
             return await self._fallback(msg, ingest, triage)
@@ -312,6 +327,7 @@ class Pipeline:
             return [_Draft(FALLBACK_PROMPT, None, "system")]
         if triage.request_type == "consultation":
             reply = self._kb.reply(msg.text, msg.channel.value)
+            self._metrics.kb_outcomes.labels(reply.outcome).inc()
             if reply.outcome == "answer":
                 log.info("answered from the knowledge base without the bot: %s", reply.entries[0].key)
                 return [_Draft(reply.text, reply.payload(), "system")]

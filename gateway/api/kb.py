@@ -13,6 +13,7 @@ from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound
 from gateway.kb_service import KbService
+from gateway.metrics import Metrics
 from nlu.kb import KbFormatError, entry_from_mapping
 
 MAX_QUERY = 500
@@ -20,9 +21,10 @@ CHANNELS = frozenset(c.value for c in Channel)
 
 
 class KbApi:
-    def __init__(self, service: Callable[[], KbService], token: str | None) -> None:
+    def __init__(self, service: Callable[[], KbService], token: str | None, metrics: Metrics | None = None) -> None:
         self._service = service  # a getter: routes exist before the store is opened
         self._token = token
+        self._metrics = metrics
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -56,6 +58,8 @@ class KbApi:
                     "department": e.department, "category": e.category} for e, h in hits]
         # What to say: answer, ask which (「您是想问」), or no match, worded for the channel.
         reply = service.reply(q, channel)
+        if self._metrics is not None:
+            self._metrics.kb_outcomes.labels(reply.outcome).inc()
         decision = {"outcome": reply.outcome, "text": reply.text, "buttons": list(reply.buttons),
                     "entries": [e.key for e in reply.entries]}
         return web.json_response({"results": results, "decision": decision, "matched": reply.outcome == "answer"},

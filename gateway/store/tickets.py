@@ -339,6 +339,18 @@ class TicketStore:
             return [(_record(r), r.external_user) for r in rows]
         return await self._db.run(work)
 
+    async def status_counts(self) -> tuple[dict[str, int], int]:
+        """Tickets by status, and how many unfinished ones are past their due date (for /metrics)."""
+        today = self._clock.today()
+
+        def work(conn: Connection) -> tuple[dict[str, int], int]:
+            by_status = {status: n for status, n in conn.execute(
+                sa.select(tickets.c.status, sa.func.count()).group_by(tickets.c.status)).all()}
+            overdue = conn.execute(sa.select(sa.func.count()).where(
+                tickets.c.due_date < today, tickets.c.status.not_in(("resolved", "closed", "terminated")))).scalar_one()
+            return by_status, int(overdue)
+        return await self._db.run(work)
+
     async def awaiting_rating(self, conversation_id: int) -> TicketRecord | None:
         """The conversation's newest ticket with a result the citizen has not rated yet."""
         def work(conn: Connection) -> TicketRecord | None:
