@@ -44,7 +44,8 @@ from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.metrics import Metrics, MetricsApi
 from gateway.outbox import OutboxDispatcher
-from gateway.pipeline import CONSOLE_TOPIC, Pipeline
+from gateway.events import CONSOLE_TOPIC
+from gateway.pipeline import Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.ticket_planner import TicketPlanner

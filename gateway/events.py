@@ -15,6 +15,9 @@ from typing import Any, AsyncIterator
 
 log = logging.getLogger(__name__)
 
+# The agents' console listens here: new messages, emergencies, hand-overs, abuse warnings.
+CONSOLE_TOPIC = "console"
+
 
 class EventHub:
     def __init__(self, queue_size: int = 256) -> None:

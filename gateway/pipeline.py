@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import UNKNOWN_SENDER, Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
-from gateway.events import EventHub
+from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
 from gateway.metrics import Metrics
@@ -28,17 +28,16 @@ from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
 from gateway.store.tickets import TicketDraft, TicketRecord
-from gateway.api.tickets import STATUS_ZH
 from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, SlidingWindow
+from routing.lifecycle import FINISHED, STATUS_ZH
 from routing.repeats import RELATED, REPEAT, similarity
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
 
-CONSOLE_TOPIC = "console"
 
 UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已记录，请用文字、图片或视频描述您的诉求。"
 MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
@@ -61,7 +60,6 @@ def _ticket_created_reply(number: str) -> str:
             f"您可以凭工单号和联系电话查询办理进度。")
 
 
-FINISHED = ("resolved", "closed", "terminated")
 
 
 def _repeat_reply(ticket: TicketRecord) -> str:
@@ -430,4 +428,4 @@ def _reply_from_stored(m: StoredMessage) -> Reply:
     return _reply(_Draft(m.text, m.payload, m.sender_role), m.id)
 
 
-__all__ = ["Pipeline", "CONSOLE_TOPIC", "ConversationRef"]
+__all__ = ["Pipeline", "ConversationRef"]

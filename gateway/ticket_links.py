@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from gateway.store.tickets import TicketStore
+from routing.lifecycle import ENDED
 from routing.repeats import LINK, similarity
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ async def link_same_problem(tickets: TicketStore, number: str, text: str, catego
     new, contact = mine
     best = None
     for ticket, contact_id, _ in found:
-        if ticket.number == number or ticket.status in ("closed", "terminated"):
+        if ticket.number == number or ticket.status in ENDED:
             continue
         if contact is not None and contact_id == contact:
             continue  # the same citizen again is a repeat, not a second reporter

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# action: (allowed from, to, public event text for the citizen or None)
+STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed", "terminated")
+# A result exists (resolved) or handling has ended: a new message is not part of the handling any more.
+FINISHED = frozenset({"resolved", "closed", "terminated"})
+# Nothing more happens to it: not linked to, not reopened by a new report.
+ENDED = frozenset({"closed", "terminated"})
+# What the citizen reads about a status.
+STATUS_ZH = {"open": "已受理", "dispatched": "已派单", "in_progress": "办理中", "resolved": "已办结，待回访",
+             "closed": "已办结", "terminated": "已终止办理"}
+
+# action: (allowed from, to, public event text for the citizen or None). Every status change of a
+# ticket goes through `step` with one of these; the store applies the result in the same transaction.
 TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
+    "assign": (frozenset({"open"}), "dispatched", None),            # dispatch, by rule or by an agent
     "accept": (frozenset({"dispatched"}), "in_progress", "承办单位已受理，正在办理"),
     "return": (frozenset({"dispatched"}), "open", None),            # wrongly dispatched: back to dispatch
     "progress": (frozenset({"in_progress"}), None, "承办单位更新了办理进展"),
@@ -17,6 +28,15 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
     # Requests a supervisor decides on (Art. 15(4)-(6)); the status changes only when approved.
     "extension": (frozenset({"in_progress"}), None, None),
     "termination": (frozenset({"in_progress"}), None, None),
+    "approve_extension": (frozenset({"in_progress"}), None, None),  # the due date moves
+    "reject_extension": (frozenset({"in_progress"}), None, None),
+    "approve_termination": (frozenset({"in_progress"}), "terminated", None),
+    "reject_termination": (frozenset({"in_progress"}), None, None),
+    # Art. 16: a satisfied (or basically satisfied) rating closes; a dissatisfied one waits for a supervisor.
+    "rate_satisfied": (frozenset({"resolved"}), "closed", None),
+    "rate_dissatisfied": (frozenset({"resolved"}), None, None),
+    "rehandle": (frozenset({"resolved"}), "dispatched", None),
+    "close": (frozenset({"resolved"}), "closed", None),
 }
 
 

@@ -108,3 +108,23 @@ def test_dispatch_accuracy_on_the_labelled_set() -> None:
     print(f"dispatch accuracy {report['accuracy']:.1%}, automatic {report['automatic']:.1%} "
           f"(right {report['automatic_right']:.1%})")
     assert report["accuracy"] >= 0.85 and report["automatic_right"] >= 0.9
+
+
+def test_every_transition_names_real_statuses_and_the_table_refuses_the_rest() -> None:
+    from routing.lifecycle import ENDED, FINISHED, STATUS_ZH, STATUSES, TRANSITIONS, TransitionRefused, step
+
+    for action, (allowed, to, _) in TRANSITIONS.items():
+        assert allowed <= set(STATUSES) and (to is None or to in STATUSES), action
+    assert set(STATUS_ZH) == set(STATUSES) and ENDED <= FINISHED <= set(STATUSES)
+    # The life of a ticket, Art. 14-16: dispatched, accepted, answered, rated.
+    status = "open"
+    for action in ("assign", "accept", "progress", "result", "rate_satisfied"):
+        status = step(action, status).to or status
+    assert status == "closed"
+    for action, status in (("accept", "open"), ("result", "dispatched"), ("rate_satisfied", "in_progress"),
+                           ("rehandle", "closed"), ("approve_termination", "resolved"), ("assign", "dispatched"),
+                           ("reopen", "closed")):
+        with pytest.raises(TransitionRefused):
+            step(action, status)
+    assert step("approve_termination", "in_progress").to == "terminated"
+    assert step("rate_dissatisfied", "resolved").to is None  # a supervisor decides on re-handling

@@ -11,12 +11,11 @@ from channels.http_body import json_object
 
 from gateway.api.auth import require_token
 from gateway.errors import BadRequest, NotFound
-from gateway.events import EventHub
+from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.store.messages import MessageStore
 
 log = logging.getLogger(__name__)
 
-CONSOLE_TOPIC = "console"
 HANDOFF_REASONS = ("requested", "bot_stuck", "ticket_creation_failed")
 
 

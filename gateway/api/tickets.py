@@ -17,10 +17,9 @@ from gateway.ticket_links import link_same_problem
 from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from nlu.pii import normalize_phone
+from routing.lifecycle import STATUS_ZH
 from nlu.triage import Triager
 
-STATUS_ZH = {"open": "已受理", "dispatched": "已派单", "in_progress": "办理中", "resolved": "已办结，待回访",
-             "closed": "已办结", "terminated": "已终止办理"}
 EVENT_ZH = {"created": "诉求已受理", "status_changed": "办理状态更新", "dispatched": "已派发至承办单位",
             "result": "承办单位已反馈办理结果"}
 MAX_DESCRIPTION = 5000

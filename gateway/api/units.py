@@ -14,7 +14,7 @@ from channels.http_body import json_object
 from gateway.errors import BadRequest, Conflict, NotFound, Unauthorized
 from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
-from gateway.pipeline import CONSOLE_TOPIC
+from gateway.events import CONSOLE_TOPIC
 from gateway.store.tickets import TicketFilter, TicketStore
 from gateway.ticket_planner import TicketPlanner
 from routing.dispatch import propose

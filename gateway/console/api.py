@@ -23,7 +23,7 @@ from channels.rate_limit import came_over_https
 from channels.media import MediaStore
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
 from gateway.api.tickets import TicketsApi
-from gateway.events import EventHub
+from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 COOKIE = "hotline_console"
 STATIC = Path(__file__).resolve().parent / "static"
-CONSOLE_TOPIC = "console"
 HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您服务。"
 MAX_REPLY = 2000
 PRIORITY = {"waiting_for_agent": 0, "agent": 1, "bot": 2}

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
+from routing.lifecycle import STATUSES
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -128,7 +130,7 @@ attachments = sa.Table(
     _created(),
 )
 
-TICKET_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed", "terminated")
+TICKET_STATUSES = STATUSES  # routing/lifecycle.py owns them
 OPEN_STATUSES = ("open", "dispatched", "in_progress")  # still being worked on
 REQUEST_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
 

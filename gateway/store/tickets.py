@@ -20,7 +20,7 @@ from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
-from routing.lifecycle import TransitionRefused, step
+from routing.lifecycle import ENDED, FINISHED, TransitionRefused, step
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
 
@@ -250,7 +250,7 @@ def _candidates_query(by_contact: bool, has_category: bool, has_district: bool) 
     """Built once per shape (see TicketStore.candidates): building a statement costs more than running it."""
     query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
              .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
-             .where(sa.or_(tickets.c.status.not_in(("closed", "terminated")),
+             .where(sa.or_(tickets.c.status.not_in(tuple(ENDED)),
                            tickets.c.updated_at >= sa.bindparam("b_since")))
              .order_by(tickets.c.id.desc()).limit(sa.bindparam("b_limit")))
     if by_contact:
@@ -347,7 +347,7 @@ class TicketStore:
             by_status = {status: n for status, n in conn.execute(
                 sa.select(tickets.c.status, sa.func.count()).group_by(tickets.c.status)).all()}
             overdue = conn.execute(sa.select(sa.func.count()).where(
-                tickets.c.due_date < today, tickets.c.status.not_in(("resolved", "closed", "terminated")))).scalar_one()
+                tickets.c.due_date < today, tickets.c.status.not_in(tuple(FINISHED)))).scalar_one()
             return by_status, int(overdue)
         return await self._db.run(work)
 
@@ -374,12 +374,15 @@ class TicketStore:
         re-handling (Art. 16)."""
         def work(conn: Connection) -> None:
             now = self._clock.now()
+            status = conn.execute(sa.select(tickets.c.status).where(tickets.c.id == ticket_id)
+                                  .with_for_update()).scalar_one()
+            s = step("rate_dissatisfied" if level == "dissatisfied" else "rate_satisfied", status)
             data: dict[str, Any] = {"level": level, "solved": solved, **({"note": note} if note else {})}
             _insert_event(conn, ticket_id, TicketEvent(now, actor, "rating", True, data))
-            if level != "dissatisfied":
-                conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(status="closed", updated_at=now))
+            if s.to is not None:
+                conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(status=s.to, updated_at=now))
                 _insert_event(conn, ticket_id, TicketEvent(now, "system", "status_changed", True,
-                                                           {"status": {"from": "resolved", "to": "closed"}}))
+                                                           {"status": {"from": status, "to": s.to}}))
         await self._db.run(work)
 
     async def supervise(self, number: str, actor: str, action: str, due: date | None,
@@ -391,10 +394,10 @@ class TicketStore:
                                ).one_or_none()
             if row is None:
                 return None
-            if row.status != "resolved" or (action == "rehandle" and not row.unit_id):
+            if action not in ("rehandle", "close") or (action == "rehandle" and not row.unit_id):
                 raise TransitionRefused(action, row.status)
+            to = step(action, row.status).to
             now = self._clock.now()
-            to = "dispatched" if action == "rehandle" else "closed"
             values: dict[str, Any] = {"status": to, "updated_at": now}
             if action == "rehandle":
                 values["due_date"] = due
@@ -412,11 +415,10 @@ class TicketStore:
                                .with_for_update()).one_or_none()
             if row is None:
                 return None
-            if row.status != "open":
-                raise TransitionRefused("assign", row.status)
+            to = step("assign", row.status).to
             now = self._clock.now()
             conn.execute(tickets.update().where(tickets.c.id == row.id).values(
-                status="dispatched", unit_id=unit_id, due_date=due, updated_at=now))
+                status=to, unit_id=unit_id, due_date=due, updated_at=now))
             _insert_event(conn, row.id, TicketEvent(now, actor, "dispatched", True, {
                 "unit": unit_id, "due_date": due.isoformat(), "reason": reason}))
             return _get(conn, number)
@@ -433,14 +435,15 @@ class TicketStore:
             kinds = [k for (k,) in conn.execute(sa.select(ticket_events.c.kind).where(
                 ticket_events.c.ticket_id == row.id, ticket_events.c.kind.in_(
                     (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id))]
-            if row.status != "in_progress" or not kinds or kinds[-1] != request:
-                raise TransitionRefused(f"decide {request}", row.status if kinds else "without a pending request")
+            if not kinds or kinds[-1] != request:
+                raise TransitionRefused(f"decide {request}", "without a pending request")
+            s = step(f"{'approve' if approve else 'reject'}_{request}", row.status)
             now = self._clock.now()
             values: dict[str, Any] = {"updated_at": now}
             if approve and request == "extension":
                 values["due_date"] = extend_to
-            if approve and request == "termination":
-                values["status"] = "terminated"
+            if s.to is not None:
+                values["status"] = s.to
             conn.execute(tickets.update().where(tickets.c.id == row.id).values(**values))
             _insert_event(conn, row.id, TicketEvent(now, actor, f"{request}_{'approved' if approve else 'rejected'}",
                                                     approve, {"note": note, **(
