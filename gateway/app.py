@@ -43,12 +43,13 @@ from gateway.api.units import UnitsApi, parse_tokens
 from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.metrics import Metrics, MetricsApi
+from routing.intake import TicketIntake
+from routing.planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
 from gateway.pipeline import Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
-from gateway.ticket_planner import TicketPlanner
 from routing.deadlines import WorkCalendar
 from routing.clock import Clock, ClockError
 from routing.units import load_units
@@ -73,6 +74,7 @@ WEB = web.AppKey("web_channel", WebChannel)
 HEALTH = web.AppKey("health", HealthApi)
 KB = web.AppKey("kb", KbService)
 PLANNER = web.AppKey("ticket_planner", TicketPlanner)
+INTAKE = web.AppKey("ticket_intake", TicketIntake)
 EMAIL = web.AppKey("email_channel", EmailChannel)
 SMTP_PORT = web.AppKey("smtp_port", int)
 WECHAT = web.AppKey("wechat_channel", WechatChannel)
@@ -126,7 +128,8 @@ def create_app(settings: Settings) -> web.Application:
     app[PLANNER] = TicketPlanner(load_units(settings.path(settings.routing.units), _categories(settings)),
                                  WorkCalendar.load(settings.path(settings.routing.holidays)),
                                  settings.routing.deadline_workdays, settings.routing.urgent_workdays, app[CLOCK])
-    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[PLANNER])
+    app[INTAKE] = TicketIntake(app[PLANNER], lambda: app[STORE].tickets)
+    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE])
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())
                    if settings.secrets.unit_tokens else {})
@@ -320,7 +323,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                                    i.recording_allow_private_addresses)), _screen(app), call_state, lambda: app[HTTP])
         adapters[Channel.IVR] = app[IVR]
     app[OUTBOX] = OutboxDispatcher(store.outbox, adapters, app[SETTINGS].outbox, app[METRICS])
-    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[PLANNER],
+    app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[INTAKE],
                              app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
                              app[SETTINGS].kb.choice_minutes, app[METRICS])
 

@@ -21,18 +21,19 @@ from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
 from gateway.metrics import Metrics
-from gateway.ticket_planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
-from gateway.ticket_links import LOOKBACK, link_same_problem
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
-from gateway.store.tickets import TicketDraft, TicketRecord
+from gateway.store.tickets import TicketRecord
 from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, SlidingWindow
+from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH
+from routing.links import LOOKBACK
+from routing.tickets import TicketDraft
 from routing.repeats import RELATED, REPEAT, similarity
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
@@ -104,7 +105,7 @@ class Pipeline:
     CONVERSATIONAL = frozenset({Channel.WEB, Channel.WECHAT, Channel.TELEGRAM, Channel.IVR})
 
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
-                 hub: EventHub, kb: KbService, planner: TicketPlanner,
+                 hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
                  metrics: Metrics | None = None) -> None:
         self._metrics = metrics or Metrics()
@@ -115,7 +116,7 @@ class Pipeline:
         self._hub = hub
         self._kb = kb
         self._turns = KeyedLock()
-        self._planner = planner
+        self._intake = intake
         self._per_contact = SlidingWindow(messages_per_ten_minutes_per_contact, 600)
         self._told = SlidingWindow(1, 600)  # a refused contact hears why at most every ten minutes
         self._choice_window = timedelta(minutes=choice_minutes)
@@ -285,7 +286,7 @@ class Pipeline:
         conv = ingest.conversation
         assert triage.emergency is not None
         lines = list(triage.emergency.lines)
-        draft = self._planner.plan(TicketDraft(
+        draft = self._intake.plan(TicketDraft(
             description=msg.text, channel=msg.channel.value, source="emergency", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
             district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text)))
@@ -300,7 +301,7 @@ class Pipeline:
             compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s kept beside the emergency referral in conversation %d", number, conv.id)
-            await link_same_problem(self._store.tickets, number, msg.text, triage.category, triage.district)
+            await self._intake.link(number, draft)
         return _Recorded(items)
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
@@ -342,7 +343,7 @@ class Pipeline:
                            reply: Callable[[str, bool], str] | None) -> _Recorded:
         """Open the conversation's ticket (or add to it) from `description`; without the bot, agents are told."""
         conv = ingest.conversation
-        draft = self._planner.plan(TicketDraft(
+        draft = self._intake.plan(TicketDraft(
             description=description, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
             district=triage.district, utility=triage.utility, contact_phone=phone_in(description)))
@@ -362,7 +363,7 @@ class Pipeline:
             ingest.message_id, self._outbox.queues(msg.channel))
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
-            await link_same_problem(self._store.tickets, number, description, triage.category, triage.district)
+            await self._intake.link(number, draft)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": number})
         return _Recorded(items)

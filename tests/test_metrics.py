@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from datetime import timedelta
 
 from gateway.app import STORE
-from gateway.store.tickets import TicketDraft
+from routing.tickets import TicketDraft
 from tests.conftest import auth
 
 

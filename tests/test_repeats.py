@@ -96,3 +96,44 @@ async def test_repeating_a_finished_request_hears_its_result(make_client, db_url
     heard = await call(client, "fin2", "13800000031", "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修")
     assert number in heard and "已全部修复" in heard and "复核" in heard
     assert await all_tickets(client) == [(number,)]
+
+
+async def test_a_ticket_the_bot_opened_is_found_when_the_same_citizen_calls_again(ivr: TestClient) -> None:
+    """The bot opens tickets through the tickets API with its conversation: the ticket must name the
+    citizen (issue 15: it never did, so a bot's ticket was never recognised as repeated)."""
+    from gateway.store.schema import conversations
+    from tests.conftest import auth
+
+    await call(ivr, "bot1", "13800000031", "你好")
+    conv_id = await ivr.app[STORE].db.run(lambda conn: conn.execute(
+        sa.select(conversations.c.id).order_by(conversations.c.id.desc()).limit(1)).scalar_one())
+    resp = await ivr.post("/api/v1/tickets", headers={**auth(), "X-Hotline-Actor": "bot"}, json={
+        "description": FIRST, "channel": "ivr", "source": "bot", "conversation_id": conv_id})
+    assert resp.status == 201
+    number = (await resp.json())["number"]
+    heard = await call(ivr, "bot2", "13800000031", "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修")
+    assert number in heard and "无需重复提交" in heard and await all_tickets(ivr) == [(number,)]
+
+
+async def test_a_ticket_an_agent_opens_is_linked_to_another_citizens_report(ivr: TestClient) -> None:
+    """The console opens tickets through the same intake as everyone: same problem, same place → 并单
+    (issue 15: the console never linked)."""
+    from tests.test_console import add_agent, login
+
+    await call(ivr, "ag1", "13800000041", FIRST)
+    [(first,)] = await all_tickets(ivr)
+    await call(ivr, "ag2", "13900000042", "你好")  # another citizen; the agent writes the ticket
+    await add_agent(ivr, "zhao")
+    http, csrf = await login(ivr, "zhao")
+    try:
+        items = (await (await http.get(ivr.make_url("/console/api/conversations"))).json())["items"]
+        cid = max(i["id"] for i in items)
+        resp = await http.post(ivr.make_url(f"/console/api/conversations/{cid}/tickets"),
+                               headers={"X-CSRF-Token": csrf},
+                               json={"description": "我家在泰山区东岳大街，路灯坏了好几天，晚上黑乎乎的",
+                                     "request_type": "complaint"})
+        assert resp.status == 201, await resp.text()
+        ticket = await ivr.app[STORE].tickets.get((await resp.json())["number"])
+    finally:
+        await http.close()
+    assert ticket is not None and [e.data["ticket"] for e in ticket.events if e.kind == "linked"] == [first]

@@ -13,9 +13,10 @@ from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
-from gateway.ticket_links import link_same_problem
-from gateway.store.tickets import TicketDraft, TicketFilter, TicketRecord, TicketStore
-from gateway.ticket_planner import TicketPlanner
+from gateway.store.tickets import TicketFilter, TicketRecord, TicketStore
+from routing.intake import TicketIntake
+from routing.planner import TicketPlanner
+from routing.tickets import TicketDraft
 from nlu.pii import normalize_phone
 from routing.lifecycle import STATUS_ZH
 from nlu.triage import Triager
@@ -61,9 +62,9 @@ def _opt_str(body: dict[str, Any], key: str, max_len: int = 200) -> str | None:
 
 class TicketsApi:
     def __init__(self, tickets: Callable[[], TicketStore], triager: Triager, categories: frozenset[str],
-                 token: str | None, planner: TicketPlanner) -> None:
-        self._planner = planner
-        self.planner = planner
+                 token: str | None, intake: TicketIntake) -> None:
+        self.intake = intake
+        self.planner: TicketPlanner = intake.planner
         # A getter: routes are registered before the database is opened.
         self._tickets_of = tickets
         self._triager = triager
@@ -81,11 +82,8 @@ class TicketsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         require_token(request, self._token)
-        draft = self.planned(self.draft(await json_object(request)))
-        ticket = await self._tickets_of().create(draft, actor=actor_of(request))
-        if await link_same_problem(self._tickets_of(), ticket.number, draft.description, draft.category,
-                                   draft.district):
-            ticket = await self._tickets_of().get(ticket.number) or ticket  # with the link event
+        # The bot names its conversation: the ticket gets the citizen's contact from it (intake).
+        ticket = await self.intake.open(self.draft(await json_object(request)), actor=actor_of(request))
         return web.json_response(ticket.as_json(), status=201)
 
     def draft(self, body: dict[str, Any]) -> TicketDraft:
@@ -121,12 +119,9 @@ class TicketsApi:
             location=location, contact_name=_opt_str(body, "contact_name", 64),
             contact_phone=phone, anonymous=anonymous, utility=triage.utility)
 
-    def planned(self, draft: TicketDraft) -> TicketDraft:
-        return self._planner.plan(draft)
-
     def new_due_date(self) -> Any:
         """A fresh deadline for re-handling, counted from today like a new complaint."""
-        return self._planner.due_for("complaint", utility=False)
+        return self.planner.due_for("complaint", utility=False)
 
     def changes(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validated field changes for an edit (only the fields given)."""
@@ -153,7 +148,7 @@ class TicketsApi:
         if status is not None and status not in TICKET_STATUSES:
             raise BadRequest(f"status must be one of {TICKET_STATUSES}", code="bad_status")
         phone = q.get("phone")
-        tz = self._planner.clock.tz
+        tz = self.planner.clock.tz
         flt = TicketFilter(status=status, channel=q.get("channel"), category=q.get("category"),
                            district=q.get("district"), request_type=q.get("request_type"),
                            created_from=_date(q, "created_from", tz), created_to=_date(q, "created_to", tz),
@@ -176,7 +171,7 @@ class TicketsApi:
         if ticket is None or given is None or ticket.contact_phone != given:
             raise NotFound("no ticket with this number and phone", code="ticket_not_found",
                            message_zh="没有查到该工单，请核对工单号和联系电话。")
-        return web.json_response(_public_progress(ticket, self._planner.units))
+        return web.json_response(_public_progress(ticket, self.planner.units))
 
 
 def _public_progress(ticket: TicketRecord, units: dict[str, Any]) -> dict[str, Any]:

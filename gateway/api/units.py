@@ -16,7 +16,7 @@ from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
 from gateway.store.tickets import TicketFilter, TicketStore
-from gateway.ticket_planner import TicketPlanner
+from routing.planner import TicketPlanner
 from routing.dispatch import propose
 from routing.lifecycle import TransitionRefused
 from routing.satisfaction import ASK

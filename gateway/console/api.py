@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 from urllib.parse import urlsplit
 import logging
 from pathlib import Path
@@ -255,10 +254,10 @@ class ConsoleApi:
             raise NotFound("no such conversation", code="conversation_not_found")
         conv, _ = found
         api = self._tickets()
-        draft = api.planned(api.draft({**await json_object(request), "channel": conv.channel, "source": "agent",
-                                       "conversation_id": cid}))
-        ticket = await self._store().tickets.create(dataclasses.replace(draft, contact_id=conv.contact_id),
-                                                    actor=f"agent:{agent.username}")
+        draft = api.draft({**await json_object(request), "channel": conv.channel, "source": "agent",
+                           "conversation_id": cid})
+        ticket = await api.intake.open(dataclasses.replace(draft, contact_id=conv.contact_id),
+                                       actor=f"agent:{agent.username}")
         await self._store().agents.log(agent, "ticket_created", cid, {"number": ticket.number})
         return web.json_response(ticket.as_json(), status=201)
 

@@ -21,30 +21,9 @@ from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
 from routing.lifecycle import ENDED, FINISHED, TransitionRefused, step
+from routing.tickets import TicketDraft
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
-
-
-@dataclass(frozen=True, slots=True)
-class TicketDraft:
-    description: str
-    channel: str
-    source: str
-    conversation_id: int | None = None
-    contact_id: int | None = None
-    request_type: str | None = None
-    category: str | None = None
-    district: str | None = None
-    location: str | None = None
-    contact_name: str | None = None
-    contact_phone: str | None = None
-    anonymous: bool = False
-    utility: bool = False
-    # Filled in by dispatch planning (gateway.ticket_planner): the lead unit when the proposal is
-    # clear enough to dispatch at once, the due date, and the proposal for the audit trail.
-    unit_id: str | None = None
-    due_date: date | None = None
-    dispatch: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +317,11 @@ class TicketStore:
                                 .order_by(tickets.c.updated_at, tickets.c.id).limit(limit)).all()
             return [(_record(r), r.external_user) for r in rows]
         return await self._db.run(work)
+
+    async def conversation_contact(self, conversation_id: int) -> int | None:
+        """The contact a conversation belongs to: a ticket opened from it names that citizen."""
+        return await self._db.run(lambda conn: conn.execute(
+            sa.select(conversations.c.contact_id).where(conversations.c.id == conversation_id)).scalar_one_or_none())
 
     async def status_counts(self) -> tuple[dict[str, int], int]:
         """Tickets by status, and how many unfinished ones are past their due date (for /metrics)."""

@@ -1,14 +1,14 @@
 """Several citizens, one problem (并单): a new ticket is linked to another citizen's open ticket about
 the same thing in the same place, so the unit can handle and answer them together.
 
-Called wherever a ticket is created (the pipeline without the bot, the tickets API the bot uses)."""
+Called by `routing.intake.TicketIntake` wherever a ticket is opened."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any, Protocol, Sequence
 
-from gateway.store.tickets import TicketStore
 from routing.lifecycle import ENDED
 from routing.repeats import LINK, similarity
 
@@ -17,7 +17,17 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=30)
 
 
-async def link_same_problem(tickets: TicketStore, number: str, text: str, category: str | None,
+class SameProblemStore(Protocol):
+    """What linking needs from persistence (gateway.store.tickets.TicketStore has it)."""
+
+    async def candidates(self, category: str | None, district: str | None, within: timedelta,
+                         limit: int = 50, contact_id: int | None = None
+                         ) -> Sequence[tuple[Any, int | None, str | None]]: ...
+
+    async def link(self, a: int, b: int, score: float) -> None: ...
+
+
+async def link_same_problem(tickets: SameProblemStore, number: str, text: str, category: str | None,
                             district: str | None) -> str | None:
     """Link `number` to the most similar open ticket of another citizen; its number, or None."""
     if not district:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from gateway.store.tickets import TicketDraft
 from routing.clock import Clock
 from routing.deadlines import WorkCalendar, due_date
 from routing.dispatch import propose
+from routing.tickets import TicketDraft
 from routing.units import Unit
 
 
