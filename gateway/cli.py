@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-        logs.configure(settings.logging.level)
+        logs.configure(settings.logging.level, settings.logging.format)
         if args.command == "serve":
             return _serve(settings)
         if args.command == "db":

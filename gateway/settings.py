@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -245,6 +245,8 @@ class KbSettings(_Section):
 
 class LoggingSettings(_Section):
     level: str = "INFO"
+    # "text" for a terminal, "json" (one object per line) for a log collector.
+    format: Literal["text", "json"] = "text"
 
 
 class Secrets(BaseModel):

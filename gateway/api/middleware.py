@@ -7,15 +7,19 @@ shows the citizen a calm message, never the exception text.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from gateway.errors import ServiceError
+from gateway.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 def error_body(code: str, message_zh: str) -> dict[str, dict[str, str]]:
@@ -25,6 +29,16 @@ def error_body(code: str, message_zh: str) -> dict[str, dict[str, str]]:
 def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Every log line of this request carries its id; the client gets it back to quote.
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        REQUEST_ID.set(request_id)
+        response = await _handle(request, handler)
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > max_request_bytes:
             log.warning("413 %s %s: declared body of %d bytes", request.method, request.path, request.content_length)
             return web.json_response(error_body("payload_too_large", "上传的内容过大，请压缩后重试。"), status=413)
