@@ -128,3 +128,37 @@ def test_every_transition_names_real_statuses_and_the_table_refuses_the_rest() -
             step(action, status)
     assert step("approve_termination", "in_progress").to == "terminated"
     assert step("rate_dissatisfied", "resolved").to is None  # a supervisor decides on re-handling
+
+
+def test_returns_go_to_the_next_clear_unit_until_a_supervisor_must_decide(units, triager) -> None:
+    import datetime as dt
+    from routing.returns import after_return, within_return_window
+
+    text = "肥城市新城街道停水两天了，一直没来水"
+    r = triager.analyze(text)
+    first = after_return(units, [], 3, text, r.category, r.district, r.utility)
+    assert first.lead == "water" and first.proposal is not None
+    again = after_return(units, ["water"], 3, text, r.category, r.district, r.utility)
+    assert again.lead != "water" and again.proposal is not None  # never back to the unit that returned it
+    limit = after_return(units, ["water", "feicheng", "x"], 3, text, r.category, r.district, r.utility)
+    assert limit.lead is None and limit.proposal is None and limit.returns == 3
+    monday = dt.date(2026, 11, 30)
+    plus = lambda d, n: d + dt.timedelta(days=n)  # noqa: E731 - a calendar without holidays
+    assert within_return_window(monday, plus(monday, 2), 2, plus)
+    assert not within_return_window(monday, plus(monday, 3), 2, plus)
+    assert within_return_window(None, monday, 2, plus)
+
+
+def test_supervision_colours_yellow_within_a_working_day_red_when_overdue(units) -> None:
+    import datetime as dt
+    from routing.supervision import board, colour
+
+    today, next_workday = dt.date(2026, 12, 4), dt.date(2026, 12, 7)  # a Friday and the Monday after
+    assert colour(dt.date(2026, 12, 3), today, next_workday) == "red"
+    assert colour(dt.date(2026, 12, 7), today, next_workday) == "yellow"
+    assert colour(dt.date(2026, 12, 8), today, next_workday) is None and colour(None, today, next_workday) is None
+    unit = next(iter(units))
+    rows = board([{"unit": "other", "tickets": [], "returns": 0, "dissatisfied": 0},
+                  {"unit": unit, "tickets": [{"number": "A", "due_date": dt.date(2026, 12, 1)}], "returns": 1,
+                   "dissatisfied": 0}], units, today, next_workday)
+    assert rows[0]["unit"] == unit and rows[0]["red"] == ["A"] and rows[0]["name"] == units[unit].name

@@ -17,8 +17,8 @@ from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
 from gateway.store.tickets import TicketFilter, TicketStore
 from routing.planner import TicketPlanner
-from routing.dispatch import propose
 from routing.lifecycle import TransitionRefused
+from routing.returns import after_return, within_return_window
 from routing.satisfaction import ASK
 
 RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
@@ -103,26 +103,25 @@ class UnitsApi:
         if ticket is None or ticket.unit_id != unit:
             return  # the step refuses it with 404
         dispatched = [e for e in ticket.events if e.kind == "dispatched"]
-        if dispatched:
-            since = self._planner.clock.local_day(dispatched[-1].at)
-            if self._planner.add_workdays(since, self._return_window) < self._planner.clock.today():
-                raise Conflict("the return window has passed", code="return_window_passed",
-                               message_zh=f"已超过{self._return_window}个工作日的退回时限，请按规定办理或申请协调。")
+        since = self._planner.clock.local_day(dispatched[-1].at) if dispatched else None
+        if not within_return_window(since, self._planner.clock.today(), self._return_window,
+                                    self._planner.add_workdays):
+            raise Conflict("the return window has passed", code="return_window_passed",
+                           message_zh=f"已超过{self._return_window}个工作日的退回时限，请按规定办理或申请协调。")
 
     async def _redispatch(self, ticket: Any) -> Any:
         """Back to dispatch: the next unit when it is clear and the returns are few, else a supervisor."""
-        returned = {e.data.get("unit") for e in ticket.events if e.kind == "return" and e.data}
-        if len(returned) >= self._max_returns:
-            await self._tickets().add_event(ticket.id, "system", "needs_supervisor", {"returns": len(returned)})
+        returned = [e.data.get("unit") for e in ticket.events if e.kind == "return" and e.data]
+        decision = after_return(self._planner.units, returned, self._max_returns,
+                                f"{ticket.location or ''} {ticket.description}", ticket.category, ticket.district,
+                                ticket.utility)
+        if decision.lead is None:
+            reason = {"proposal": decision.proposal.as_json()} if decision.proposal else {"returns": decision.returns}
+            await self._tickets().add_event(ticket.id, "system", "needs_supervisor", reason)
             return await self._tickets().get(ticket.number)
-        units = {k: u for k, u in self._planner.units.items() if k not in returned}
-        proposal = propose(units, f"{ticket.location or ''} {ticket.description}", ticket.category,
-                           ticket.district, ticket.utility)
-        if not proposal.automatic:
-            await self._tickets().add_event(ticket.id, "system", "needs_supervisor", {"proposal": proposal.as_json()})
-            return await self._tickets().get(ticket.number)
-        return await self._tickets().assign(ticket.number, proposal.lead, self._planner.due_for(
-            ticket.request_type, ticket.utility), "system", f"退回后重新派单：{proposal.reason}") or ticket
+        assert decision.proposal is not None
+        return await self._tickets().assign(ticket.number, decision.lead, self._planner.due_for(
+            ticket.request_type, ticket.utility), "system", f"退回后重新派单：{decision.proposal.reason}") or ticket
 
 
 def parse_tokens(raw: Any) -> dict[str, str]:

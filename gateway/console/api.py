@@ -29,6 +29,7 @@ from gateway.store import Store
 from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
 from nlu.pii import mask_phone
 from routing.lifecycle import TransitionRefused
+from routing.supervision import board
 from routing.satisfaction import RATING_LEVELS
 
 log = logging.getLogger(__name__)
@@ -323,15 +324,7 @@ class ConsoleApi:
         await self._agent(request)
         planner = self._tickets().planner
         today = planner.clock.today()
-        tomorrow = planner.add_workdays(today, 1)
-        rows = []
-        for u in await self._store().tickets.supervision():
-            red = [t["number"] for t in u["tickets"] if t["due_date"] and t["due_date"] < today]
-            yellow = [t["number"] for t in u["tickets"] if t["due_date"] and today <= t["due_date"] <= tomorrow]
-            unit = planner.units.get(u["unit"])
-            rows.append({"unit": u["unit"], "name": unit.name if unit else u["unit"], "handling": len(u["tickets"]),
-                         "yellow": yellow, "red": red, "returns": u["returns"], "dissatisfied": u["dissatisfied"]})
-        rows.sort(key=lambda r: (-len(r["red"]), -len(r["yellow"]), r["unit"]))
+        rows = board(await self._store().tickets.supervision(), planner.units, today, planner.add_workdays(today, 1))
         return web.json_response({"today": today.isoformat(), "units": rows})
 
     async def callbacks(self, request: web.Request) -> web.Response:
