@@ -42,6 +42,7 @@ from gateway.api.triage import TriageApi
 from gateway.api.units import UnitsApi, parse_tokens
 from gateway.events import EventHub
 from gateway.kb_service import KbService
+from gateway.api.openapi import OpenApi
 from gateway.metrics import Metrics, MetricsApi
 from routing.intake import TicketIntake
 from routing.planner import TicketPlanner
@@ -146,6 +147,7 @@ def create_app(settings: Settings) -> web.Application:
         by_status, overdue = await app[STORE].tickets.status_counts()
         return await app[STORE].outbox.counts(), by_status, overdue
 
+    app.router.add_routes(OpenApi().routes())
     app.router.add_routes(MetricsApi(lambda: app[METRICS], store_gauges, token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
