@@ -10,6 +10,7 @@ python`). Afterwards the store is checked: every answered message is there,
 and one ticket per conversation.
 
     .venv/bin/python benchmarks/ingest.py [--seconds 20] [--concurrency 16] [--client wrk|python]
+        [--seed-tickets N] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 import os
 import re
 import shutil
-import sqlite3
+import contextlib
 import socket
 import statistics
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -100,76 +102,105 @@ def wrk_load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
     return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def stored_counts(db_path: str) -> tuple[int, int, int]:
-    with sqlite3.connect(db_path) as db:
-        (inbound,), = db.execute("SELECT count(*) FROM messages WHERE direction = 'in'")
-        (conversations,), = db.execute("SELECT count(*) FROM conversations")
-        (tickets,), = db.execute("SELECT count(*) FROM tickets")
+async def _scalars(db_url: str, *sql: str) -> list[int]:
+    """Counts through the gateway's own database layer (SQLite or PostgreSQL alike)."""
+    import sqlalchemy as sa
+
+    from gateway.store.database import open_database
+    db = open_database(db_url)
+    try:
+        return [int(await db.run(lambda conn, q=q: conn.execute(sa.text(q)).scalar_one())) for q in sql]
+    finally:
+        await db.dispose()
+
+
+async def stored_counts(db_url: str) -> tuple[int, int, int]:
+    inbound, conversations, tickets = await _scalars(
+        db_url, "SELECT count(*) FROM messages WHERE direction = 'in'", "SELECT count(*) FROM conversations",
+        "SELECT count(*) FROM tickets")
     return inbound, conversations, tickets
 
 
-def conversations_with_two_open_tickets(db_path: str) -> int:
+async def conversations_with_two_open_tickets(db_url: str) -> int:
     """The invariant: one open ticket per conversation (the counts above can differ by a few at the
     window's edges, where a conversation began in the warm-up and its ticket after it)."""
-    with sqlite3.connect(db_path) as db:
-        (n,), = db.execute("SELECT count(*) FROM (SELECT conversation_id FROM tickets WHERE conversation_id IS NOT NULL "
-                           "AND status IN "
-                           "('open', 'dispatched', 'in_progress') GROUP BY conversation_id HAVING count(*) > 1)")
+    [n] = await _scalars(db_url, "SELECT count(*) FROM (SELECT conversation_id FROM tickets WHERE conversation_id "
+                                 "IS NOT NULL AND status IN ('open', 'dispatched', 'in_progress') "
+                                 "GROUP BY conversation_id HAVING count(*) > 1) AS doubled")
     return n
 
 
-def seed_tickets(db_url: str, n: int) -> None:
+@contextlib.asynccontextmanager
+async def fresh_database(pg_server: str | None, tmp: str) -> AsyncIterator[str]:
+    """A SQLite file in `tmp`, or a new database on the PostgreSQL server `pg_server` (dropped after)."""
+    if not pg_server:
+        yield f"sqlite:///{tmp}/bench.db"
+        return
+    import asyncpg
+    name = "hotline_bench_" + uuid.uuid4().hex[:8]
+    admin = await asyncpg.connect(pg_server)
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield pg_server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def seed_tickets(db_url: str, n: int) -> None:
     """N open tickets of the benchmark's own category and district (the worst case for the repeat and
     same-problem lookups), written straight into a migrated store before the gateway starts."""
     if n <= 0:
         return
     import datetime as dt
 
-    import sqlalchemy as sa
-
+    from gateway.store.database import open_database
     from gateway.store.schema import tickets
     subprocess.run([sys.executable, "-m", "gateway.cli", "db", "upgrade"], cwd=ROOT, check=True,
                    env={**os.environ, "HOTLINE_DATABASE_URL": db_url}, stdout=subprocess.DEVNULL)
-    engine = sa.create_engine(db_url)
     now = dt.datetime.now(dt.timezone.utc)
-    with engine.begin() as conn:
+    db = open_database(db_url)
+    try:
         for start in range(0, n, 5000):
-            conn.execute(tickets.insert(), [{
-                "number": f"19990101-{i:06d}", "channel": "web", "status": "open", "source": "api",
-                "request_type": "complaint", "category": "城乡建设", "district": None,
-                "description": f"小区门口的路灯坏了{i % 97}天了，晚上很黑", "anonymous": False, "utility": False,
-                "created_at": now, "updated_at": now} for i in range(start, min(n, start + 5000))])
-    engine.dispose()
+            rows = [{"number": f"19990101-{i:06d}", "channel": "web", "status": "open", "source": "api",
+                     "request_type": "complaint", "category": "城乡建设", "district": None,
+                     "description": f"小区门口的路灯坏了{i % 97}天了，晚上很黑", "anonymous": False, "utility": False,
+                     "created_at": now, "updated_at": now} for i in range(start, min(n, start + 5000))]
+            await db.run(lambda conn, rows=rows: conn.execute(tickets.insert(), rows))
+    finally:
+        await db.dispose()
 
 
-async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, seed: int = 0) -> None:
+async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, seed: int = 0,
+              pg_server: str | None = None) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        seed_tickets(f"sqlite:///{tmp}/bench.db", seed)
-        env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-               "HOTLINE_MEDIA_ROOT": f"{tmp}/media", "HOTLINE_BOT_ENABLED": "false",
-               "HOTLINE_SERVER_PORT": str(port), "HOTLINE_LOGGING_LEVEL": "WARNING",
-               # The load plays thousands of citizens from one loopback address.
-               "HOTLINE_ABUSE_NEW_SESSIONS_PER_HOUR_PER_ADDRESS": "1000000",
-               "HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION": "1000000",
-               "HOTLINE_ABUSE_MESSAGES_PER_TEN_MINUTES_PER_CONTACT": "1000000"}
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env)
-        try:
-            await wait_ready(url, proc)
-            if use_wrk:
-                wrk_load(url, warmup, concurrency)
-                before = stored_counts(f"{tmp}/bench.db")
-                result = wrk_load(url, seconds, concurrency)
-            else:
-                await python_load(url, warmup, concurrency)
-                before = stored_counts(f"{tmp}/bench.db")
-                result = await python_load(url, seconds, concurrency)
-            after = stored_counts(f"{tmp}/bench.db")
-            doubled = conversations_with_two_open_tickets(f"{tmp}/bench.db")
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        async with fresh_database(pg_server, tmp) as db_url:
+            await seed_tickets(db_url, seed)
+            env = {**os.environ, "HOTLINE_DATABASE_URL": db_url,
+                   "HOTLINE_MEDIA_ROOT": f"{tmp}/media", "HOTLINE_BOT_ENABLED": "false",
+                   "HOTLINE_SERVER_PORT": str(port), "HOTLINE_LOGGING_LEVEL": "WARNING",
+                   # The load plays thousands of citizens from one loopback address.
+                   "HOTLINE_ABUSE_NEW_SESSIONS_PER_HOUR_PER_ADDRESS": "1000000",
+                   "HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION": "1000000",
+                   "HOTLINE_ABUSE_MESSAGES_PER_TEN_MINUTES_PER_CONTACT": "1000000"}
+            proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env)
+            try:
+                await wait_ready(url, proc)
+                if use_wrk:
+                    wrk_load(url, warmup, concurrency)
+                    before = await stored_counts(db_url)
+                    result = wrk_load(url, seconds, concurrency)
+                else:
+                    await python_load(url, warmup, concurrency)
+                    before = await stored_counts(db_url)
+                    result = await python_load(url, seconds, concurrency)
+                after = await stored_counts(db_url)
+                doubled = await conversations_with_two_open_tickets(db_url)
+            finally:
+                proc.terminate()
+                proc.wait(10)
     stored = after[0] - before[0]
     print(f"client: {'wrk' if use_wrk else 'python aiohttp'}  concurrency: {concurrency}  "
           f"duration: {result['seconds']:.1f} s  errors: {result['errors']:.0f}")
@@ -188,10 +219,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     ap.add_argument("--seed-tickets", type=int, default=0, help="open tickets in the store before the run")
+    ap.add_argument("--postgres", metavar="URL", help="run on a new database of this PostgreSQL server "
+                    "(e.g. postgresql://postgres@127.0.0.1:5432/test), dropped afterwards; default SQLite")
     args = ap.parse_args()
     if args.seed_tickets:
         print(f"store seeded with {args.seed_tickets:,} open tickets of the benchmark's category")
-    asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk", args.seed_tickets))
+    asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk", args.seed_tickets,
+                    args.postgres))
 
 
 if __name__ == "__main__":
