@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Mapping, Sequence
 
 from channels.base import Channel, ChannelAdapter, OutboundMessage
+from channels.registry import Capabilities
 from channels.errors import DeliveryError
 from gateway.metrics import Metrics
 from gateway.settings import OutboxSettings
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 
 class OutboxDispatcher:
     def __init__(self, store: OutboxStore, adapters: Mapping[Channel, ChannelAdapter],
-                 settings: OutboxSettings, metrics: Metrics | None = None) -> None:
+                 capabilities: Mapping[Channel, Capabilities], settings: OutboxSettings,
+                 metrics: Metrics | None = None) -> None:
+        self._capabilities = dict(capabilities)
         self._metrics = metrics
         self._store = store
         self._adapters = dict(adapters)
@@ -35,10 +38,14 @@ class OutboxDispatcher:
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.channel] = adapter
 
+    def _in_background(self, channel: Channel) -> bool:
+        found = self._capabilities.get(channel)
+        return found is not None and found.deliver_in_background
+
     def queues(self, channel: Channel) -> bool:
         """Whether replies on this channel need the outbox (a platform must accept them)."""
-        adapter = self._adapters.get(channel)
-        return getattr(adapter, "delivered_on_store", False) is not True
+        found = self._capabilities.get(channel)
+        return found is None or not found.delivered_on_store
 
     async def deliver_now(self, items: Sequence[OutboxItem]) -> None:
         """First attempt for items the caller has just stored (and so holds the lease of).
@@ -48,7 +55,7 @@ class OutboxDispatcher:
         row guarantees a retry if the attempt never finishes."""
         if not items:
             return
-        now = [i for i in items if not getattr(self._adapters.get(Channel(i.channel)), "deliver_in_background", False)]
+        now = [i for i in items if not self._in_background(Channel(i.channel))]
         later = [i for i in items if i not in now]
         if later:
             task = asyncio.create_task(self._deliver(later))

@@ -100,15 +100,14 @@ class _Recorded:
 
 
 class Pipeline:
-    # Channels where the citizen converses with the bot; the others (e-mail) send one whole message
-    # that is answered from the knowledge base or becomes a ticket.
-    CONVERSATIONAL = frozenset({Channel.WEB, Channel.WECHAT, Channel.TELEGRAM, Channel.IVR})
-
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None) -> None:
         self._metrics = metrics or Metrics()
+        # Channels where the citizen converses with the bot (from the channels' capabilities); the others
+        # (e-mail) send one whole message that is answered from the knowledge base or becomes a ticket.
+        self._conversational = conversational or frozenset()
         self._store = store
         self._triager = triager
         self._bot = bot
@@ -216,7 +215,7 @@ class Pipeline:
             return await self._media_only(msg, ingest)
         if triage.disposition in ("legal_channel", "confidential_or_unlawful", "out_of_jurisdiction"):
             return [_Draft(triage.reply_zh, {"disposition": triage.disposition}, "system")]
-        if msg.channel not in self.CONVERSATIONAL:
+        if msg.channel not in self._conversational:
             return await self._fallback(msg, ingest, triage)
         try:
             # One turn at a time per conversation: Rasa would otherwise make the second wait on its lock.

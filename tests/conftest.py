@@ -103,9 +103,10 @@ async def make_client(tmp_path: Path) -> AsyncIterator[AppFactory]:
     """Start the real app on a loopback test server: make_client(db_url=..., bot={...}, ...)."""
     clients: list[TestClient] = []
 
-    async def factory(db_url: str | None = None, **sections: dict[str, Any]) -> TestClient:
+    async def factory(db_url: str | None = None, plugins: Any = None, **sections: dict[str, Any]) -> TestClient:
+        """`plugins`: channel plugins instead of the default ones (the channel contract test adds a toy)."""
         url = db_url or f"sqlite:///{tmp_path / f'app{len(clients)}.db'}"
-        app = create_app(base_settings(tmp_path, url, **sections))
+        app = create_app(base_settings(tmp_path, url, **sections), plugins)
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
@@ -192,3 +193,10 @@ def logs_hold_no_secrets_or_phone_numbers(caplog: pytest.LogCaptureFixture) -> I
         if _PHONE_IN_LOG.search(line) or any(secret in line for secret in _SECRETS_IN_LOG):
             leaks.append(f"{record.name}: {line[:160]}")
     assert leaks == [], leaks
+
+
+def smtp_port(client: TestClient) -> int:
+    """The port the e-mail channel's SMTP server listens on (the settings ask for 0: the OS picks)."""
+    from channels.base import Channel
+    from gateway.app import CHANNELS
+    return client.app[CHANNELS][Channel.EMAIL].smtp_port

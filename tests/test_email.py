@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 from aiosmtpd.smtp import SMTP
 
-from gateway.app import KB, SMTP_PORT, STORE
+from gateway.app import KB, STORE
 from gateway.settings import PROJECT_ROOT
 from gateway.store.schema import attachments, messages, tickets
 from nlu.kb import load_entries
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, smtp_port
 
 HOTLINE = "12345@hotline.taian.gov.cn"
 SAMPLES = PROJECT_ROOT / "tests" / "data" / "email"
@@ -79,7 +79,7 @@ def send(port: int, mail: bytes | EmailMessage, rcpt: str = HOTLINE, sender: str
 
 
 async def asend(client: TestClient, mail: bytes | EmailMessage, **kw: str) -> dict:
-    return await asyncio.to_thread(send, client.app[SMTP_PORT], mail, **kw)
+    return await asyncio.to_thread(send, smtp_port(client), mail, **kw)
 
 
 def plain_mail(sender: str, subject: str, message_id: str, body: str, **headers: str) -> EmailMessage:
@@ -221,7 +221,7 @@ async def test_foreign_recipient_is_refused_no_relay(mail_client) -> None:
 
 async def test_oversized_mail_is_refused_and_the_limit_announced(mail_client) -> None:
     def run() -> tuple[str, int]:
-        with smtplib.SMTP("127.0.0.1", mail_client.app[SMTP_PORT], timeout=10) as smtp:
+        with smtplib.SMTP("127.0.0.1", smtp_port(mail_client), timeout=10) as smtp:
             smtp.ehlo()
             size = smtp.esmtp_features.get("size", "")
             try:
@@ -270,7 +270,7 @@ async def test_swaks_can_deliver(mail_client, tmp_path: Path) -> None:
     swaks = shutil.which("swaks")
     assert swaks, "swaks is installed by scripts/test.sh (Debian package swaks)"
     proc = await asyncio.create_subprocess_exec(
-        swaks, "--server", "127.0.0.1", "--port", str(mail_client.app[SMTP_PORT]), "--to", HOTLINE,
+        swaks, "--server", "127.0.0.1", "--port", str(smtp_port(mail_client)), "--to", HOTLINE,
         "--from", "swaks@example.com", "--header", "Subject: =?UTF-8?B?5bCP5Yy65YGc5rC0?=",
         "--body", "肥城市新城街道幸福小区从昨天开始停水了，一直没有通知。",
         "--add-header", "Content-Type: text/plain; charset=UTF-8",
@@ -304,7 +304,7 @@ async def test_starttls_when_a_certificate_is_configured(make_client, relay, tmp
                                       "tls_key": str(tmp_path / "key.pem")})
 
     def run() -> tuple[bool, dict]:
-        with smtplib.SMTP("127.0.0.1", client.app[SMTP_PORT], timeout=10) as smtp:
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=10) as smtp:
             smtp.ehlo()
             offered = smtp.has_extn("starttls")
             ctx = ssl.create_default_context()

@@ -12,7 +12,8 @@ from email.policy import SMTP
 
 from aiohttp.test_utils import TestClient
 
-from gateway.app import SMTP_PORT, STORE
+from gateway.app import STORE
+from tests.conftest import smtp_port
 
 HEALTHZ_BUDGET_MS = 200
 
@@ -38,7 +39,7 @@ async def test_healthz_stays_fast_while_heavy_requests_run(make_client) -> None:
                                                         "text": long_text + str(i)}) for i in range(6)]
     heavy += [client.post("/console/api/login", json={"username": "loop1", "password": "wrong password!"})
               for _ in range(4)]
-    mails = [asyncio.to_thread(_send, client.app[SMTP_PORT], _big_mail(0))]
+    mails = [asyncio.to_thread(_send, smtp_port(client), _big_mail(0))]
     latencies: list[float] = []
 
     async def probe() -> None:

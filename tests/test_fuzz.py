@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import SMTP_PORT
-from tests.conftest import auth
+
+from tests.conftest import auth, smtp_port
 from tests.test_wechat import fake_wechat  # noqa: F401  (the WeChat API stand-in fixture)
 
 FUZZ = settings(max_examples=120, deadline=None, database=None,
@@ -100,7 +100,7 @@ async def test_mail_never_gets_a_transient_or_500_answer(make_client, db_url) ->
             raw = b"".join(k.encode() + b": " + v.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
                            for k, v in hdrs.items()) + b"\r\n" + body.replace(b"\r\n.\r\n", b"\r\n..\r\n")
             try:
-                with smtplib.SMTP("127.0.0.1", client.app[SMTP_PORT], timeout=20) as smtp:
+                with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=20) as smtp:
                     smtp.sendmail(f"fuzz{n}@example.com", ["12345@hotline.taian.gov.cn"], raw)
             except smtplib.SMTPDataError as exc:
                 if exc.smtp_code in (451, 500) or exc.smtp_code < 500:

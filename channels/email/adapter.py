@@ -95,8 +95,7 @@ class UnreadableMail(Exception):
 
 class EmailChannel:
     channel = Channel.EMAIL
-    # The outbox sends replies after the SMTP transaction has been answered.
-    deliver_in_background = True
+    # The outbox sends replies after the SMTP transaction has been answered (deliver_in_background).
 
     def __init__(self, handle: MessageHandler, media: MediaStore, settings: EmailSettings,
                  ticket_thread: TicketThread, reply_context: ReplyContext, dns: DnsTxt | None = None) -> None:

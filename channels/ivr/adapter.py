@@ -222,7 +222,6 @@ class IvrChannel:
             raise DeliveryError("an agent reaches a caller by a transfer to a seat, not by a message",
                                 permanent=True)
 
-    delivered_on_store = True
 
 
 def _twiml(actions: list[dict[str, Any]], action_url: str | None = None) -> web.Response:

@@ -63,8 +63,8 @@ def topic(session: str) -> str:
 
 class WebChannel:
     channel = Channel.WEB
-    # A web reply is delivered by being stored: the page reads history, the socket only notifies.
-    delivered_on_store = True
+    # A web reply is delivered by being stored (capability delivered_on_store): the page reads history,
+    # the socket only notifies.
 
     def __init__(self, handle: MessageHandler, media: MediaStore, history: HistoryProvider,
                  attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float,
@@ -84,16 +84,6 @@ class WebChannel:
         self._attachment = attachment
         self._events = events
         self._reply_wait = reply_wait_seconds
-
-    def routes(self) -> list[web.AbstractRouteDef]:
-        return [
-            web.get("/", self.index),
-            web.static("/static/web", STATIC_DIR),
-            web.post("/api/v1/web/messages", self.post_message),
-            web.get("/api/v1/web/history", self.get_history),
-            web.get("/api/v1/web/ws", self.websocket),
-            web.get("/api/v1/web/media/{attachment_id:\\d{1,18}}", self.get_media),
-        ]
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
