@@ -34,7 +34,7 @@ from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH
 from routing.links import LOOKBACK
 from routing.tickets import TicketDraft
-from routing.repeats import RELATED, REPEAT, similarity
+from routing.repeats import earlier_request
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
@@ -370,25 +370,16 @@ class Pipeline:
     async def _repeat(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft] | None:
         """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
         ticket's progress; the same matter with something new is added to that ticket."""
-        best = None
         conv = ingest.conversation
-        for ticket, contact_id, citizen in await self._store.tickets.candidates(
-                triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id):
-            # The conversation's contact, not the message's sender: a phone platform may name the
-            # caller only when the call starts. An unidentified caller is nobody's repeat.
-            # The conversation's own open ticket takes the message as an addition, further on.
-            if contact_id != conv.contact_id or citizen == UNKNOWN_SENDER or (
-                    ticket.conversation_id == conv.id and ticket.status not in FINISHED):
-                continue
-            score = similarity(msg.text, ticket.description)
-            if score >= RELATED and (best is None or score > best[1]):
-                best = (ticket, score)
-        if best is None:
+        found = earlier_request(msg.text, await self._store.tickets.candidates(
+            triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id),
+            conv.contact_id, conv.id, UNKNOWN_SENDER)
+        if found is None:
             return None
-        ticket, score = best
-        if score >= REPEAT:
+        ticket = found.ticket
+        if found.repeat:
             await self._store.tickets.add_event(ticket.id, "citizen", "repeat",
-                                                {"message_id": ingest.message_id, "score": round(score, 2)})
+                                                {"message_id": ingest.message_id, "score": round(found.score, 2)})
             full = await self._store.tickets.get(ticket.number)  # with its events: the result, if any
             return [_Draft(_repeat_reply(full or ticket), {"ticket_number": ticket.number}, "system")]
         await self._store.tickets.add_event(ticket.id, "citizen", "citizen_message",

@@ -7,6 +7,10 @@ to word order and phrasing, and only compared within the same category and distr
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from routing.lifecycle import FINISHED
 
 REPEAT = 0.55   # the same request again: answer with the ticket's progress
 RELATED = 0.3   # about the same matter with something new: append to that ticket
@@ -24,3 +28,31 @@ def bigrams(text: str) -> set[str]:
 def similarity(a: str, b: str) -> float:
     x, y = bigrams(a), bigrams(b)
     return len(x & y) / len(x | y) if x and y else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRequest:
+    ticket: Any
+    score: float
+    repeat: bool  # True: the same request again (answer with its progress); False: something new about it
+
+
+def earlier_request(text: str, candidates: Iterable[tuple[Any, int | None, str | None]], contact_id: int,
+                    conversation_id: int, unknown_sender: str) -> EarlierRequest | None:
+    """The citizen's own earlier ticket this message is about (Art. 13(4)), from `candidates` (ticket,
+    contact id, sender) of the same category and district.
+
+    The conversation's contact decides, not the message's sender: a phone platform may name the caller
+    only when the call starts, and an unidentified caller is nobody's repeat. The conversation's own
+    unfinished ticket is not an earlier request: the message is an addition to it, handled elsewhere."""
+    best: tuple[Any, float] | None = None
+    for ticket, owner, citizen in candidates:
+        if owner != contact_id or citizen == unknown_sender or (
+                ticket.conversation_id == conversation_id and ticket.status not in FINISHED):
+            continue
+        score = similarity(text, ticket.description)
+        if score >= RELATED and (best is None or score > best[1]):
+            best = (ticket, score)
+    if best is None:
+        return None
+    return EarlierRequest(best[0], best[1], best[1] >= REPEAT)

@@ -162,3 +162,20 @@ def test_supervision_colours_yellow_within_a_working_day_red_when_overdue(units)
                   {"unit": unit, "tickets": [{"number": "A", "due_date": dt.date(2026, 12, 1)}], "returns": 1,
                    "dissatisfied": 0}], units, today, next_workday)
     assert rows[0]["unit"] == unit and rows[0]["red"] == ["A"] and rows[0]["name"] == units[unit].name
+
+
+def test_an_earlier_request_is_the_same_citizens_and_not_this_conversations_open_ticket() -> None:
+    from types import SimpleNamespace as T
+    from routing.repeats import earlier_request
+
+    text = "泰山区东岳大街路灯坏了好几天了 晚上很黑 怎么还没人修"
+    older = T(conversation_id=1, status="dispatched", description="泰山区东岳大街的路灯坏了好几天了，晚上很黑")
+    mine_open = T(conversation_id=9, status="in_progress", description=older.description)
+    found = earlier_request(text, [(older, 5, "13800000011")], 5, 9, "unknown")
+    assert found is not None and found.ticket is older and found.repeat
+    assert earlier_request(text, [(older, 6, "13800000012")], 5, 9, "unknown") is None      # another citizen
+    assert earlier_request(text, [(older, 5, "unknown")], 5, 9, "unknown") is None          # caller not known
+    assert earlier_request(text, [(mine_open, 5, "13800000011")], 5, 9, "unknown") is None  # an addition
+    related = earlier_request("泰山区东岳大街路灯坏了好几天了，现在旁边的井盖也丢了，很危险",
+                              [(older, 5, "13800000011")], 5, 9, "unknown")
+    assert related is not None and not related.repeat
