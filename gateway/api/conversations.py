@@ -10,13 +10,13 @@ from aiohttp import web
 from channels.http_body import json_object
 
 from gateway.api.auth import require_token
-from gateway.errors import BadRequest, NotFound
+from gateway.api.openapi import HandoffIn, parse_body
+from gateway.errors import NotFound
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.store.messages import MessageStore
 
 log = logging.getLogger(__name__)
 
-HANDOFF_REASONS = ("requested", "bot_stuck", "ticket_creation_failed")
 
 
 class ConversationsApi:
@@ -34,9 +34,7 @@ class ConversationsApi:
         require_token(request, self._token)
         conversation_id = int(request.match_info["conversation_id"])
         body = await json_object(request) if request.can_read_body else {}
-        reason = body.get("reason", "requested") if isinstance(body, dict) else "requested"
-        if reason not in HANDOFF_REASONS:
-            raise BadRequest(f"reason must be one of {HANDOFF_REASONS}", code="bad_reason")
+        reason = parse_body(HandoffIn, body, {"reason": ("bad_reason", "转接原因不正确。")}).reason
         found = await self._messages().request_agent(conversation_id)
         if found is None:
             raise NotFound("no such open conversation", code="conversation_not_found")

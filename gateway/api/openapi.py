@@ -2,9 +2,11 @@
 an OpenAPI 3.1 document at `/api/v1/openapi.json` and a readable page at `/api/v1/docs`.
 
 The models are pydantic: the schemas are generated from them, and `tests/test_openapi.py` checks that
-every `/api/v1` route is documented and that live responses validate against the document. Handlers
-still read their bodies by hand (with the limits of `channels/http_body`); moving them onto these
-models is the next step (issue 15).
+every `/api/v1` route is documented and that live responses validate against the document. The
+tickets, progress, units, triage and hand-over handlers read their bodies through these models
+(`parse_body`, after `channels/http_body` has bounded the JSON); the web channel's body is read in
+its channel package (which never imports the gateway), and KB entries by the KB's own validator,
+shared with the YAML import.
 """
 
 from __future__ import annotations
@@ -12,17 +14,37 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError
 from pydantic.json_schema import models_json_schema
+from typing_extensions import Annotated
+
+from gateway.errors import BadRequest
 
 VERSION = "1.0.0"
+_In = TypeVar("_In", bound=BaseModel)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def parse_body(model: type[_In], body: dict[str, Any], codes: dict[str, tuple[str, str]],
+               default: tuple[str, str] = ("bad_request", "请求内容不正确。")) -> _In:
+    """A request body through its model; the first error becomes our 400 with the field's code (English)
+    and message (Chinese), as clients already rely on them. `codes` by field, or by "field:error type"."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        code, message = codes.get(f"{field}:{first['type']}") or codes.get(field, default)
+        raise BadRequest(f"{field or 'body'}: {first['msg']}", code=code, message_zh=message) from exc
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -69,17 +91,17 @@ Status = Literal["open", "dispatched", "in_progress", "resolved", "closed", "ter
 
 
 class TicketIn(_Model):
-    description: str = Field(max_length=5000)
-    location: Optional[str] = Field(None, max_length=500)
+    description: Annotated[Text, StringConstraints(max_length=5000)]
+    location: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]] = None
     request_type: Optional[RequestType] = Field(None, description="Filled in by triage when absent")
     category: Optional[str] = Field(None, description="Level-1 name of the taxonomy; triage when absent")
-    district: Optional[str] = None
-    contact_name: Optional[str] = Field(None, max_length=64)
-    contact_phone: Optional[str] = Field(None, max_length=32)
-    anonymous: bool = False
-    conversation_id: Optional[int] = Field(None, description="The ticket then names the conversation's citizen")
-    channel: Optional[str] = Field(None, max_length=16)
-    source: Optional[str] = Field(None, max_length=16)
+    district: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]] = None
+    contact_name: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]] = None
+    contact_phone: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]] = None
+    anonymous: StrictBool = False
+    conversation_id: Optional[StrictInt] = Field(None, description="The ticket then names the conversation's citizen")
+    channel: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]] = None
+    source: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]] = None
 
 
 class TicketEvent(_Model):
@@ -120,8 +142,8 @@ class TicketList(_Model):
 
 
 class ProgressIn(_Model):
-    number: str
-    phone: str
+    number: Annotated[Text, StringConstraints(max_length=32)]
+    phone: Annotated[Text, StringConstraints(max_length=32)]
 
 
 class PublicEvent(_Model):
@@ -148,15 +170,17 @@ class UnitTicketList(_Model):
 
 
 class UnitActionIn(_Model):
-    text: Optional[str] = Field(None, max_length=4000, description="Reason, progress or result (all but accept)")
-    days: Optional[int] = Field(None, ge=1, le=30, description="extension only")
-    material: Optional[str] = Field(None, description="termination only (Art. 15(5)(6))")
+    text: Optional[Annotated[Text, StringConstraints(max_length=4000)]] = Field(
+        None, description="Reason, progress or result (all but accept)")
+    reason: Optional[Annotated[Text, StringConstraints(max_length=4000)]] = Field(None, description="= text")
+    days: Optional[Annotated[StrictInt, Field(ge=1, le=30)]] = Field(None, description="extension only")
+    material: Optional[Text] = Field(None, description="termination only (Art. 15(5)(6))")
 
 
 # --- triage, KB, conversations, health -----------------------------------------------------------
 
 class TriageIn(_Model):
-    text: str
+    text: Annotated[str, StringConstraints(max_length=20_000)]
 
 
 class Triage(_Model):
@@ -242,7 +266,7 @@ class KbPicks(_Model):
 
 
 class HandoffIn(_Model):
-    reason: Optional[str] = None
+    reason: Literal["requested", "bot_stuck", "ticket_creation_failed"] = "requested"
 
 
 class Handoff(_Model):

@@ -12,18 +12,27 @@ from aiohttp import web
 from channels.http_body import json_object
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
-from gateway.store.schema import REQUEST_TYPES, TICKET_STATUSES
+from gateway.store.schema import TICKET_STATUSES
 from gateway.store.tickets import TicketFilter, TicketRecord, TicketStore
 from routing.intake import TicketIntake
 from routing.planner import TicketPlanner
 from routing.tickets import TicketDraft
 from nlu.pii import normalize_phone
 from routing.lifecycle import STATUS_ZH
+from gateway.api.openapi import ProgressIn, TicketIn, parse_body
 from nlu.triage import Triager
 
 EVENT_ZH = {"created": "诉求已受理", "status_changed": "办理状态更新", "dispatched": "已派发至承办单位",
             "result": "承办单位已反馈办理结果"}
 MAX_DESCRIPTION = 5000
+# Which error a client gets for a field the model refuses (codes the bot and integrators rely on).
+TICKET_FIELD_ERRORS = {
+    "description": ("missing_description", "请填写诉求内容。"),
+    "request_type": ("bad_request_type", "诉求类型不正确。"),
+    "anonymous": ("bad_anonymous", "是否匿名的取值不正确。"),
+    "conversation_id": ("bad_conversation_id", "会话编号不正确。"),
+    "contact_phone": ("bad_phone", "联系电话格式不正确。"),
+}
 
 
 class TooManyRequests(ServiceError):
@@ -49,15 +58,6 @@ class _RateLimit:
         hits.append(now)
         if len(self._hits) > 10000:
             self._hits = defaultdict(deque, {k: v for k, v in self._hits.items() if v})
-
-
-def _opt_str(body: dict[str, Any], key: str, max_len: int = 200) -> str | None:
-    value = body.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > max_len:
-        raise BadRequest(f"{key} must be a string of at most {max_len} characters", code=f"bad_{key}")
-    return value.strip()
 
 
 class TicketsApi:
@@ -88,36 +88,26 @@ class TicketsApi:
 
     def draft(self, body: dict[str, Any]) -> TicketDraft:
         """A validated ticket draft from a JSON body; missing fields filled in by triage."""
-        description = _opt_str(body, "description", MAX_DESCRIPTION)
-        if not description:
-            raise BadRequest("description is required", code="missing_description", message_zh="请填写诉求内容。")
-        location = _opt_str(body, "location", 500)
+        # An empty field is an absent one (forms send "" for what was left blank).
+        data = parse_body(TicketIn, {k: v for k, v in body.items() if v != ""}, TICKET_FIELD_ERRORS)
         # The place may be given apart from the description (the bot asks for it separately).
-        triage = self._triager.analyze(f"{location}：{description}" if location else description)
-        request_type = _opt_str(body, "request_type") or triage.request_type
-        if request_type is not None and request_type not in REQUEST_TYPES:
-            raise BadRequest(f"request_type must be one of {REQUEST_TYPES}", code="bad_request_type")
-        category = _opt_str(body, "category") or triage.category
+        location = data.location or None
+        triage = self._triager.analyze(f"{location}：{data.description}" if location else data.description)
+        category = data.category or triage.category
         if category is not None and category not in self._categories:
             raise BadRequest("category is not a level-1 name of the taxonomy", code="bad_category")
-        phone = _opt_str(body, "contact_phone", 32)
-        if phone is not None:
-            phone = normalize_phone(phone)
+        phone = None
+        if data.contact_phone:
+            phone = normalize_phone(data.contact_phone)
             if phone is None:
                 raise BadRequest("contact_phone is not a valid phone number", code="bad_phone",
                                  message_zh="联系电话格式不正确。")
-        anonymous = body.get("anonymous", False)
-        if not isinstance(anonymous, bool):
-            raise BadRequest("anonymous must be a boolean", code="bad_anonymous")
-        conversation_id = body.get("conversation_id")
-        if conversation_id is not None and not isinstance(conversation_id, int):
-            raise BadRequest("conversation_id must be an integer", code="bad_conversation_id")
         return TicketDraft(
-            description=description, channel=_opt_str(body, "channel", 16) or "api",
-            source=_opt_str(body, "source", 16) or "api", conversation_id=conversation_id,
-            request_type=request_type, category=category, district=_opt_str(body, "district") or triage.district,
-            location=location, contact_name=_opt_str(body, "contact_name", 64),
-            contact_phone=phone, anonymous=anonymous, utility=triage.utility)
+            description=data.description, channel=data.channel or "api", source=data.source or "api",
+            conversation_id=data.conversation_id, request_type=data.request_type or triage.request_type,
+            category=category, district=data.district or triage.district, location=location,
+            contact_name=data.contact_name or None, contact_phone=phone, anonymous=data.anonymous,
+            utility=triage.utility)
 
     def new_due_date(self) -> Any:
         """A fresh deadline for re-handling, counted from today like a new complaint."""
@@ -161,11 +151,9 @@ class TicketsApi:
         """Citizen's query: ticket number plus the phone given with it. Same answer for
         'no such ticket' and 'wrong phone', so numbers cannot be probed for phones."""
         self._progress_limit.check(request.remote or "?")
-        body = await json_object(request)
-        number, phone = _opt_str(body, "number", 32), _opt_str(body, "phone", 32)
-        if not number or not phone:
-            raise BadRequest("number and phone are required", code="missing_fields",
-                             message_zh="请输入工单号和提交诉求时留的联系电话。")
+        missing = ("missing_fields", "请输入工单号和提交诉求时留的联系电话。")
+        query = parse_body(ProgressIn, await json_object(request), {"number": missing, "phone": missing})
+        number, phone = query.number, query.phone
         ticket = await self._tickets_of().get(number)
         given = normalize_phone(phone)
         if ticket is None or given is None or ticket.contact_phone != given:

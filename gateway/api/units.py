@@ -16,13 +16,13 @@ from gateway.events import EventHub
 from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
 from gateway.store.tickets import TicketFilter, TicketStore
+from gateway.api.openapi import UnitActionIn, parse_body
 from routing.planner import TicketPlanner
 from routing.lifecycle import TransitionRefused
 from routing.returns import after_return, within_return_window
 from routing.satisfaction import ASK
 
 RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
-MAX_TEXT = 4000
 
 
 class UnitsApi:
@@ -61,21 +61,25 @@ class UnitsApi:
         unit = self._unit(request)
         action, number = request.match_info["action"], request.match_info["number"]
         body = await json_object(request) if request.can_read_body else {}
-        text = body.get("text") or body.get("reason")
-        if action != "accept" and (not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT):
-            raise BadRequest(f"'{action}' needs a text (reason, progress or result)", code="missing_text",
-                             message_zh="请填写说明。")
+        missing_text = ("missing_text", "请填写说明。")
+        bad_days = ("bad_days", "请填写延期天数。")
+        missing_material = ("missing_material", "终止办理需提供相关材料。")
+        given = parse_body(UnitActionIn, body, {"text": missing_text, "reason": missing_text, "days": bad_days,
+                                                "material": missing_material})
+        text = given.text or given.reason
+        if action != "accept" and not text:
+            raise BadRequest(f"'{action}' needs a text (reason, progress or result)", code=missing_text[0],
+                             message_zh=missing_text[1])
         data: dict[str, Any] = {"text": text} if text else {}
         if action == "extension":
-            days = body.get("days")
-            if not isinstance(days, int) or not 1 <= days <= 30:
-                raise BadRequest("an extension needs days (1-30)", code="bad_days", message_zh="请填写延期天数。")
-            data["days"] = days
+            if given.days is None:
+                raise BadRequest("an extension needs days (1-30)", code=bad_days[0], message_zh=bad_days[1])
+            data["days"] = given.days
         if action == "termination":
-            data["material"] = body.get("material") if isinstance(body.get("material"), str) else None
-            if not data["material"]:
-                raise BadRequest("termination needs the material (Art. 15(5)(6))", code="missing_material",
-                                 message_zh="终止办理需提供相关材料。")
+            if not given.material:
+                raise BadRequest("termination needs the material (Art. 15(5)(6))", code=missing_material[0],
+                                 message_zh=missing_material[1])
+            data["material"] = given.material
         if action == "return":
             await self._check_return_window(number, unit)
         outbox = self._outbox()
