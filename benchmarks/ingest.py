@@ -210,6 +210,27 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
           f"conversations with two open tickets: {doubled})")
     print(f"latency: p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  "
           f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms")
+    if use_wrk:
+        ceiling = await measure_ceiling(seconds, warmup, concurrency)
+        ours = result["requests"] / result["seconds"]
+        print(f"ceiling (same run: aiohttp + one SQLite row per request): {ceiling:,.0f} requests/s; "
+              f"the gateway is at {ours / ceiling:.2f} of it")
+
+
+async def measure_ceiling(seconds: float, warmup: float, concurrency: int) -> float:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "ceiling_app.py"), str(port),
+                                 f"{tmp}/ceiling.db"], cwd=ROOT)
+        try:
+            await wait_ready(url, proc)
+            wrk_load(url, warmup, concurrency)
+            result = wrk_load(url, seconds, concurrency)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return result["requests"] / result["seconds"]
 
 
 def main() -> None:
