@@ -371,8 +371,9 @@ class Pipeline:
         """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
         ticket's progress; the same matter with something new is added to that ticket."""
         conv = ingest.conversation
+        # A conversation with its own open ticket adds to it (further on): no earlier request to look for.
         found = earlier_request(msg.text, await self._store.tickets.candidates(
-            triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id),
+            triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id, unless_open_in=conv.id),
             conv.contact_id, conv.id, UNKNOWN_SENDER)
         if found is None:
             return None

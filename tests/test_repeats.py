@@ -137,3 +137,17 @@ async def test_a_ticket_an_agent_opens_is_linked_to_another_citizens_report(ivr:
     finally:
         await http.close()
     assert ticket is not None and [e.data["ticket"] for e in ticket.events if e.kind == "linked"] == [first]
+
+
+async def test_no_earlier_request_is_looked_for_in_a_conversation_with_its_own_open_ticket(ivr: TestClient) -> None:
+    from routing.links import LOOKBACK
+
+    await call(ivr, "own1", "13800000051", FIRST)
+    [(number,)] = await all_tickets(ivr)
+    store = ivr.app[STORE]
+    ticket = await store.tickets.get(number)
+    assert ticket is not None and ticket.conversation_id is not None
+    found = await store.tickets.candidates(ticket.category, ticket.district, LOOKBACK)
+    assert [t.number for t, _, _ in found] == [number]
+    assert await store.tickets.candidates(ticket.category, ticket.district, LOOKBACK,
+                                          unless_open_in=ticket.conversation_id) == []

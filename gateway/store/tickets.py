@@ -463,17 +463,20 @@ class TicketStore:
         return await self._db.run(work)
 
     async def candidates(self, category: str | None, district: str | None, within: timedelta,
-                         limit: int = 50, contact_id: int | None = None
+                         limit: int = 50, contact_id: int | None = None, unless_open_in: int | None = None
                          ) -> list[tuple[TicketRecord, int | None, str | None]]:
         """The latest `limit` tickets of the same category and district still open or closed `within`
         the past (only `contact_id`'s when given), with the citizen's contact id and address (None for
         tickets entered without a conversation): what repeats and links are looked for among. Both
-        lookups walk an index backwards from the newest ticket and stop at `limit`."""
+        lookups walk an index backwards from the newest ticket and stop at `limit`. With
+        `unless_open_in`, nothing when that conversation has an open ticket (one indexed lookup instead)."""
         query = _candidates_query(contact_id is not None, category is not None, district is not None)
         params = {"b_since": self._clock.now() - within, "b_limit": limit, "b_contact": contact_id,
                   "b_category": category, "b_district": district}
 
         def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
+            if unless_open_in is not None and conn.execute(_OPEN_TICKET_ID, {"b_conv": unless_open_in}).first():
+                return []  # the conversation's own open ticket takes the message: nothing to look for
             return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query, params).all()]
         return await self._db.run(work)
 
