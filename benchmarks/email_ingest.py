@@ -53,7 +53,8 @@ def start_relay(port: int) -> None:
 
 def mail(i: int) -> bytes:
     m = EmailMessage()
-    m["From"], m["To"] = f"citizen{i % 200}@example.com", HOTLINE
+    # One citizen per mail: each opens a ticket (the same citizen writing again would be a repeat, Art. 13(4)).
+    m["From"], m["To"] = f"citizen{i}@example.com", HOTLINE
     m["Subject"], m["Message-ID"] = f"反映问题 {i}", f"<bench{i}.{time.time_ns()}@example.com>"
     m.set_content(f"第{i}号来信：泰山区财源街道某小区门口的路灯坏了一个多星期了，晚上很黑，请尽快维修。")
     return m.as_bytes()
