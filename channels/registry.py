@@ -9,7 +9,7 @@ handed to `create_app`, as the contract test does with a toy channel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from aiohttp import web
@@ -59,7 +59,6 @@ class ChannelServices:
     token_get: Callable[[str, str], Awaitable[Any]]                         # platform, account
     token_put: Callable[[str, str, str, Any], Awaitable[None]]
     add_health: Callable[[str, HealthCheck, bool], None]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ChannelPlugin(Protocol):

@@ -23,6 +23,8 @@ from routing.clock import Clock
 log = logging.getLogger(__name__)
 
 
+# The decision looks at the top five entries.
+DECISION_HITS = 5
 # The console lists suggestions beside the conversation; below this an entry is more distraction than help.
 CONSOLE_MIN_CONFIDENCE = 0.2
 
@@ -63,12 +65,21 @@ class KbService:
         return [(index.entries[h.key], h) for h in index.search(query, k)]  # type: ignore[misc]
 
     def decide(self, query: str, max_choices: int | None = None) -> KbDecision:
-        return decide(self._index.search(query, 5), self.thresholds, max_choices)
+        return decide(self._index.search(query, DECISION_HITS), self.thresholds, max_choices)
 
     def reply(self, query: str, channel: str) -> KbReply:
         """Answer, 「您是想问」 with the close entries, or no match: worded for the channel."""
+        return self._reply(self._index, self._index.search(query, DECISION_HITS), channel)
+
+    def search_and_reply(self, query: str, k: int, channel: str) -> tuple[list[tuple[KbEntry, SearchHit]], KbReply]:
+        """The ranking the KB API shows and the reply the bot gives, from one search when k <= 5."""
         index = self._index
-        decision = self.decide(query, kb_answers.PHONE_CHOICES if channel == "ivr" else None)
+        top = index.search(query, DECISION_HITS)
+        hits = top[:k] if k <= DECISION_HITS else index.search(query, k)
+        return [(index.entries[h.key], h) for h in hits], self._reply(index, top, channel)  # type: ignore[misc]
+
+    def _reply(self, index: KbIndex, hits: Sequence[SearchHit], channel: str) -> KbReply:
+        decision = decide(hits, self.thresholds, kb_answers.PHONE_CHOICES if channel == "ivr" else None)
         entries = [index.entries[h.key] for h in decision.hits]
         if decision.outcome == "answer":
             return kb_answers.answer(entries[0])  # type: ignore[arg-type]

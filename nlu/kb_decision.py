@@ -33,10 +33,6 @@ class KbDecision:
     outcome: Outcome
     hits: tuple[SearchHit, ...]  # the answer (one), the choices (two or three), or nothing
 
-    @property
-    def best(self) -> SearchHit | None:
-        return self.hits[0] if self.hits else None
-
 
 def margin(hits: Sequence[SearchHit]) -> float:
     """How far the best score is ahead of the runner-up's, 0..1 (1 when there is no runner-up)."""

@@ -31,7 +31,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 from pypinyin import Style, lazy_pinyin
@@ -253,10 +253,6 @@ class KbIndex:
 
     def __len__(self) -> int:
         return len(self.entries)
-
-    @property
-    def vocabulary(self) -> Mapping[str, float]:
-        return self.idf
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         terms = set(self._analyzer.terms_of_canonical(self._corrector.correct(self._analyzer.canonical(query))))

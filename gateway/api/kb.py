@@ -51,13 +51,11 @@ class KbApi:
         channel = request.query.get("channel", "web")
         if channel not in CHANNELS:
             raise BadRequest("unknown channel", code="bad_channel")
-        service = self._service()
-        hits = service.search(q, k)
+        hits, reply = self._service().search_and_reply(q, k, channel)
         results = [{"id": e.key, "question": e.question, "answer": e.answer, "score": round(h.score, 3),
                     "confidence": round(h.confidence, 3), "matched_question": h.matched_question,
                     "department": e.department, "category": e.category} for e, h in hits]
-        # What to say: answer, ask which (「您是想问」), or no match, worded for the channel.
-        reply = service.reply(q, channel)
+        # `reply`: what to say — answer, ask which (「您是想问」), or no match, worded for the channel.
         if self._metrics is not None:
             self._metrics.kb_outcomes.labels(reply.outcome).inc()
         decision = {"outcome": reply.outcome, "text": reply.text, "buttons": list(reply.buttons),

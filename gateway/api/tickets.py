@@ -24,7 +24,6 @@ from nlu.triage import Triager
 
 EVENT_ZH = {"created": "诉求已受理", "status_changed": "办理状态更新", "dispatched": "已派发至承办单位",
             "result": "承办单位已反馈办理结果"}
-MAX_DESCRIPTION = 5000
 # Which error a client gets for a field the model refuses (codes the bot and integrators rely on).
 TICKET_FIELD_ERRORS = {
     "description": ("missing_description", "请填写诉求内容。"),
