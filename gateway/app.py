@@ -107,6 +107,10 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
                                  WorkCalendar.load(settings.path(settings.routing.holidays)),
                                  settings.routing.deadline_workdays, settings.routing.urgent_workdays, app[CLOCK])
     app[INTAKE] = TicketIntake(app[PLANNER], lambda: app[STORE].tickets)
+
+    async def calendar_check(planner: TicketPlanner = app[PLANNER]) -> dict[str, Any]:
+        return planner.calendar.coverage(planner.clock.today()).as_json()
+    app[HEALTH].add("calendar", calendar_check, required=False)
     tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE])
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())

@@ -1,8 +1,10 @@
 """Deadlines in working days, with China's public holidays and adjusted working days.
 
-The chinese-calendar package knows every year the State Council has announced; for later years the
-operators list the schedule in `config/holidays.yaml`; with neither, weekends are assumed and every
-such computation logs a warning, so nobody relies on it silently.
+The chinese-calendar package knows every year the State Council had announced when it was released;
+for later years the operators list the schedule in `config/holidays.yaml`. With neither, the year is
+counted provisionally (weekends and the holidays fixed by law, `routing.statutory_holidays`) and a
+warning is logged; `/healthz` and the supervisor's screen show until when the calendar is known and
+warn `WARN_DAYS` ahead, so operators add the State Council's schedule before it is needed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,34 @@ from pathlib import Path
 import chinese_calendar
 import yaml
 
+from routing.statutory_holidays import statutory_holidays
+
 log = logging.getLogger(__name__)
 
+WARN_DAYS = 60
+PACKAGE_LAST_YEAR = max(chinese_calendar.holidays).year
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarCoverage:
+    """Until when working days are known from an announced schedule, seen from `today`."""
+    known_until: dt.date
+    days_left: int
+
+    @property
+    def warning(self) -> bool:
+        return self.days_left <= WARN_DAYS
+
+    def as_json(self) -> dict[str, object]:
+        message = None
+        if self.days_left < 0:
+            message = (f"工作日历只到{self.known_until.isoformat()}，之后的办理期限暂按周末和法定节假日计算，"
+                       "请尽快在 config/holidays.yaml 中补充国务院公布的放假安排。")
+        elif self.warning:
+            message = (f"工作日历只到{self.known_until.isoformat()}（还剩{self.days_left}天），"
+                       "请在 config/holidays.yaml 中补充国务院公布的下一年放假安排。")
+        return {"ok": not self.warning, "known_until": self.known_until.isoformat(), "days_left": self.days_left,
+                "message_zh": message}
 
 
 @dataclass
@@ -37,6 +65,14 @@ class WorkCalendar:
             cal.extra_workdays |= {dt.date.fromisoformat(str(d)) for d in days.get("workdays", [])}
         return cal
 
+    @property
+    def known_until(self) -> dt.date:
+        """The last day of the last year with an announced schedule (package or operators' list)."""
+        return dt.date(max({PACKAGE_LAST_YEAR} | self.listed_years), 12, 31)
+
+    def coverage(self, today: dt.date) -> CalendarCoverage:
+        return CalendarCoverage(self.known_until, (self.known_until - today).days)
+
     def is_workday(self, day: dt.date) -> bool:
         # Asked for every new ticket's due date: the package's lookup validates its argument on each
         # call (a quarter of the gateway's CPU under load), so answers are kept per day.
@@ -53,9 +89,9 @@ class WorkCalendar:
         except NotImplementedError:
             if day.year not in self._warned:
                 self._warned.add(day.year)
-                log.warning("no holiday schedule for %d: counting weekends only; add it to config/holidays.yaml",
-                            day.year)
-            return day.weekday() < 5
+                log.warning("no holiday schedule for %d: counting weekends and statutory holidays only; "
+                            "add the State Council's schedule to config/holidays.yaml", day.year)
+            return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
     def add_workdays(self, start: dt.date, days: int) -> dt.date:
         """The date `days` working days after `start` (start itself not counted)."""

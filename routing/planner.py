@@ -25,6 +25,10 @@ class TicketPlanner:
         self._days = deadline_workdays
         self._urgent = urgent_workdays
 
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self._calendar
+
     def add_workdays(self, start: dt.date, days: int) -> dt.date:
         return self._calendar.add_workdays(start, days)
 

@@ -19,6 +19,18 @@ async def test_healthz_reports_components(client: TestClient) -> None:
     assert resp.status == 200 and body["status"] == "ok"
     assert body["components"]["database"]["ok"] is True and body["components"]["database"]["required"] is True
     assert body["components"]["bot"] == {"ok": False, "detail": "disabled", "required": False}
+    calendar = body["components"]["calendar"]
+    assert calendar["required"] is False and calendar["known_until"] >= "2026-12-31"
+
+
+async def test_healthz_warns_when_the_working_day_calendar_runs_out(make_client, tmp_path) -> None:
+    client = await make_client(clock={"start_at": "2026-12-11T09:00:00"},
+                               routing={"holidays": str(tmp_path / "no-operator-list.yaml")})
+    body = await (await client.get("/healthz")).json()
+    assert body["status"] == "ok"  # not required: tickets are still taken
+    calendar = body["components"]["calendar"]
+    assert calendar["ok"] is False and calendar["known_until"] == "2026-12-31" and calendar["days_left"] == 20
+    assert "config/holidays.yaml" in calendar["message_zh"]
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs a PostgreSQL server whose database can be dropped under the app "

@@ -69,10 +69,16 @@ def test_working_days_skip_holidays_and_count_adjusted_workdays() -> None:
     assert due_date(cal, dt.date(2026, 11, 26), None, False, {**days, "complaint": 2}, 1) == dt.date(2026, 11, 30)
 
 
-def test_beyond_the_known_years_weekends_are_counted_with_a_warning(tmp_path: Path, caplog) -> None:
+def test_beyond_the_known_years_weekends_and_statutory_holidays_are_counted_with_a_warning(
+        tmp_path: Path, caplog) -> None:
     cal = WorkCalendar.load(tmp_path / "missing.yaml")
     with caplog.at_level(logging.WARNING):
+        # Issue 17: a report filed on 2026-12-11 (15 working days) was due on New Year's Day 2027.
+        assert cal.add_workdays(dt.date(2026, 12, 11), 15) == dt.date(2027, 1, 4)
         assert cal.add_workdays(dt.date(2027, 1, 1), 1) == dt.date(2027, 1, 4)
+        # Spring Festival 2027 (lunar New Year 6 Feb: eve 5 Feb - 8 Feb) and Qingming (5 Apr, a Monday).
+        assert cal.add_workdays(dt.date(2027, 2, 4), 1) == dt.date(2027, 2, 9)
+        assert not cal.is_workday(dt.date(2027, 4, 5)) and not cal.is_workday(dt.date(2027, 10, 1))
     assert "config/holidays.yaml" in caplog.text
     listed = tmp_path / "holidays.yaml"
     listed.write_text("2027:\n  holidays: [2027-01-04]\n  workdays: [2027-01-09]\n", encoding="utf-8")
@@ -179,3 +185,24 @@ def test_an_earlier_request_is_the_same_citizens_and_not_this_conversations_open
     related = earlier_request("泰山区东岳大街路灯坏了好几天了，现在旁边的井盖也丢了，很危险",
                               [(older, 5, "13800000011")], 5, 9, "unknown")
     assert related is not None and not related.repeat
+
+
+def test_statutory_holidays_match_the_announced_schedules() -> None:
+    """The law's 13 days, computed, are holidays in every year the State Council has announced."""
+    import chinese_calendar
+    from routing.statutory_holidays import statutory_holidays
+    for year in (2025, 2026):
+        days = statutory_holidays(year)
+        assert len(days) == 13 and all(chinese_calendar.is_holiday(d) for d in days), year
+
+
+def test_calendar_coverage_warns_sixty_days_ahead(tmp_path: Path) -> None:
+    cal = WorkCalendar.load(tmp_path / "missing.yaml")
+    assert cal.known_until == dt.date(2026, 12, 31)
+    assert cal.coverage(dt.date(2026, 10, 1)).as_json()["ok"] is True
+    soon = cal.coverage(dt.date(2026, 12, 11)).as_json()
+    assert soon["ok"] is False and soon["days_left"] == 20 and "2026-12-31" in soon["message_zh"]
+    assert "暂按" in cal.coverage(dt.date(2027, 1, 5)).as_json()["message_zh"]
+    listed = tmp_path / "holidays.yaml"
+    listed.write_text("2027:\n  holidays: [2027-01-01]\n  workdays: []\n", encoding="utf-8")
+    assert WorkCalendar.load(listed).known_until == dt.date(2027, 12, 31)
