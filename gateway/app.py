@@ -41,6 +41,8 @@ from gateway.pipeline import Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from routing.deadlines import WorkCalendar
+from routing.dispatch import Dispatcher
+from routing.dispatch_model import MatterModel
 from routing.clock import Clock, ClockError
 from routing.units import load_units
 from gateway.store import Store, open_store
@@ -103,7 +105,10 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app[CHANNELS] = {}
     for plugin in app[PLUGINS]:
         app.router.add_routes(plugin.routes(lambda ch=plugin.channel: app[CHANNELS][ch]))
-    app[PLANNER] = TicketPlanner(load_units(settings.path(settings.routing.units), _categories(settings)),
+    dispatcher = Dispatcher(load_units(settings.path(settings.routing.units), _categories(settings)),
+                            MatterModel.load(settings.path(settings.routing.dispatch_model)),
+                            app[TRIAGER].gazetteer, settings.routing.auto_dispatch_confidence)
+    app[PLANNER] = TicketPlanner(dispatcher,
                                  WorkCalendar.load(settings.path(settings.routing.holidays)),
                                  settings.routing.deadline_workdays, settings.routing.urgent_workdays, app[CLOCK])
     app[INTAKE] = TicketIntake(app[PLANNER], lambda: app[STORE].tickets)

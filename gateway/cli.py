@@ -179,6 +179,21 @@ def _nlu_train(settings: Settings, data: Path | None, out: Path | None) -> int:
     return 0
 
 
+def _nlu_train_dispatch(settings: Settings, out: Path | None) -> int:
+    try:
+        from routing.dispatch_train import train_dispatch
+    except ImportError as exc:
+        print(f"hotline: training needs the train extra (pip install -e '.[train]'): {exc}", file=sys.stderr)
+        return 2
+    from nlu.triage import Triager
+    from routing.units import load_units
+    data = settings.base_dir / "tests" / "data"
+    files = [data / "dispatch.jsonl"] + sorted(data.glob("dispatch_train_*.jsonl"))
+    units = load_units(settings.path(settings.routing.units))
+    train_dispatch(units, Triager.from_settings(settings), files, out or settings.path(settings.routing.dispatch_model))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline gateway")
     parser.add_argument("--config", type=Path, help="settings file (default config/hotline.toml or $HOTLINE_CONFIG)")
@@ -198,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--data", type=Path, default=None,
                        help="the real boards' folder (default ../shared/data/train beside the project)")
     train.add_argument("--out", type=Path, default=None, help="model file (default: [triage] model)")
+    train_dispatch = nlu_sub.add_parser("train-dispatch", help="train the dispatch matter model (needs the `train` extra)")
+    train_dispatch.add_argument("--out", type=Path, default=None, help="model file (default: [routing] dispatch_model)")
     user = sub.add_parser("user", help="console accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     user_add = user_sub.add_parser("add", help="add an agent or supervisor (password: $HOTLINE_NEW_PASSWORD or prompt)")
@@ -225,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             return _db_upgrade(settings)
         if args.command == "nlu" and args.nlu_command == "train":
             return _nlu_train(settings, args.data, args.out)
+        if args.command == "nlu" and args.nlu_command == "train-dispatch":
+            return _nlu_train_dispatch(settings, args.out)
         if args.command == "nlu" and args.nlu_command == "kb-examples":
             from nlu.kb import load_entries
             from nlu.rasa_examples import write_ask_question_examples

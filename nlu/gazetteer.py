@@ -51,5 +51,9 @@ class Gazetteer:
     def find_spans(self, text: str) -> list[tuple[PlaceHit, int, int]]:
         return [(self._index[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
 
+    def without_places(self, text: str) -> str:
+        """The text with every known place name blanked: what a matter reads like wherever it happens."""
+        return self._pattern.sub(" ", text)
+
     def names_taian(self, text: str) -> bool:
         return bool(self._city and self._city.search(text))

@@ -85,6 +85,10 @@ class Triager:
         # Shared with the knowledge-base search, so jieba's dictionary is loaded once.
         self.segmenter = segmenter
 
+    @property
+    def gazetteer(self) -> Gazetteer:
+        return self._gazetteer
+
     @classmethod
     def load(cls, gazetteer_path: Path, taxonomy_path: Path, model_path: Path) -> "Triager":
         gazetteer = Gazetteer.load(gazetteer_path)

@@ -1,17 +1,25 @@
 """Dispatch (Art. 14): which unit leads a ticket, which cooperate, and how sure we are.
 
-Scores come from what the citizen wrote (the units' keywords), the triage category and the
-district. A specific department named by its matter outranks the county government; a local matter
-with no department in sight goes to the county (属地). Unclear cases go to a supervisor's queue.
+The lead is the unit that owns the matter, as the matter model (routing/dispatch_model.py) reads it
+from the citizen's words, the catalogue's keyword hits, the triage category and the place; a county
+government's own business goes to the county of the district named (属地). The catalogue's hits
+also name the cooperating units and the reason a supervisor sees. Below `auto_at` the ticket waits
+in the supervisor's queue (Art. 14(3)) with the proposal; `auto_at` is set on a calibration set
+written independently of the catalogue (docs/benchmarks.md) so that automatic dispatches are right
+at least 95% of the time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
+from nlu.gazetteer import Gazetteer
+from routing.dispatch_model import COUNTY, MatterModel, dispatch_features, matter_label, matter_text
 from routing.units import Unit
 
-AUTO_CONFIDENCE = 0.5
+AUTO_CONFIDENCE = 0.7
+MIN_PROPOSAL = 0.12   # below this the model has nothing to go on: no unit is proposed
 
 
 @dataclass(frozen=True)
@@ -20,44 +28,64 @@ class Proposal:
     cooperating: tuple[str, ...]
     confidence: float
     reason: str
+    auto_at: float = AUTO_CONFIDENCE
 
     @property
     def automatic(self) -> bool:
-        return self.lead is not None and self.confidence >= AUTO_CONFIDENCE
+        return self.lead is not None and self.confidence >= self.auto_at
 
     def as_json(self) -> dict[str, object]:
         return {"lead": self.lead, "cooperating": list(self.cooperating), "confidence": round(self.confidence, 2),
                 "reason": self.reason, "automatic": self.automatic}
 
 
-def propose(units: dict[str, Unit], text: str, category: str | None, district: str | None,
-            utility: bool = False) -> Proposal:
-    scores: dict[str, float] = {}
-    reasons: dict[str, list[str]] = {}
-    for unit in units.values():
-        if not unit.serves(district) and unit.kind == "county":
-            continue
-        hits = unit.keyword_hits(text)
-        score = 3.0 * len(hits)
-        why = [f"关键词：{'、'.join(hits)}"] if hits else []
-        if category and category in unit.categories:
-            score += 1.0 if unit.kind == "county" else 1.5
-            why.append(f"分类：{category}")
-        if unit.kind == "utility" and utility and hits:
-            score += 2.0  # Art. 18: water, power, gas, heat and telecom go to the company at once
-        if unit.kind == "county" and district and unit.serves(district):
-            score += 1.5
-            why.append(f"属地：{district}")
-        if score > 0:
-            scores[unit.id], reasons[unit.id] = score, why
-    if not scores:
-        return Proposal(None, (), 0.0, "没有匹配的承办单位，需人工派单")
-    ranked = sorted(scores, key=lambda u: (-scores[u], u))
-    lead = ranked[0]
-    top, second = scores[lead], scores[ranked[1]] if len(ranked) > 1 else 0.0
-    confidence = (top - second) / top if top else 0.0
-    # A department or company that clearly owns the matter leads; the county cooperates locally.
-    # Cooperating: units the citizen's own words point to, or the county where it happens.
-    cooperating = tuple(u for u in ranked[1:] if scores[u] >= 0.5 * top and (
-        units[u].keyword_hits(text) or (units[u].kind == "county" and units[u].serves(district))))[:2]
-    return Proposal(lead, cooperating, confidence, "；".join(reasons[lead]))
+def _county_of(units: dict[str, Unit], district: str | None) -> Unit | None:
+    return next((u for u in units.values() if u.kind == "county" and u.serves(district)), None)
+
+
+class Dispatcher:
+    """The catalogue, the matter model and the automatic-dispatch bar, loaded once per process."""
+
+    def __init__(self, units: dict[str, Unit], model: MatterModel, places: Gazetteer,
+                 auto_at: float = AUTO_CONFIDENCE) -> None:
+        self.units = units
+        self.model = model
+        self.places = places
+        self.auto_at = auto_at
+
+    def propose(self, text: str, category: str | None, district: str | None, utility: bool = False,
+                excluding: Iterable[str] = ()) -> Proposal:
+        """`excluding`: units that returned the ticket (they are not proposed again)."""
+        left = set(excluding)
+        units = {k: u for k, u in self.units.items() if k not in left} if left else self.units
+        return _propose(units, self.model, self.places, text, category, district, utility, self.auto_at)
+
+
+def _propose(units: dict[str, Unit], model: MatterModel, places: Gazetteer, text: str, category: str | None,
+             district: str | None, utility: bool, auto_at: float) -> Proposal:
+    features = dispatch_features(units, text, category, utility)
+    allowed = frozenset(matter_label(u) for u in units.values())
+    guess = model.guess(matter_text(places, text), features, allowed)
+    if guess.probability < MIN_PROPOSAL:
+        return Proposal(None, (), guess.probability, "没有匹配的承办单位，需人工派单", auto_at)
+    county = _county_of(units, district)
+    if guess.owner == COUNTY:
+        if county is None:
+            return Proposal(None, (), 0.0, f"属地事项（{guess.probability:.0%}），但未说明所在区县，需人工派单", auto_at)
+        lead = county
+    else:
+        lead = units[guess.owner]
+    why = [f"主管判断：{guess.probability:.0%}"]
+    hits = lead.keyword_hits(text)
+    if hits:
+        why.append(f"关键词：{'、'.join(hits)}")
+    if category and category in lead.categories:
+        why.append(f"分类：{category}")
+    if lead.kind == "county":
+        why.append(f"属地：{district}")
+    # Cooperating: other units the citizen's own words point to, and the county where it happens.
+    cooperating = [u.id for u in units.values() if u.id != lead.id and u.kind != "county" and u.keyword_hits(text)]
+    cooperating.sort(key=lambda uid: -len(units[uid].keyword_hits(text)))
+    if county is not None and lead.kind != "county" and category in county.categories:
+        cooperating.insert(0, county.id)
+    return Proposal(lead.id, tuple(cooperating[:2]), guess.probability, "；".join(why), auto_at)

@@ -11,15 +11,16 @@ import datetime as dt
 
 from routing.clock import Clock
 from routing.deadlines import WorkCalendar, due_date
-from routing.dispatch import propose
+from routing.dispatch import Dispatcher
 from routing.tickets import TicketDraft
 from routing.units import Unit
 
 
 class TicketPlanner:
-    def __init__(self, units: dict[str, Unit], calendar: WorkCalendar, deadline_workdays: dict[str, int],
+    def __init__(self, dispatcher: Dispatcher, calendar: WorkCalendar, deadline_workdays: dict[str, int],
                  urgent_workdays: int, clock: Clock) -> None:
-        self.units = units
+        self.dispatcher = dispatcher
+        self.units: dict[str, Unit] = dispatcher.units
         self.clock = clock
         self._calendar = calendar
         self._days = deadline_workdays
@@ -38,7 +39,7 @@ class TicketPlanner:
 
     def plan(self, draft: TicketDraft) -> TicketDraft:
         text = f"{draft.location or ''} {draft.description}"
-        proposal = propose(self.units, text, draft.category, draft.district, draft.utility)
+        proposal = self.dispatcher.propose(text, draft.category, draft.district, draft.utility)
         return dataclasses.replace(
             draft, dispatch=proposal.as_json(), unit_id=proposal.lead if proposal.automatic else None,
             due_date=self.due_for(draft.request_type, draft.utility))

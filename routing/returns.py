@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
-from routing.dispatch import Proposal, propose
-from routing.units import Unit
+from routing.dispatch import Dispatcher, Proposal
 
 
 def within_return_window(dispatched_on: dt.date | None, today: dt.date, window_workdays: int,
@@ -28,10 +27,10 @@ class Redispatch:
     returns: int
 
 
-def after_return(units: Mapping[str, Unit], returned_by: Iterable[str], max_returns: int, text: str,
+def after_return(dispatcher: Dispatcher, returned_by: Iterable[str], max_returns: int, text: str,
                  category: str | None, district: str | None, utility: bool) -> Redispatch:
     returned = set(returned_by)
     if len(returned) >= max_returns:
         return Redispatch(None, None, len(returned))
-    proposal = propose({k: u for k, u in units.items() if k not in returned}, text, category, district, utility)
+    proposal = dispatcher.propose(text, category, district, utility, excluding=returned)
     return Redispatch(proposal.lead if proposal.automatic else None, proposal, len(returned))

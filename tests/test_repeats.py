@@ -88,7 +88,8 @@ async def test_repeating_a_finished_request_hears_its_result(make_client, db_url
     await call(client, "fin1", "13800000031", FIRST)
     [(number,)] = await all_tickets(client)
     ticket = await client.app[STORE].tickets.get(number)
-    await client.app[STORE].tickets.assign(number, "urban", ticket.due_date, "agent:test", "人工派单")
+    # Naming the district no longer blocks automatic dispatch (issue 17).
+    assert ticket.status == "dispatched" and ticket.unit_id == "urban"
     for action, body in (("accept", None), ("result", {"text": "东岳大街路灯已全部修复"})):
         resp = await client.post(f"/api/v1/unit/tickets/{number}/{action}", json=body,
                                  headers={"Authorization": "Bearer urban-token-123"})

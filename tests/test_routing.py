@@ -12,7 +12,8 @@ import pytest
 from gateway.settings import PROJECT_ROOT, load_settings
 from nlu.triage import Triager
 from routing.deadlines import WorkCalendar, due_date
-from routing.dispatch import propose
+from routing.dispatch import Dispatcher
+from routing.dispatch_model import MatterModel
 from routing.units import UnitsError, load_units
 
 CATEGORIES = frozenset(r["level1"] for r in csv.DictReader((PROJECT_ROOT / "config" / "taxonomy.csv").open()))
@@ -21,6 +22,11 @@ CATEGORIES = frozenset(r["level1"] for r in csv.DictReader((PROJECT_ROOT / "conf
 @pytest.fixture(scope="module")
 def units():
     return load_units(PROJECT_ROOT / "config" / "units.yaml", CATEGORIES)
+
+
+@pytest.fixture(scope="module")
+def dispatcher(units, triager) -> Dispatcher:
+    return Dispatcher(units, MatterModel.load(PROJECT_ROOT / "nlu" / "models" / "dispatch.npz"), triager.gazetteer)
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +45,23 @@ def triager() -> Triager:
     ("宽带断网三天了没人修", "telecom"),
     ("岱岳区粥店街道那边修路挖开了半年也不填", "daiyue"),
 ])
-def test_dispatch_proposes_the_lead_unit(units, triager, text: str, lead: str) -> None:
+def test_dispatch_proposes_the_lead_unit(dispatcher, triager, text: str, lead: str) -> None:
     r = triager.analyze(text)
-    p = propose(units, text, r.category, r.district, r.utility)
+    p = dispatcher.propose(text, r.category, r.district, r.utility)
     assert p.lead == lead, p
 
 
-def test_unclear_requests_go_to_a_supervisor(units) -> None:
-    p = propose(units, "我有个事情想说一下", None, None)
-    assert p.lead is None and not p.automatic
+def test_unclear_requests_go_to_a_supervisor(dispatcher) -> None:
+    p = dispatcher.propose("我有个事情想说一下", None, None)
+    assert not p.automatic
+
+
+def test_a_county_matter_without_a_district_waits_for_a_supervisor(dispatcher, triager) -> None:
+    with_place = "岱岳区粥店街道那边修路挖开了半年也不填"
+    r = triager.analyze(with_place)
+    assert dispatcher.propose(with_place, r.category, r.district, r.utility).lead == "daiyue"
+    p = dispatcher.propose(with_place, r.category, None, r.utility)
+    assert p.lead is None and not p.automatic and "区县" in p.reason
 
 
 def test_catalogue_is_checked(tmp_path: Path) -> None:
@@ -136,17 +150,17 @@ def test_every_transition_names_real_statuses_and_the_table_refuses_the_rest() -
     assert step("rate_dissatisfied", "resolved").to is None  # a supervisor decides on re-handling
 
 
-def test_returns_go_to_the_next_clear_unit_until_a_supervisor_must_decide(units, triager) -> None:
+def test_returns_go_to_the_next_clear_unit_until_a_supervisor_must_decide(dispatcher, triager) -> None:
     import datetime as dt
     from routing.returns import after_return, within_return_window
 
     text = "肥城市新城街道停水两天了，一直没来水"
     r = triager.analyze(text)
-    first = after_return(units, [], 3, text, r.category, r.district, r.utility)
+    first = after_return(dispatcher, [], 3, text, r.category, r.district, r.utility)
     assert first.lead == "water" and first.proposal is not None
-    again = after_return(units, ["water"], 3, text, r.category, r.district, r.utility)
+    again = after_return(dispatcher, ["water"], 3, text, r.category, r.district, r.utility)
     assert again.lead != "water" and again.proposal is not None  # never back to the unit that returned it
-    limit = after_return(units, ["water", "feicheng", "x"], 3, text, r.category, r.district, r.utility)
+    limit = after_return(dispatcher, ["water", "feicheng", "x"], 3, text, r.category, r.district, r.utility)
     assert limit.lead is None and limit.proposal is None and limit.returns == 3
     monday = dt.date(2026, 11, 30)
     plus = lambda d, n: d + dt.timedelta(days=n)  # noqa: E731 - a calendar without holidays

@@ -116,7 +116,7 @@ class UnitsApi:
     async def _redispatch(self, ticket: Any) -> Any:
         """Back to dispatch: the next unit when it is clear and the returns are few, else a supervisor."""
         returned = [e.data.get("unit") for e in ticket.events if e.kind == "return" and e.data]
-        decision = after_return(self._planner.units, returned, self._max_returns,
+        decision = after_return(self._planner.dispatcher, returned, self._max_returns,
                                 f"{ticket.location or ''} {ticket.description}", ticket.category, ticket.district,
                                 ticket.utility)
         if decision.lead is None:
