@@ -97,16 +97,8 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
     await unit_act(client, rated, "accept")
     await unit_act(client, rated, "result", text="已补装井盖。")
     await client.post("/api/v1/web/messages", json={"session": "suprated01", "text": "3 井盖还是松的"})
-    noisy = await citizen_ticket(client, "supblocked01", "你们都是骗子，马上给我修路灯")
-    boss, csrf = await console(client, "boss")
-    try:
-        trail = await (await boss.get(client.make_url(f"/console/api/supervisor/tickets/{noisy}"))).json()
-        blocked_id = trail["contact"]["id"]
-        resp = await boss.post(client.make_url(f"/console/api/contacts/{blocked_id}/block"),
-                               json={"reason": "多次辱骂工作人员"}, headers=csrf)
-        assert resp.status == 200
-    finally:
-        await boss.close()
+    noisy = await store.tickets.get(await citizen_ticket(client, "supblocked01", "你们都是骗子，马上给我修路灯"))
+    blocked_id = await store.tickets.conversation_contact(noisy.conversation_id)
     for number in (queued, unclear):
         assert (await store.tickets.get(number)).status == "open"
 
@@ -189,6 +181,17 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
             assert ticket.due_date > before and ticket.events[-1].kind == "extension_approved"
             assert ticket.events[-1].actor == "agent:boss"
 
+            # A conversation's contact is blocked (Art. 32) with a reason.
+            await desk.click(".tabs button[data-tab=blocked]")
+            await desk.fill("#conv-id", str(noisy.conversation_id))
+            await desk.click("#conv-lookup button")
+            await desk.fill("#conv-contact .block-form .reason", "多次辱骂工作人员")
+            await desk.click("#conv-contact .block-form button")
+            await desk.locator(f"#blocked li[data-contact='{blocked_id}']").wait_for()
+            await desk.wait_for_selector("#conv-contact .badge.red:has-text('已暂停受理')")
+            await shot(desk, "desk-blocked")
+            assert store.contacts.is_blocked(blocked_id)
+
             # On a phone: re-handle the dissatisfied result with a new deadline; unblock the contact.
             await phone.wait_for_selector("#queue li.empty")  # the phone's lists followed the desk's work
             await phone.click(".tabs button[data-tab=board]")
@@ -215,6 +218,7 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
             await shot(phone, "phone-blocked")
             await card.locator("button.unblock").click()
             await card.wait_for(state="detached")
+            await desk.wait_for_selector("#conv-contact .block-form", timeout=5000)  # the desk follows live
             await phone.click(".tabs button[data-tab=requests]")
             await phone.wait_for_selector("#requests li.empty")
             # The trail on a phone opens over the lists.

@@ -549,7 +549,12 @@
   var pending = null;
   function refreshSoon() {
     if (pending) return;
-    pending = setTimeout(function () { pending = null; refresh(); if (openTicket) showTicket(openTicket); }, 300);
+    pending = setTimeout(function () {
+      pending = null;
+      refresh();
+      if (openTicket) showTicket(openTicket);
+      if (lookup) lookup().catch(fail);
+    }, 300);
   }
 
   var socket = null;
@@ -614,10 +619,11 @@
   $("d-close").onclick = closeTicket;
   document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && openTicket) closeTicket(); });
 
+  var lookup = null;  // the contact shown for a conversation number, redrawn when contacts change
   $("conv-lookup").onsubmit = function (ev) {
     ev.preventDefault();
     var id = $("conv-id").value.trim();
-    var show = function () {
+    var show = lookup = function () {
       return api("GET", "/console/api/supervisor/conversations/" + encodeURIComponent(id) + "/contact").then(function (c) {
         var box = $("conv-contact");
         box.textContent = "";
@@ -625,7 +631,7 @@
         box.appendChild(contactBox(c, function () { show(); refresh(); }));
       });
     };
-    show().catch(function (e) { $("conv-contact").textContent = e.message; });
+    show().catch(function (e) { lookup = null; $("conv-contact").textContent = e.message; });
   };
 
   $("login-form").onsubmit = function (ev) {
