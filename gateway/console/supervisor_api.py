@@ -45,7 +45,7 @@ class SupervisorApi:
             web.get(f"{base}/board/{{unit:[a-z][a-z0-9_]{{0,31}}}}/{{kind:{'|'.join(DRILLS)}}}", self.drill),
             web.get(f"{base}/requests", self.requests),
             web.get(f"{base}/rehandling", self.rehandling),
-            web.get(f"{base}/tickets/{{number:[0-9]{{8}}-[0-9]{{6}}}}", self.ticket),
+            web.get(f"{base}/tickets/{{number:[0-9]{{8}}-[0-9]{{6,9}}}}", self.ticket),
             web.get(f"{base}/blocked", self.blocked),
             web.get(f"{base}/conversations/{{id:\\d{{1,18}}}}/contact", self.conversation_contact),
         ]
