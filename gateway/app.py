@@ -23,6 +23,7 @@ from channels.media import MediaLimits, MediaStore
 from channels.registry import ChannelConfigError, ChannelPlugin, ChannelServices, default_plugins
 from gateway.api.conversations import ConversationsApi
 from gateway.console.api import ConsoleApi
+from gateway.console.supervisor_api import SupervisorApi
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
@@ -137,10 +138,12 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app.router.add_routes(MetricsApi(lambda: app[METRICS], store_gauges, token).routes())
     app.router.add_routes(ConversationsApi(lambda: app[STORE].messages, app[HUB], token).routes())
     app.router.add_routes(app[HEALTH].routes())
-    app.router.add_routes(ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
-                                     lambda: app[KB], lambda: tickets_api, app[HUB],
-                                     secure_cookies=settings.server.secure_cookies,
-                                     trusted_proxies=tuple(settings.server.trusted_proxies)).routes())
+    console = ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
+                         lambda: app[KB], lambda: tickets_api, app[HUB],
+                         secure_cookies=settings.server.secure_cookies,
+                         trusted_proxies=tuple(settings.server.trusted_proxies))
+    app.router.add_routes(console.routes())
+    app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)

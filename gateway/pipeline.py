@@ -198,7 +198,7 @@ class Pipeline:
         if rating is not None:
             ticket = await self._store.tickets.awaiting_rating(conv.id)
             if ticket is not None:
-                await self._store.tickets.rate(ticket.id, rating.level, rating.solved)
+                await self._store.tickets.rate(ticket.id, rating.level, rating.solved, note=rating.remark)
                 log.info("ticket %s rated %s by the citizen", ticket.number, rating.level)
                 if rating.level == "dissatisfied":
                     self._hub.publish(CONSOLE_TOPIC, {"type": "dissatisfied", "conversation_id": conv.id,

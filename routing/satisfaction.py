@@ -20,6 +20,7 @@ _RATING = re.compile(r"^\s*(?:(?P<digit>[123])|(?P<word>非常满意|很满意|�
 class Rating:
     level: str          # satisfied | basically_satisfied | dissatisfied
     solved: bool | None
+    remark: str | None = None  # the citizen's short words after the rating: what a supervisor reads (Art. 16)
 
 
 def read_rating(text: str) -> Rating | None:
@@ -35,4 +36,4 @@ def read_rating(text: str) -> Rating | None:
                  "basically_satisfied" if word in ("基本满意", "比较满意", "一般") else "satisfied")
     rest = m.group("rest") or ""
     solved = False if re.search(r"没(有)?解决|未解决|还没", rest) else True if "解决" in rest else None
-    return Rating(level, solved)
+    return Rating(level, solved, rest.strip() or None)

@@ -100,6 +100,8 @@ class UnitsApi:
                                               "conversation_id": ticket.conversation_id})
         if action == "return":
             ticket = await self._redispatch(ticket)
+        if action != "result":  # requests and returns wait for a supervisor: their screen refreshes
+            self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_changed", "ticket_number": number, "action": action})
         return web.json_response(_for_unit(ticket.as_json()))
 
     async def _check_return_window(self, number: str, unit: str) -> None:

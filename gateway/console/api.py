@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from urllib.parse import urlsplit
 import logging
 from pathlib import Path
@@ -27,9 +28,9 @@ from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
-from nlu.pii import mask_phone
+from gateway.console.citizens import citizen_label
 from routing.lifecycle import TransitionRefused
-from routing.supervision import board
+from routing.supervision import board, extended_due
 from routing.satisfaction import RATING_LEVELS
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,6 @@ class TooManyAttempts(ServiceError):
     status = 423
     code = "account_locked"
     message_zh = "登录失败次数过多，账号已暂时锁定，请15分钟后再试。"
-
-
-def _citizen(channel: str, external: str) -> str:
-    """What agents see of a citizen's address in lists: phones masked, long ids shortened."""
-    if channel == "ivr":
-        return mask_phone(external) or external
-    if channel == "email":
-        local, _, domain = external.partition("@")
-        return f"{local[:2]}***@{domain}"
-    return external if len(external) <= 10 else external[:4] + "…" + external[-4:]
 
 
 class ConsoleApi:
@@ -156,7 +147,7 @@ class ConsoleApi:
         for c in await self._store().agents.conversations():
             items.append({
                 "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
-                "emergency": bool(c["emergency"]), "citizen": _citizen(c["channel"], c["external_user"]),
+                "emergency": bool(c["emergency"]), "citizen": citizen_label(c["channel"], c["external_user"]),
                 "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
                 "last_from_citizen": c["last_direction"] == "in",
                 "waiting_since": c["first_at"].isoformat() if c["first_at"] else None,
@@ -176,7 +167,7 @@ class ConsoleApi:
         tickets = await store.tickets.for_conversation(cid)
         return web.json_response({
             "id": conv.id, "channel": conv.channel, "state": conv.state, "agent": conv.agent_id,
-            "emergency": conv.emergency, "citizen": _citizen(conv.channel, citizen),
+            "emergency": conv.emergency, "citizen": citizen_label(conv.channel, citizen),
             "messages": [{**m.as_json(), "triage": m.triage} for m in history if m.conversation_id == cid],
             "tickets": [t.as_json(with_events=False) for t in tickets],
             "audit": [{**a, "at": a["at"].isoformat()} for a in await store.agents.audit(cid)]})
@@ -273,23 +264,37 @@ class ConsoleApi:
 
     async def supervise(self, request: web.Request) -> web.Response:
         """After a dissatisfied rating, a supervisor decides: re-handle (new deadline) or close."""
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         body = await json_object(request) if request.can_read_body else {}
         note = body.get("note") if isinstance(body.get("note"), str) else None
         action, number = request.match_info["action"], request.match_info["number"]
+        due = self._rehandle_due(body.get("due_date")) if action == "rehandle" else None
         try:
-            ticket = await self._store().tickets.supervise(number, f"agent:{agent.username}", action,
-                                                           self._tickets().new_due_date(), note)
+            ticket = await self._store().tickets.supervise(number, f"agent:{agent.username}", action, due, note)
         except TransitionRefused as exc:
             raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
         if ticket is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        self._ticket_changed(number, action)
         return web.json_response(ticket.as_json())
+
+    def _rehandle_due(self, given: Any) -> dt.date:
+        """The supervisor's new deadline for re-handling, or the usual one when none is given."""
+        if given in (None, ""):
+            return self._tickets().new_due_date()
+        try:
+            due = dt.date.fromisoformat(given) if isinstance(given, str) else None
+        except ValueError:
+            due = None
+        if due is None or due <= self._store().clock.today():
+            raise BadRequest("due_date must be a date after today", code="bad_due_date",
+                             message_zh="新的办理期限须是今天以后的日期。")
+        return due
 
     async def block_contact(self, request: web.Request) -> web.Response:
         """Art. 32: a supervisor stops accepting a contact's messages (kept, not handled; emergencies still
         answered), with a reason; audited, and undone with `unblock`."""
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         body = await json_object(request)
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 255:
@@ -298,7 +303,7 @@ class ConsoleApi:
         return web.json_response(await self._contact_block(request, agent, reason.strip()))
 
     async def unblock_contact(self, request: web.Request) -> web.Response:
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         return web.json_response(await self._contact_block(request, agent, None))
 
     async def _contact_block(self, request: web.Request, agent: Agent, reason: str | None) -> dict[str, Any]:
@@ -310,13 +315,20 @@ class ConsoleApi:
         except ContactNotFound as exc:
             raise NotFound("no such contact", code="contact_not_found", message_zh="没有找到该联系人。") from exc
         log.info("contact %d %s by %s", contact_id, "blocked" if reason else "unblocked", agent.username)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "contact_block", "contact_id": contact_id,
+                                          "blocked": reason is not None})
         return result
 
-    async def _supervisor(self, request: web.Request) -> Agent:
-        agent = await self._agent(request, change=True)
+    async def supervisor(self, request: web.Request, change: bool = True) -> Agent:
+        """The signed-in supervisor (值班长); 403 for anyone else. Every supervisor-only endpoint asks this."""
+        agent = await self._agent(request, change=change)
         if agent.role != "supervisor":
             raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以执行此操作。")
         return agent
+
+    def _ticket_changed(self, number: str, action: str) -> None:
+        """Tell every open console (the supervisor's screen refreshes its lists) that a ticket moved."""
+        self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_changed", "ticket_number": number, "action": action})
 
     async def supervision(self, request: web.Request) -> web.Response:
         """Art. 19: per unit, tickets due within one working day (yellow) and overdue (red), with returns
@@ -355,7 +367,7 @@ class ConsoleApi:
 
     async def supervise_record(self, request: web.Request) -> web.Response:
         """A supervision record (督办) on a ticket: who urged which unit, how, and why."""
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         body = await json_object(request)
         method, note = body.get("method"), body.get("note")
         if method not in ("phone", "system", "written", "on_site") or not isinstance(note, str) or not note.strip():
@@ -366,16 +378,21 @@ class ConsoleApi:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
         await self._store().tickets.add_event(ticket.id, f"agent:{agent.username}", "supervision",
                                               {"method": method, "note": note.strip(), "unit": ticket.unit_id})
+        self._ticket_changed(ticket.number, "supervision")
         return web.json_response((await self._store().tickets.get(ticket.number)).as_json())  # type: ignore[union-attr]
 
     async def assign(self, request: web.Request) -> web.Response:
         """The manual dispatch queue (Art. 14(3)): a supervisor names the lead unit."""
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         body = await json_object(request)
-        unit = body.get("unit")
+        unit, cooperating = body.get("unit"), body.get("cooperating") or []
         planner = self._tickets().planner
         if unit not in planner.units:
             raise BadRequest("unknown unit", code="bad_unit", message_zh="没有该承办单位。")
+        if (not isinstance(cooperating, list) or len(cooperating) > 5 or unit in cooperating
+                or len(set(cooperating)) != len(cooperating) or not all(c in planner.units for c in cooperating)):
+            raise BadRequest("cooperating: up to 5 other units of the catalogue", code="bad_cooperating",
+                             message_zh="协办单位须是目录中的其他单位（最多5个）。")
         number = request.match_info["number"]
         current = await self._store().tickets.get(number)
         if current is None:
@@ -383,14 +400,16 @@ class ConsoleApi:
         try:
             ticket = await self._store().tickets.assign(number, unit, planner.due_for(current.request_type,
                                                                                        current.utility),
-                                                        f"agent:{agent.username}", str(body.get("reason") or "人工派单"))
+                                                        f"agent:{agent.username}", str(body.get("reason") or "人工派单")[:255],
+                                                        cooperating)
         except TransitionRefused as exc:
             raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
+        self._ticket_changed(number, "assign")
         return web.json_response(ticket.as_json() if ticket else {})
 
     async def decide(self, request: web.Request) -> web.Response:
         """Extension (Art. 15(4)) or termination (Art. 15(5)(6)) requests need a supervisor's approval."""
-        agent = await self._supervisor(request)
+        agent = await self.supervisor(request)
         body = await json_object(request) if request.can_read_body else {}
         number, kind = request.match_info["number"], request.match_info["request"]
         approve = request.match_info["decision"] == "approve"
@@ -401,14 +420,18 @@ class ConsoleApi:
         if approve and kind == "extension":
             asked = [e for e in current.events if e.kind == "extension"]
             days = int(asked[-1].data.get("days", 0)) if asked and asked[-1].data else 0
-            start = current.due_date or self._store().clock.today()
-            extend_to = self._tickets().planner.add_workdays(start, days)
-        note = body.get("note") if isinstance(body.get("note"), str) else None
+            extend_to = extended_due(days, current.due_date, self._store().clock.today(),
+                                     self._tickets().planner.add_workdays)
+        note = body.get("note").strip()[:500] if isinstance(body.get("note"), str) else None
+        if not approve and not note:
+            raise BadRequest("a rejection needs a reason (note)", code="missing_reason",
+                             message_zh="请填写不予批准的理由。")
         try:
             ticket = await self._store().tickets.decide(number, f"agent:{agent.username}", kind, approve, note,
                                                         extend_to)
         except TransitionRefused as exc:
             raise Conflict(str(exc), code="invalid_transition", message_zh="没有待审核的申请。") from exc
+        self._ticket_changed(number, f"{kind}_{'approved' if approve else 'rejected'}")
         return web.json_response(ticket.as_json() if ticket else {})
 
     async def kb_search(self, request: web.Request) -> web.Response:

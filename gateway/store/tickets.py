@@ -21,6 +21,7 @@ from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
 from routing.lifecycle import ENDED, FINISHED, TransitionRefused, step
+from routing.supervision import pending_request
 from routing.tickets import TicketDraft
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
@@ -392,8 +393,10 @@ class TicketStore:
             return _get(conn, number)
         return await self._db.run(work)
 
-    async def assign(self, number: str, unit_id: str, due: date, actor: str, reason: str) -> TicketRecord | None:
-        """Dispatch an `open` ticket (the manual queue) to a unit."""
+    async def assign(self, number: str, unit_id: str, due: date, actor: str, reason: str,
+                     cooperating: Sequence[str] = ()) -> TicketRecord | None:
+        """Dispatch an `open` ticket (the manual queue) to a lead unit; cooperating units (协办) are
+        named in the trail."""
         def work(conn: Connection) -> TicketRecord | None:
             row = conn.execute(sa.select(tickets.c.id, tickets.c.status).where(tickets.c.number == number)
                                .with_for_update()).one_or_none()
@@ -404,7 +407,8 @@ class TicketStore:
             conn.execute(tickets.update().where(tickets.c.id == row.id).values(
                 status=to, unit_id=unit_id, due_date=due, updated_at=now))
             _insert_event(conn, row.id, TicketEvent(now, actor, "dispatched", True, {
-                "unit": unit_id, "due_date": due.isoformat(), "reason": reason}))
+                "unit": unit_id, "due_date": due.isoformat(), "reason": reason,
+                **({"cooperating": list(cooperating)} if cooperating else {})}))
             return _get(conn, number)
         return await self._db.run(work)
 
@@ -416,10 +420,10 @@ class TicketStore:
                                .where(tickets.c.number == number).with_for_update()).one_or_none()
             if row is None:
                 return None
-            kinds = [k for (k,) in conn.execute(sa.select(ticket_events.c.kind).where(
+            kinds = conn.execute(sa.select(ticket_events.c.kind).where(
                 ticket_events.c.ticket_id == row.id, ticket_events.c.kind.in_(
-                    (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id))]
-            if not kinds or kinds[-1] != request:
+                    (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id)).scalars()
+            if not pending_request(kinds, request):
                 raise TransitionRefused(f"decide {request}", "without a pending request")
             s = step(f"{'approve' if approve else 'reject'}_{request}", row.status)
             now = self._clock.now()
