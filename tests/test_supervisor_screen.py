@@ -15,7 +15,7 @@ from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, async_playwright
 
-from gateway.app import CLOCK, STORE
+from gateway.app import PLANNER, CLOCK, STORE
 from gateway.store.schema import audit_log, contacts
 from tests.conftest import TEST_CLOCK
 
@@ -97,7 +97,7 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
     await unit_act(client, rated, "accept")
     await unit_act(client, rated, "result", text="已补装井盖。")
     await client.post("/api/v1/web/messages", json={"session": "suprated01", "text": "3 井盖还是松的"})
-    noisy = await store.tickets.get(await citizen_ticket(client, "supblocked01", "你们都是骗子，马上给我修路灯"))
+    noisy = await store.tickets.get(await citizen_ticket(client, "supblocked01", "你们都是骗子，楼下路灯坏了半个月，城管到现在都不来修"))
     blocked_id = await store.tickets.conversation_contact(noisy.conversation_id)
     for number in (queued, unclear):
         assert (await store.tickets.get(number)).status == "open"
@@ -113,7 +113,10 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
             card = desk.locator("#queue li", has=desk.locator(f"button.number:text-is('{queued}')"))
             await card.wait_for()
             proposal = await card.locator(".proposal").inner_text()
-            assert "泰安市住房和城乡建设局" in proposal and "把握 0%" in proposal and "关键词：物业" in proposal
+            [shown] = [e.data for e in (await store.tickets.get(queued)).events if e.kind == "dispatch_proposed"]
+            assert shown is not None and not shown["automatic"]
+            assert "泰安市住房和城乡建设局" in proposal and f"把握 {round(shown['confidence'] * 100)}%" in proposal
+            assert "关键词：物业" in proposal
             assert "泰安市城市管理局" in proposal  # proposed to cooperate
             await shot(desk, "desk-queue")
             phone = await (await browser.new_context(viewport=PHONE, is_mobile=True)).new_page()
@@ -144,6 +147,12 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
 
             # The board: the overdue ticket is red under its unit; down to its whole trail; a supervision note.
             await desk.click(".tabs button[data-tab=board]")
+            # Until when the working-day calendar is known (issue 17): warned 60 days ahead.
+            coverage = client.app[PLANNER].calendar.coverage(client.app[CLOCK].today()).as_json()
+            await desk.wait_for_function("document.getElementById('board-today').textContent.length > 0")
+            assert await desk.is_visible("#calendar") == (coverage["message_zh"] is not None)
+            if coverage["message_zh"]:
+                assert coverage["known_until"] in await desk.inner_text("#calendar")
             row = desk.locator(".unit-row[data-unit=urban]")
             assert await row.locator(".count.red b").inner_text() == "1"
             await row.locator(".count.red").click()
@@ -288,7 +297,7 @@ async def test_supervisor_decisions_are_checked(make_client, db_url: str) -> Non
 
         queue = await (await boss.get(client.make_url("/console/api/supervisor/queue"))).json()
         [item] = [i for i in queue["items"] if i["number"] == queued]
-        assert item["proposal"]["lead"] == "housing" and item["proposal"]["confidence"] == 0.0
+        assert item["proposal"]["lead"] == "housing" and 0 < item["proposal"]["confidence"] < client.app[PLANNER].dispatcher.auto_at
         assign = f"/console/api/tickets/{queued}/assign"
         assert (await post(assign, {"unit": "housing", "cooperating": ["nobody"]}))[0] == 400
         assert (await post(assign, {"unit": "housing", "cooperating": ["housing"]}))[0] == 400

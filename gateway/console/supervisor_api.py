@@ -111,7 +111,8 @@ class SupervisorApi:
         await self._supervisor(request, False)
         today, next_workday = self._days()
         rows = board(await self._store().tickets.supervision(), self._planner.units, today, next_workday)
-        return web.json_response({"today": today.isoformat(), "next_workday": next_workday.isoformat(), "units": [
+        return web.json_response({"today": today.isoformat(), "next_workday": next_workday.isoformat(),
+                                  "calendar": self._planner.calendar.coverage(today).as_json(), "units": [
             {**r, "open": r["handling"]} for r in rows]})
 
     async def drill(self, request: web.Request) -> web.Response:

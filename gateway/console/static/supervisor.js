@@ -246,6 +246,10 @@
 
   function renderBoard(data) {
     $("board-today").textContent = "今天 " + data.today + " · 下一个工作日 " + data.next_workday;
+    // Deadlines beyond the announced holiday schedule are provisional: say so until operators add it.
+    var cal = data.calendar || {};
+    $("calendar").hidden = !cal.message_zh;
+    $("calendar").textContent = cal.message_zh || "";
     var root = $("board");
     var json = JSON.stringify(data.units);
     if (lastJson.board !== json) {
