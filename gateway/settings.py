@@ -170,7 +170,7 @@ class RoutingSettings(_Section):
     # The matter model (`hotline nlu train-dispatch`) and the proposal confidence from which a ticket is
     # dispatched without a supervisor (set on an independently written calibration set, docs/benchmarks.md).
     dispatch_model: str = "nlu/models/dispatch.npz"
-    auto_dispatch_confidence: float = Field(0.7, gt=0, le=1)
+    auto_dispatch_confidence: float = Field(0.65, gt=0, le=1)
     return_window_workdays: int = Field(1, ge=0)  # a unit may return a wrong dispatch this long after it
     max_returns: int = Field(2, ge=1)             # then a supervisor assigns the ticket (Art. 14(3))
     # Working days to handle a request, by request type (Art. 15); utility matters (Art. 18) are urgent.

@@ -18,7 +18,7 @@ from nlu.gazetteer import Gazetteer
 from routing.dispatch_model import COUNTY, MatterModel, dispatch_features, matter_label, matter_text
 from routing.units import Unit
 
-AUTO_CONFIDENCE = 0.7
+AUTO_CONFIDENCE = 0.65
 MIN_PROPOSAL = 0.12   # below this the model has nothing to go on: no unit is proposed
 
 
@@ -71,11 +71,11 @@ def _propose(units: dict[str, Unit], model: MatterModel, places: Gazetteer, text
     county = _county_of(units, district)
     if guess.owner == COUNTY:
         if county is None:
-            return Proposal(None, (), 0.0, f"属地事项（{guess.probability:.0%}），但未说明所在区县，需人工派单", auto_at)
+            return Proposal(None, (), 0.0, "可能是属地事项，但未说明所在区县，需人工派单", auto_at)
         lead = county
     else:
         lead = units[guess.owner]
-    why = [f"主管判断：{guess.probability:.0%}"]
+    why = ["按诉求内容判断"]
     hits = lead.keyword_hits(text)
     if hits:
         why.append(f"关键词：{'、'.join(hits)}")

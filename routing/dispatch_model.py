@@ -39,10 +39,9 @@ def dispatch_features(units: dict[str, Unit], text: str, category: str | None,
     was named is not one: it pulled matters of every kind towards the county (measured)."""
     features: dict[str, float] = {}
     for unit in units.values():
-        if unit.kind != "county":
-            hits = unit.keyword_hits(text)
-            if hits:
-                features[f"kw:{unit.id}"] = KEYWORD_WEIGHT * float(np.log1p(len(hits)))
+        hits = unit.keyword_hits(text)
+        if hits:
+            features[f"kw:{matter_label(unit)}"] = KEYWORD_WEIGHT * float(np.log1p(len(hits)))
     if category:
         features[f"cat:{category}"] = 1.0
     if utility:
