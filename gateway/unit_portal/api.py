@@ -144,7 +144,8 @@ class UnitPortalApi:
         user = await self._user(request)
         _, csrf = await self._store().unit_users.session(request.cookies[COOKIE]) or (None, "")
         # Names for the trail, which may mention units that had the ticket before.
-        return web.json_response({**self._me(user), "csrf": csrf, "units": self._actions.names})
+        return web.json_response({**self._me(user), "csrf": csrf, "units": self._actions.names,
+                                  "timezone": str(self._actions.planner.clock.tz)})
 
     # --- tickets
 

@@ -14,7 +14,7 @@
     rehandle: "退回重办", close: "办结", supervision: "督办", needs_supervisor: "转值班长派单", linked: "关联工单（并单）",
     citizen_message: "市民补充", citizen_media: "市民补充图片", repeat: "市民再次反映"
   };
-  var STATUS = { open: "待派单", dispatched: "待受理", in_progress: "办理中", resolved: "已办结，待回访", closed: "已办结", terminated: "已终止办理" };
+  var STATUS = { open: "待派单", dispatched: "已派单", in_progress: "办理中", resolved: "已办结，待回访", closed: "已办结", terminated: "已终止办理" };
   var TYPE = { consultation: "咨询", help: "求助", complaint: "投诉", report: "举报", suggestion: "意见建议" };
   var CHANNEL = { web: "网页", wechat: "微信", email: "邮件", ivr: "电话", telegram: "Telegram", api: "接口", console: "坐席" };
   var RATING = { satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意" };
@@ -48,10 +48,13 @@
     return node;
   }
 
+  // Times in the hotline's time zone (the deadlines' days), whatever the device is set to.
   function when(iso) {
-    var d = new Date(iso);
-    var p = function (n) { return (n < 10 ? "0" : "") + n; };
-    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
+    var parts = {};
+    new Intl.DateTimeFormat("en-CA", { timeZone: (me && me.timezone) || "Asia/Shanghai", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date(iso)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
   }
 
   function dueText(t) {
