@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -62,6 +63,12 @@ async def setup(client: TestClient) -> dict[str, str]:
         "soon": await new_ticket(client, "unitweb04", "路边有摊贩占道经营，行人没法走"),
     }
 
+    form = FormData()  # the citizen adds a photo of the problem in the same chat
+    form.add_field("session", "unitweb01")
+    form.add_field("text", "这是晚上拍的照片")
+    form.add_field("file", png(90, 60), filename="路灯.png", content_type="image/png")
+    assert (await client.post("/api/v1/web/messages", data=form)).status == 200
+
     def due(conn, number, day):
         conn.execute(tickets.update().where(tickets.c.number == number).values(due_date=day))
     await store.db.run(due, numbers["late"], today - dt.timedelta(days=3))
@@ -99,6 +106,9 @@ async def test_a_unit_user_works_a_ticket_in_the_browser(make_client, db_url, tm
             await page.click(f"#list li[data-number='{work}']")
             await page.wait_for_selector(f".detail .number:text('{work}')")
             assert "139****5678" in await page.inner_text(".detail .description")
+            citizen_photo = await page.wait_for_function(
+                "() => { const i = document.querySelector('.citizen-media img'); return i && i.complete && i.naturalWidth; }")
+            assert await citizen_photo.json_value() == 90
             await page.click("button[data-action=accept]")
             await page.wait_for_selector(".detail .badge.in_progress")
             await page.click("button[data-action=progress]")

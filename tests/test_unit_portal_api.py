@@ -321,3 +321,36 @@ async def test_unit_user_add_cli(tmp_path) -> None:
         assert user is not None and user.unit_id == "urban" and user.role == "head"
     finally:
         await store.db.dispose()
+
+
+async def citizen_photo(client: TestClient, session: str, name: str) -> None:
+    form = FormData()
+    form.add_field("session", session)
+    form.add_field("text", "这是现场照片")
+    form.add_field("file", png(6, 6), filename=name, content_type="image/png")
+    assert (await client.post("/api/v1/web/messages", data=form)).status == 200
+
+
+async def test_the_citizens_photos_are_shown_to_the_unit_only(portal: TestClient, sessions) -> None:
+    number = await new_ticket(portal, "portalphoto01")
+    other = await new_ticket(portal, "portalphoto02", "小区门口的下水道堵了，下雨就积水")
+    await citizen_photo(portal, "portalphoto01", "lamp.png")
+    await citizen_photo(portal, "portalphoto02", "下水道.png")
+    zhang, liu = await sessions("zhang"), await sessions("liu")
+    _, view = await zhang.get(f"/unit/api/tickets/{number}")
+    [photo] = view["citizen_media"]
+    assert photo["kind"] == "image" and photo["filename"] == "lamp.png"
+    image = await zhang.http.get(portal.make_url(f"/unit/api/tickets/{number}/citizen-media/{photo['id']}"))
+    assert image.status == 200 and await image.read() == png(6, 6)
+    [theirs] = (await zhang.get(f"/unit/api/tickets/{other}"))[1]["citizen_media"]
+    # Another conversation's photo is not reachable through this ticket, nor by another unit.
+    assert (await zhang.http.get(portal.make_url(f"/unit/api/tickets/{number}/citizen-media/{theirs['id']}"))).status == 404
+    assert (await liu.http.get(portal.make_url(f"/unit/api/tickets/{number}/citizen-media/{photo['id']}"))).status == 404
+
+
+async def test_behind_a_trusted_https_proxy_the_unit_cookie_is_secure(make_client) -> None:
+    proxied = await make_client(server={"trusted_proxies": ["127.0.0.1"]})
+    await proxied.app[STORE].unit_users.add("urban", "sec1", "安", "staff", PASSWORD)
+    resp = await proxied.post("/unit/api/login", json={"username": "sec1", "password": PASSWORD},
+                              headers={"X-Forwarded-Proto": "https"})
+    assert resp.status == 200 and "Secure" in resp.headers["Set-Cookie"]

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from channels.base import Attachment
 from gateway.store.database import Database
-from gateway.store.schema import ticket_files, tickets
+from gateway.store.schema import attachments, messages, ticket_files, tickets
 from routing.clock import Clock
 
 
@@ -83,3 +83,18 @@ class TicketFiles:
         rows = await self._db.run(lambda conn: conn.execute(
             _SELECT.where(tickets.c.number == number).order_by(ticket_files.c.id)).all())
         return [_file(r) for r in rows]
+
+    async def citizen_media(self, conversation_id: int | None, attachment_id: int | None = None) -> list[dict[str, Any]]:
+        """What the citizen sent in the ticket's conversation (photos of the problem, a call recording):
+        the unit sees them beside the request. With `attachment_id`, that one only if it is one of them."""
+        if conversation_id is None:
+            return []
+        query = (sa.select(attachments.c.id, attachments.c.kind, attachments.c.content_type, attachments.c.size,
+                           attachments.c.filename, attachments.c.storage_key)
+                 .join(messages, messages.c.id == attachments.c.message_id)
+                 .where(messages.c.conversation_id == conversation_id, messages.c.direction == "in")
+                 .order_by(attachments.c.id))
+        if attachment_id is not None:
+            query = query.where(attachments.c.id == attachment_id)
+        rows = await self._db.run(lambda conn: conn.execute(query).all())
+        return [dict(r._mapping) for r in rows]

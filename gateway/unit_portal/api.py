@@ -89,6 +89,7 @@ class UnitPortalApi:
             web.post("/unit/api/tickets/{number}/files", self.upload),
             web.post(f"/unit/api/tickets/{{number}}/{{action:{actions}}}", self.act),
             web.get("/unit/api/files/{file_id:\\d{1,18}}", self.file),
+            web.get("/unit/api/tickets/{number}/citizen-media/{attachment_id:\\d{1,18}}", self.citizen_media),
             web.get("/unit/api/kb", self.kb_entries),
             web.post("/unit/api/kb/{key}/confirm", self.kb_confirm),
             web.post("/unit/api/kb/{key}/revise", self.kb_revise),
@@ -180,7 +181,8 @@ class UnitPortalApi:
             raise NotFound("no such ticket for this unit", code="ticket_not_found", message_zh="没有找到该工单。")
         return ticket
 
-    def _view(self, user: UnitUser, ticket: TicketRecord, files: list[Any]) -> dict[str, Any]:
+    def _view(self, user: UnitUser, ticket: TicketRecord, files: list[Any],
+              citizen_media: list[dict[str, Any]]) -> dict[str, Any]:
         def allowed(action: str) -> bool:
             try:
                 step(action, ticket.status)
@@ -199,14 +201,30 @@ class UnitPortalApi:
                 "contact_name": None if ticket.anonymous else _mask_name(ticket.contact_name),
                 "contact_phone": None if ticket.anonymous else mask_phone(ticket.contact_phone),
                 "events": events, "files": [f.as_json() for f in files],
+                "citizen_media": [{k: m[k] for k in ("id", "kind", "content_type", "filename")} for m in citizen_media],
                 "actions": [a for a in UNIT_ACTIONS if allowed(a)],
                 "head_only": [a for a in UNIT_ACTIONS if not may(user.role, a)]}
 
     async def ticket(self, request: web.Request) -> web.Response:
         user = await self._user(request)
         ticket = await self._own_ticket(user, request.match_info["number"])
-        files = await self._store().ticket_files.for_ticket(ticket.number)
-        return web.json_response(self._view(user, ticket, files))
+        return web.json_response(await self._full_view(user, ticket))
+
+    async def _full_view(self, user: UnitUser, ticket: TicketRecord) -> dict[str, Any]:
+        files = self._store().ticket_files
+        return self._view(user, ticket, await files.for_ticket(ticket.number),
+                          await files.citizen_media(ticket.conversation_id))
+
+    async def citizen_media(self, request: web.Request) -> web.FileResponse:
+        """A photo or recording the citizen sent with the request."""
+        user = await self._user(request)
+        ticket = await self._own_ticket(user, request.match_info["number"])
+        found = await self._store().ticket_files.citizen_media(ticket.conversation_id,
+                                                               int(request.match_info["attachment_id"]))
+        if not found:
+            raise NotFound("no such attachment on this ticket", code="file_not_found", message_zh="没有找到该文件。")
+        path, headers = self._media().serve(found[0]["storage_key"], found[0]["filename"])
+        return web.FileResponse(path, headers=headers)
 
     async def contact(self, request: web.Request) -> web.Response:
         """The citizen's contact, for calling them (Art. 15(1)); every look is audited."""
@@ -264,8 +282,7 @@ class UnitPortalApi:
                                          body, role=user.role, actor=user.actor)
         if ticket.unit_id != user.unit_id:  # returned: no longer theirs to look at
             return web.json_response({"number": ticket.number, "returned": True})
-        files = await self._store().ticket_files.for_ticket(ticket.number)
-        return web.json_response(self._view(user, ticket, files))
+        return web.json_response(await self._full_view(user, ticket))
 
     # --- knowledge base (Art. 8(4))
 

@@ -115,9 +115,9 @@
     return actor;
   }
 
-  function fileNode(f) {
+  function fileNode(f, href) {
     var a = el("a", "", f.filename || ("附件" + f.id));
-    a.href = "/unit/api/files/" + f.id;
+    a.href = href || "/unit/api/files/" + f.id;
     a.target = "_blank"; a.rel = "noopener";
     if ((f.content_type || "").indexOf("image/") === 0) {
       var img = el("img"); img.src = a.href; img.alt = f.filename || "图片";
@@ -170,6 +170,15 @@
     [["诉求类型", TYPE[t.request_type] || "未分类"], ["类别", t.category || "未分类"], ["区县", t.district || "未注明"],
      ["地点", t.location || "未注明"], ["来源", CHANNEL[t.channel] || t.channel], ["登记时间", when(t.created_at)]]
       .forEach(function (f) { facts.appendChild(el("dt", "", f[0])); facts.appendChild(el("dd", "", f[1])); });
+    if (t.citizen_media.length) {
+      var media = node.querySelector(".citizen-media");
+      media.hidden = false;
+      t.citizen_media.forEach(function (m) {
+        var name = m.filename || ({ image: "图片", voice: "录音", video: "视频" }[m.kind] || "文件") + m.id;
+        media.querySelector(".att").appendChild(fileNode({ id: m.id, filename: name, content_type: m.content_type },
+          "/unit/api/tickets/" + encodeURIComponent(t.number) + "/citizen-media/" + m.id));
+      });
+    }
     var contact = node.querySelector(".contact-text");
     var reveal = node.querySelector(".reveal");
     if (t.anonymous) {
