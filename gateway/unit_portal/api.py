@@ -19,12 +19,12 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from channels.http_body import json_object
+from channels.http_body import json_object, read_part
 from channels.media import MediaStore
 from channels.rate_limit import came_over_https
 from gateway.api.units import UnitActions
 from gateway.console.api import TooManyAttempts
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.kb_service import KbService
 from gateway.store import Store
 from gateway.store.kb import UnitEntry
@@ -251,7 +251,7 @@ class UnitPortalApi:
             reader = await request.multipart()
             async for part in reader:
                 if isinstance(part, BodyPartReader) and part.name == "file":
-                    data = await _read_limited(part, max(media.limits.image, media.limits.file))
+                    data = await read_part(part, max(media.limits.image, media.limits.file))
                     # Some clients percent-encode non-ASCII names (RFC 7578 allows it); browsers send UTF-8.
                     filename = unquote(part.filename) if part.filename else None
                     break
@@ -329,13 +329,3 @@ class UnitPortalApi:
 def _audit_contact(conn: Any, now: Any, actor: str, number: str, conversation_id: int | None) -> None:
     conn.execute(audit_log.insert().values(at=now, actor=actor, action="contact_viewed",
                                            conversation_id=conversation_id, data={"ticket": number}))
-
-
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"upload over {limit} bytes", message_zh="文件过大，请压缩后重试。")
-        chunks.append(chunk)
-    return b"".join(chunks)
