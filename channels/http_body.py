@@ -81,3 +81,14 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> b
         if len(data) > limit:
             raise PayloadTooLarge(f"{what} over the limit {limit}")
     return bytes(data)
+
+
+async def read_part(part: aiohttp.BodyPartReader, limit: int) -> bytes:
+    """One multipart part, refused (413) as soon as it grows past `limit` bytes: never held whole first."""
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"upload over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -29,7 +29,8 @@ from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
 from gateway.api.kb import KbApi
 from gateway.api.triage import TriageApi
-from gateway.api.units import UnitsApi, parse_tokens
+from gateway.api.units import UnitActions, UnitsApi, parse_tokens
+from gateway.unit_portal.api import UnitPortalApi
 from gateway.events import EventHub
 from gateway.kb_service import KbService
 from gateway.api.openapi import OpenApi
@@ -124,9 +125,12 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     unknown = set(unit_tokens) - set(app[PLANNER].units)
     if unknown:
         raise ConfigError(f"HOTLINE_UNIT_TOKENS names units not in {settings.routing.units}: {sorted(unknown)}")
-    app.router.add_routes(UnitsApi(lambda: app[STORE].tickets, lambda: app[OUTBOX], parse_tokens(unit_tokens),
-                                   app[PLANNER], settings.routing.return_window_workdays,
-                                   settings.routing.max_returns, app[HUB]).routes())
+    unit_actions = UnitActions(lambda: app[STORE].tickets, lambda: app[OUTBOX], app[PLANNER],
+                               settings.routing.return_window_workdays, settings.routing.max_returns, app[HUB])
+    app.router.add_routes(UnitsApi(lambda: app[STORE].tickets, parse_tokens(unit_tokens), unit_actions).routes())
+    app.router.add_routes(UnitPortalApi(lambda: app[STORE], lambda: app[MEDIA], lambda: app[KB], unit_actions,
+                                        secure_cookies=settings.server.secure_cookies,
+                                        trusted_proxies=tuple(settings.server.trusted_proxies)).routes())
     app.router.add_routes(TriageApi(app[TRIAGER], token).routes())
     app.router.add_routes(KbApi(lambda: app[KB], token, app[METRICS]).routes())
 

@@ -123,6 +123,40 @@ def _user_add(settings: Settings, username: str, display_name: str, role: str) -
     return 0
 
 
+def _unit_user_add(settings: Settings, unit_id: str, username: str, display_name: str, role: str) -> int:
+    """Create a unit portal account for a unit of config/units.yaml; password as for `user add`."""
+    import getpass
+    import os
+
+    from gateway.store import open_store
+    from routing.units import load_units
+
+    units = load_units(settings.path(settings.routing.units))
+    if unit_id not in units:
+        print(f"hotline: no unit {unit_id!r} in {settings.routing.units}", file=sys.stderr)
+        return 2
+    password = os.environ.get("HOTLINE_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
+    if len(password) < 10:
+        print("hotline: the password needs at least 10 characters", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
+                                 clock=settings.clock.clock())
+        try:
+            await store.unit_users.add(unit_id, username, display_name or username, role, password)
+        finally:
+            await store.db.dispose()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # a duplicate username is the usual one
+        print(f"hotline: cannot add {username}: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    print(f"{role} {username} of {units[unit_id].name} added")
+    return 0
+
+
 def _triage(settings: Settings) -> int:
     """JSON lines `{"text": ...}` on stdin, one result object per line on stdout."""
     from nlu.triage import Triager
@@ -221,6 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     user_add.add_argument("username")
     user_add.add_argument("--name", default="", help="name shown in the console")
     user_add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    unit_user = sub.add_parser("unit-user", help="handling units' portal accounts (/unit/)")
+    unit_user_sub = unit_user.add_subparsers(dest="unit_user_command", required=True)
+    unit_user_add = unit_user_sub.add_parser(
+        "add", help="add a unit's staff member or head (password: $HOTLINE_NEW_PASSWORD or prompt)")
+    unit_user_add.add_argument("--unit", required=True, help="unit id from config/units.yaml, e.g. urban")
+    unit_user_add.add_argument("--username", required=True)
+    unit_user_add.add_argument("--name", default="", help="name shown in the portal")
+    unit_user_add.add_argument("--role", choices=["staff", "head"], default="staff",
+                               help="staff: handle tickets; head: also request extension and termination")
     outbox = sub.add_parser("outbox", help="replies waiting to go out")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
     redrive = outbox_sub.add_parser("retry-failed", help="send again what gave up (after a relay or platform outage)")
@@ -259,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "user":
             return _user_add(settings, args.username, args.name, args.role)
+        if args.command == "unit-user":
+            return _unit_user_add(settings, args.unit, args.username, args.name, args.role)
         if args.command == "outbox":
             return _outbox_redrive(settings, args.channel)
         if args.command == "kb" and args.kb_command == "choices":

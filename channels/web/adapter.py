@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.errors import BadRequest, Forbidden, PayloadTooLarge, TooManyRequests
-from channels.http_body import json_object
+from channels.http_body import json_object, read_part
 from channels.rate_limit import ART32_WARNING, SlidingWindow, client_address
 from channels.media import MediaStore
 
@@ -164,9 +164,9 @@ class WebChannel:
                     if len(blobs) >= MAX_FILES:
                         raise BadRequest("too many files", code="too_many_files",
                                          message_zh=f"一次最多上传{MAX_FILES}个文件。")
-                    blobs.append((await _read_limited(part, self._media.limits.video), part.filename))
+                    blobs.append((await read_part(part, self._media.limits.video), part.filename))
                 elif part.name in ("session", "text", "client_id"):
-                    fields[part.name] = (await _read_limited(part, 64 * 1024)).decode("utf-8", "strict")
+                    fields[part.name] = (await read_part(part, 64 * 1024)).decode("utf-8", "strict")
         except UnicodeDecodeError as exc:
             raise BadRequest("form field not UTF-8", code="malformed_multipart") from exc
         except (ValueError, AssertionError) as exc:
@@ -227,16 +227,6 @@ class WebChannel:
 
 def _attachment_json(a: Attachment) -> dict[str, Any]:
     return {"kind": a.kind.value, "content_type": a.content_type, "size": a.size, "filename": a.filename}
-
-
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"upload over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _session(value: Any) -> str:

@@ -175,6 +175,8 @@ class UnitActionIn(_Model):
     reason: Optional[Annotated[Text, StringConstraints(max_length=4000)]] = Field(None, description="= text")
     days: Optional[Annotated[StrictInt, Field(ge=1, le=30)]] = Field(None, description="extension only")
     material: Optional[Text] = Field(None, description="termination only (Art. 15(5)(6))")
+    files: Optional[Annotated[list[StrictInt], Field(max_length=10)]] = Field(
+        None, description="ids of files the unit uploaded to this ticket in the unit portal (result, progress, material)")
 
 
 # --- triage, KB, conversations, health -----------------------------------------------------------

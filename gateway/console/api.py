@@ -77,6 +77,7 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/close", self.close),
             web.get("/console/api/ws", self.websocket),
             web.get("/console/api/media/{attachment_id:\\d{1,18}}", self.media),
+            web.get("/console/api/ticket-files/{file_id:\\d{1,18}}", self.ticket_file),
             web.post("/console/api/contacts/{contact_id:\\d{1,18}}/block", self.block_contact),
             web.post("/console/api/contacts/{contact_id:\\d{1,18}}/unblock", self.unblock_contact),
             web.post("/console/api/conversations/{id:\\d+}/tickets", self.create_ticket),
@@ -450,6 +451,15 @@ class ConsoleApi:
             raise NotFound("no such attachment", code="attachment_not_found")
         row = found[0]
         path, headers = self._media().serve(row["storage_key"], row.get("filename"))
+        return web.FileResponse(path, headers=headers)
+
+    async def ticket_file(self, request: web.Request) -> web.FileResponse:
+        """A file a handling unit attached to its result, progress or termination material."""
+        await self._agent(request)
+        found = await self._store().ticket_files.get(int(request.match_info["file_id"]))
+        if found is None:
+            raise NotFound("no such file", code="file_not_found", message_zh="没有找到该文件。")
+        path, headers = self._media().serve(found.storage_key, found.filename)
         return web.FileResponse(path, headers=headers)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:

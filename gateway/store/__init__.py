@@ -7,13 +7,15 @@ from typing import Any
 
 from gateway.store.agents import AgentStore, ContactBlocks
 from gateway.store.database import Database, open_database
-from gateway.store.kb import KbChoices, KbStore
+from gateway.store.kb import KbChoices, KbStore, UnitKb
 from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
 from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
+from gateway.store.ticket_files import TicketFiles
+from gateway.store.unit_users import UnitUserStore
 from routing.clock import SYSTEM_CLOCK, Clock
 
 
@@ -29,6 +31,9 @@ class Store:
     clock: Clock
     contacts: ContactBlocks
     kb_choices: KbChoices
+    unit_users: UnitUserStore
+    ticket_files: TicketFiles
+    unit_kb: UnitKb
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -37,7 +42,8 @@ class Store:
     @classmethod
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
-                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock))
+                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock),
+                   UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

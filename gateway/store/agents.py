@@ -76,6 +76,87 @@ def _audit(conn: Connection, now: datetime, actor: str, action: str, conversatio
                                            data=data))
 
 
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """A password account table and its session table: the console's agents, or the units' staff
+    (gateway/store/unit_users.py). Both log in, lock out and keep sessions the same way."""
+    table: sa.Table
+    sessions: sa.Table
+    owner: str  # the session table's column naming the account
+    actor: str  # the audit log's actor prefix, e.g. "agent"
+
+
+AGENT_ACCOUNTS = Accounts(agents, agent_sessions, "agent_id", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    row: Any  # the account row when the password was right
+    token: str | None = None
+    csrf: str | None = None
+    locked: bool = False
+
+
+async def password_login(db: Database, clock: Clock, accounts: Accounts, username: str,
+                         password: str) -> LoginAttempt:
+    """Check a password, count failures (MAX_FAILED_LOGINS locks the account for LOCKOUT), and open a
+    session stored as its token's SHA-256 with a CSRF token."""
+    table, sessions = accounts.table, accounts.sessions
+    row = await db.run(lambda conn: conn.execute(
+        sa.select(table).where(table.c.username == username)).one_or_none())
+    now = clock.now()
+    if row is None:
+        await asyncio.to_thread(hash_password, password)  # the same work either way: no enumeration by timing
+        return LoginAttempt(None)
+    if row.locked_until is not None and row.locked_until > now:
+        return LoginAttempt(None, locked=True)
+    ok = await asyncio.to_thread(verify_password, password, row.password_hash)
+    actor = f"{accounts.actor}:{username}"[:64]
+
+    def work(conn: Connection) -> LoginAttempt:
+        # Counted against the row as it is now (locked for the update), not as it was read before
+        # the hash: ten guesses sent at once are ten failures, and a lock set meanwhile holds.
+        current = conn.execute(sa.select(table.c.failed_logins, table.c.locked_until)
+                               .where(table.c.id == row.id).with_for_update()).one()
+        if current.locked_until is not None and current.locked_until > now:
+            return LoginAttempt(None, locked=True)
+        if not ok:
+            failed = current.failed_logins + 1
+            locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
+            conn.execute(table.update().where(table.c.id == row.id).values(
+                failed_logins=0 if locked else failed, locked_until=locked))
+            _audit(conn, clock.now(), actor, "login_failed", None, {"locked": bool(locked)})
+            return LoginAttempt(None, locked=bool(locked))
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        # Expired sessions are purged here, at every login, so the table never grows without bound.
+        conn.execute(sessions.delete().where(sessions.c.expires_at <= now))
+        conn.execute(table.update().where(table.c.id == row.id).values(failed_logins=0, locked_until=None))
+        conn.execute(sessions.insert().values({"token_hash": token_hash(token), accounts.owner: row.id,
+                                               "csrf": csrf, "created_at": now, "expires_at": now + SESSION_TTL}))
+        _audit(conn, clock.now(), actor, "login", None, None)
+        return LoginAttempt(row, token, csrf)
+    return await db.run(work)
+
+
+async def session_of(db: Database, clock: Clock, accounts: Accounts, token: str) -> tuple[Any, str] | None:
+    """The account row and the session's CSRF token for a live session cookie."""
+    table, sessions = accounts.table, accounts.sessions
+
+    def work(conn: Connection) -> tuple[Any, str] | None:
+        row = conn.execute(
+            sa.select(table, sessions.c.csrf)
+            .join(sessions, sessions.c[accounts.owner] == table.c.id)
+            .where(sessions.c.token_hash == token_hash(token), sessions.c.expires_at > clock.now())
+        ).one_or_none()
+        return None if row is None else (row, row.csrf)
+    return await db.run(work)
+
+
+async def end_session(db: Database, accounts: Accounts, token: str) -> None:
+    await db.run(lambda conn: conn.execute(
+        accounts.sessions.delete().where(accounts.sessions.c.token_hash == token_hash(token))))
+
+
 class AgentStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -93,53 +174,21 @@ class AgentStore:
         return await self._db.run(work)
 
     async def login(self, username: str, password: str) -> LoginResult:
-        row = await self._db.run(lambda conn: conn.execute(
-            sa.select(agents).where(agents.c.username == username)).one_or_none())
-        now = self._clock.now()
-        if row is None:
-            await asyncio.to_thread(hash_password, password)  # the same work either way: no enumeration by timing
-            return LoginResult(None)
-        if row.locked_until is not None and row.locked_until > now:
-            return LoginResult(None, locked=True)
-        ok = await asyncio.to_thread(verify_password, password, row.password_hash)
-
-        def work(conn: Connection) -> LoginResult:
-            # Counted against the row as it is now (locked for the update), not as it was read before
-            # the hash: ten guesses sent at once are ten failures, and a lock set meanwhile holds.
-            current = conn.execute(sa.select(agents.c.failed_logins, agents.c.locked_until)
-                                   .where(agents.c.id == row.id).with_for_update()).one()
-            if current.locked_until is not None and current.locked_until > now:
-                return LoginResult(None, locked=True)
-            if not ok:
-                failed = current.failed_logins + 1
-                locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
-                conn.execute(agents.update().where(agents.c.id == row.id).values(
-                    failed_logins=0 if locked else failed, locked_until=locked))
-                _audit(conn, self._clock.now(), f"agent:{username}", "login_failed", None, {"locked": bool(locked)})
-                return LoginResult(None, locked=bool(locked))
-            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-            # Expired sessions are purged here, at every login, so the table never grows without bound.
-            conn.execute(agent_sessions.delete().where(agent_sessions.c.expires_at <= now))
-            conn.execute(agents.update().where(agents.c.id == row.id).values(failed_logins=0, locked_until=None))
-            conn.execute(agent_sessions.insert().values(token_hash=token_hash(token), agent_id=row.id, csrf=csrf,
-                                                        created_at=now, expires_at=now + SESSION_TTL))
-            _audit(conn, self._clock.now(), f"agent:{username}", "login", None, None)
-            return LoginResult(Agent(row.id, row.username, row.display_name, row.role), token, csrf)
-        return await self._db.run(work)
+        found = await password_login(self._db, self._clock, AGENT_ACCOUNTS, username, password)
+        if found.row is None:
+            return LoginResult(None, locked=found.locked)
+        row = found.row
+        return LoginResult(Agent(row.id, row.username, row.display_name, row.role), found.token, found.csrf)
 
     async def session(self, token: str) -> tuple[Agent, str] | None:
-        def work(conn: Connection) -> tuple[Agent, str] | None:
-            row = conn.execute(
-                sa.select(agents.c.id, agents.c.username, agents.c.display_name, agents.c.role, agent_sessions.c.csrf)
-                .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
-                .where(agent_sessions.c.token_hash == token_hash(token), agent_sessions.c.expires_at > self._clock.now())
-            ).one_or_none()
-            return None if row is None else (Agent(row.id, row.username, row.display_name, row.role), row.csrf)
-        return await self._db.run(work)
+        found = await session_of(self._db, self._clock, AGENT_ACCOUNTS, token)
+        if found is None:
+            return None
+        row, csrf = found
+        return Agent(row.id, row.username, row.display_name, row.role), csrf
 
     async def logout(self, token: str) -> None:
-        await self._db.run(lambda conn: conn.execute(
-            agent_sessions.delete().where(agent_sessions.c.token_hash == token_hash(token))))
+        await end_session(self._db, AGENT_ACCOUNTS, token)
 
     async def conversations(self) -> list[dict[str, Any]]:
         """Open conversations, the ones that need a human first."""

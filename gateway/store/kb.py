@@ -7,8 +7,9 @@ validity dates are served to citizens and the bot.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -119,6 +120,63 @@ class KbStore:
     async def last_change(self) -> datetime | None:
         """Cheap check replicas use to know their search index is stale."""
         return await self._db.run(lambda conn: conn.execute(sa.select(sa.func.max(kb_entries.c.updated_at))).scalar())
+
+
+@dataclass(frozen=True, slots=True)
+class UnitEntry:
+    """A KB entry as its owning unit looks after it (Art. 8(4))."""
+    entry: KbEntry
+    unit_id: str | None
+    review_due: date | None
+    reviewed_by: str | None
+
+
+def _owned_by(unit_id: str, unit_name: str) -> Any:
+    """The unit's entries: named as its own, or (entries imported before units owned any) whose
+    department is the unit's name."""
+    return sa.or_(kb_entries.c.unit_id == unit_id,
+                  sa.and_(kb_entries.c.unit_id.is_(None), kb_versions.c.department == unit_name))
+
+
+def _unit_entry(row: sa.Row[Any]) -> UnitEntry:
+    return UnitEntry(_entry(row), row.unit_id, row.review_due, row.reviewed_by)
+
+
+class UnitKb:
+    """The units' side of the KB: their entries, confirming one is still right, and an edited answer
+    saved as a new version by the same `_save` every KB edit goes through."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def entries(self, unit_id: str, unit_name: str) -> list[UnitEntry]:
+        def work(conn: Connection) -> list[UnitEntry]:
+            rows = conn.execute(_CURRENT.where(_owned_by(unit_id, unit_name), kb_entries.c.status != "archived")
+                                .order_by(kb_entries.c.key)).all()
+            return [_unit_entry(r) for r in rows]
+        return await self._db.run(work)
+
+    async def review(self, key: str, unit_id: str, unit_name: str, actor: str, today: date, next_due: date,
+                     answer: str | None = None) -> tuple[UnitEntry, bool] | None:
+        """Confirm the entry (answer None) or save an edited answer as a new version; either way it is
+        reviewed today and due again on `next_due`. None when the entry is not the unit's. The bool:
+        whether the text changed (the search index must be rebuilt)."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> tuple[UnitEntry, bool] | None:
+            row = conn.execute(_CURRENT.where(kb_entries.c.key == key, _owned_by(unit_id, unit_name))
+                               .with_for_update(of=kb_entries)).one_or_none()
+            if row is None:
+                return None
+            changed = False
+            if answer is not None:
+                result = _save(conn, now, dataclasses.replace(_entry(row), answer=answer, reviewed_at=today), actor)
+                changed = result.changed
+            conn.execute(kb_entries.update().where(kb_entries.c.id == row.id).values(
+                unit_id=unit_id, reviewed_at=today, review_due=next_due, reviewed_by=actor[:64], updated_at=now))
+            return _unit_entry(conn.execute(_CURRENT.where(kb_entries.c.id == row.id)).one()), changed
+        return await self._db.run(work)
 
 
 @dataclass(frozen=True, slots=True)

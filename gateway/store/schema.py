@@ -309,3 +309,56 @@ audit_log = sa.Table(
     sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), index=True),
     sa.Column("data", sa.JSON),
 )
+
+# --- handling units' staff (Art. 8(1), 15) -----------------------------------------------------------
+
+UNIT_ROLES = ("staff", "head")
+
+# A handling unit's own accounts: `staff` work tickets, `head` also files extension and termination
+# requests (the unit's formal applications to the hotline, Art. 15(4)-(6)). The unit is an id from
+# config/units.yaml; a user only ever sees that unit's tickets.
+unit_users = sa.Table(
+    "unit_users", metadata,
+    _pk(),
+    sa.Column("unit_id", sa.String(32), nullable=False, index=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime()),
+    _created(),
+    sa.CheckConstraint("role IN ('staff', 'head')", name="role"),
+)
+
+unit_sessions = sa.Table(
+    "unit_sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # the cookie's SHA-256
+    sa.Column("user_id", Id, sa.ForeignKey("unit_users.id"), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Files a unit attaches to its result, progress or termination material (images, PDF), stored in the
+# media store; `event_at` is set when an action names them (a file is used once).
+ticket_files = sa.Table(
+    "ticket_files", metadata,
+    _pk(),
+    sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("unit_id", sa.String(32), nullable=False),
+    sa.Column("uploaded_by", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage_key", sa.String(255), nullable=False),
+    sa.Column("filename", sa.String(255)),
+    _created(),
+    sa.Column("used_in", sa.String(32)),  # the action that attached it
+)
+
+# Art. 8(4), 19(4): each KB entry has an owning unit and a next review date (added by migration 0009).
+kb_entries.append_column(sa.Column("unit_id", sa.String(32), index=True))
+kb_entries.append_column(sa.Column("review_due", sa.Date))
+kb_entries.append_column(sa.Column("reviewed_by", sa.String(64)))

@@ -23,6 +23,7 @@ from gateway.store.messages import set_state as set_conversation_state
 from routing.lifecycle import ENDED, FINISHED, TransitionRefused, step
 from routing.supervision import pending_request
 from routing.tickets import TicketDraft
+from gateway.store.ticket_files import claim_files
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
 
 
@@ -84,6 +85,7 @@ class TicketFilter:
     created_to: datetime | None = None
     phone: str | None = None
     unit_id: str | None = None
+    number: str | None = None  # part of a ticket number
 
 
 def ticket_day(clock: Clock, now: datetime) -> str:
@@ -194,6 +196,8 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
             conds.append(tickets.c[name] == value)
     if flt.phone is not None:
         conds.append(tickets.c.contact_phone == flt.phone)
+    if flt.number is not None:
+        conds.append(tickets.c.number.contains(flt.number, autoescape=True))
     if flt.created_from is not None:
         conds.append(tickets.c.created_at >= flt.created_from)
     if flt.created_to is not None:
@@ -266,10 +270,12 @@ class TicketStore:
 
     async def unit_step(self, number: str, unit_id: str, action: str, data: dict[str, Any],
                         notify_text: str | None = None,
-                        queues: Callable[[str], bool] | None = None) -> tuple[TicketRecord, list[Any]] | None:
+                        queues: Callable[[str], bool] | None = None, actor: str | None = None,
+                        files: Sequence[int] = ()) -> tuple[TicketRecord, list[Any]] | None:
         """Apply a lifecycle action of the ticket's lead unit (routing.lifecycle), in one transaction,
-        with `notify_text` stored for the citizen on their channel when given. None when the ticket is
-        not this unit's; TransitionRefused when the action does not fit the status."""
+        with `notify_text` stored for the citizen on their channel when given and the unit's uploaded
+        `files` attached to the event. None when the ticket is not this unit's; TransitionRefused when
+        the action does not fit the status; LookupError naming a file that is not the unit's upload."""
         def work(conn: Connection) -> tuple[TicketRecord, list[Any]] | None:
             row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.number == number).with_for_update()
                                ).one_or_none()
@@ -284,7 +290,9 @@ class TicketStore:
                 values["unit_id"] = None
             conn.execute(tickets.update().where(tickets.c.id == row.id).values(**values))
             event_data = {**data, "unit": unit_id, **({"status": {"from": row.status, "to": s.to}} if s.to else {})}
-            _insert_event(conn, row.id, TicketEvent(now, f"unit:{unit_id}", action, s.public_text is not None,
+            if files:
+                event_data["files"] = claim_files(conn, row.id, unit_id, files, action)
+            _insert_event(conn, row.id, TicketEvent(now, actor or f"unit:{unit_id}", action, s.public_text is not None,
                                                     event_data))
             items: list[Any] = []
             if notify_text and row.conversation_id is not None:
