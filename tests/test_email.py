@@ -355,7 +355,7 @@ async def _result_mailed(client, r, msg_id: str):
     """A citizen's ticket by mail, dispatched, answered by the unit: the result mail to rate."""
     await asend(client, gbk_mail_with_photo(msg_id))
     [ticket] = await rows(client, tickets)
-    await client.app[STORE].tickets.assign(ticket.number, "urban", ticket.due_date, "agent:test", "人工派单")
+    assert (ticket.status, ticket.unit_id) == ("dispatched", "urban")  # automatically (issue 17)
     auth = {"Authorization": "Bearer urban-token-123"}
     for action, body in (("accept", None), ("result", {"text": "路灯已更换，恢复照明。"})):
         resp = await client.post(f"/api/v1/unit/tickets/{ticket.number}/{action}", json=body, headers=auth)
