@@ -310,8 +310,8 @@ async def test_a_wechat_request_walks_the_whole_handling_cycle(make_client, fake
     assert status == 200 and number in parse_message(body).content
     ticket = await client.app[STORE].tickets.get(number)
     [proposal] = [e for e in ticket.events if e.kind == "dispatch_proposed"]
-    assert ticket.status == "open" and proposal.data["lead"] == "urban"  # not sure enough to send alone
-    assert await console(number, "assign", unit=proposal.data["lead"], reason="确认系统建议") == 200
+    # Naming the district no longer blocks automatic dispatch (issue 17: it used to wait for a supervisor).
+    assert (ticket.status, ticket.unit_id) == ("dispatched", "urban") and proposal.data["automatic"]
     [listed] = (await (await client.get("/api/v1/unit/tickets", headers=unit_auth)).json())["items"]
     assert listed["number"] == number and listed["status"] == "dispatched" and listed["due_date"]
 
