@@ -26,8 +26,10 @@ from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
-from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
-from nlu.pii import mask_phone
+from gateway.console.labels import CHANNEL_ZH, labels
+from gateway.store.agents import PAGE_LIMIT, Agent, ContactNotFound, ConversationQuery, TakeoverRefused
+from gateway.store.schema import CONVERSATION_STATES
+from nlu.pii import mask_phone, normalize_phone
 from routing.lifecycle import TransitionRefused
 from routing.supervision import board
 from routing.satisfaction import RATING_LEVELS
@@ -38,7 +40,6 @@ COOKIE = "hotline_console"
 STATIC = Path(__file__).resolve().parent / "static"
 HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您服务。"
 MAX_REPLY = 2000
-PRIORITY = {"waiting_for_agent": 0, "agent": 1, "bot": 2}
 
 
 class TooManyAttempts(ServiceError):
@@ -55,6 +56,54 @@ def _citizen(channel: str, external: str) -> str:
         local, _, domain = external.partition("@")
         return f"{local[:2]}***@{domain}"
     return external if len(external) <= 10 else external[:4] + "…" + external[-4:]
+
+
+def _iso(at: Any) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", code=f"bad_{name}", message_zh="分页参数不正确。") from None
+    if value < low:
+        raise BadRequest(f"{name} must be at least {low}", code=f"bad_{name}", message_zh="分页参数不正确。")
+    return min(value, high)
+
+
+def conversation_query(query: Any, page_size: int = 50) -> ConversationQuery:
+    """The list's filters from the query string; the page size is capped at PAGE_LIMIT whatever is asked."""
+    state, channel = query.get("state") or None, query.get("channel") or None
+    if state is not None and state not in CONVERSATION_STATES:
+        raise BadRequest("unknown state", code="bad_state", message_zh="会话状态不正确。")
+    if channel is not None and channel not in CHANNEL_ZH:
+        raise BadRequest("unknown channel", code="bad_channel", message_zh="渠道不正确。")
+    q = (query.get("q") or "").strip()[:64] or None
+    only = query.get("id")
+    return ConversationQuery(
+        q=q, phone=normalize_phone(q) if q else None, channel=channel, state=state,
+        category=(query.get("category") or "").strip()[:64] or None,
+        only_id=_int_param(query, "id", 0, 1, 10**18) if only else None,
+        offset=_int_param(query, "offset", 0, 0, 10**9), limit=_int_param(query, "limit", page_size, 1, PAGE_LIMIT))
+
+
+def _list_item(c: dict[str, Any]) -> dict[str, Any]:
+    waiting = c["state"] == "waiting_for_agent"
+    since = (c["handoff_at"] or c["created_at"]) if waiting else None
+    return {
+        "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
+        "emergency": bool(c["emergency"]), "citizen": _citizen(c["channel"], c["external_user"]),
+        "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
+        "last_from_citizen": c["last_direction"] == "in",
+        # The wait counts from the request for a human, not from the conversation's first message.
+        "waiting_since": _iso(since), "handoff_at": _iso(c["handoff_at"]),
+        "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"]),
+        # The server's order as a key, so a live update can put one row in its place.
+        "sort": [c["rank_group"], since.timestamp() if since else 0, -c["id"]]}
 
 
 class ConsoleApi:
@@ -79,6 +128,7 @@ class ConsoleApi:
             web.post("/console/api/login", self.login), web.post("/console/api/logout", self.logout),
             web.get("/console/api/me", self.me),
             web.get("/console/api/conversations", self.conversations),
+            web.get("/console/api/labels", self.labels),
             web.get("/console/api/conversations/{id:\\d+}", self.conversation),
             web.post("/console/api/conversations/{id:\\d+}/takeover", self.takeover),
             web.post("/console/api/conversations/{id:\\d+}/reply", self.reply),
@@ -151,18 +201,17 @@ class ConsoleApi:
     # --- conversations
 
     async def conversations(self, request: web.Request) -> web.Response:
+        """One page of the list (`offset`, `limit` at most 100), filtered on the server; `id=` asks for
+        one row only, so the page can update a single row from a live event."""
         await self._agent(request)
-        items = []
-        for c in await self._store().agents.conversations():
-            items.append({
-                "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
-                "emergency": bool(c["emergency"]), "citizen": _citizen(c["channel"], c["external_user"]),
-                "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
-                "last_from_citizen": c["last_direction"] == "in",
-                "waiting_since": c["first_at"].isoformat() if c["first_at"] else None,
-                "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"])})
-        items.sort(key=lambda i: (not i["emergency"], PRIORITY.get(i["state"], 3), i["last_at"]))
-        return web.json_response({"items": items})
+        query = conversation_query(request.query)
+        rows, total = await self._store().agents.conversations(query)
+        return web.json_response({"items": [_list_item(r) for r in rows], "total": total,
+                                  "offset": query.offset, "limit": query.limit})
+
+    async def labels(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        return web.json_response(labels())
 
     async def conversation(self, request: web.Request) -> web.Response:
         await self._agent(request)
@@ -174,8 +223,11 @@ class ConsoleApi:
         conv, citizen = found
         history = await store.messages.history(conv.channel, conv.key)
         tickets = await store.tickets.for_conversation(cid)
+        info = await store.agents.conversation_info(cid)
         return web.json_response({
             "id": conv.id, "channel": conv.channel, "state": conv.state, "agent": conv.agent_id,
+            "agent_name": info["agent_name"], "handoff_at": _iso(info["handoff_at"]),
+            "contact_id": conv.contact_id,
             "emergency": conv.emergency, "citizen": _citizen(conv.channel, citizen),
             "messages": [{**m.as_json(), "triage": m.triage} for m in history if m.conversation_id == cid],
             "tickets": [t.as_json(with_events=False) for t in tickets],
@@ -195,10 +247,12 @@ class ConsoleApi:
         return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
 
     async def _owned(self, request: web.Request, agent: Agent) -> tuple[Any, str]:
-        found = await self._store().agents.owned(int(request.match_info["id"]), agent)
+        cid = int(request.match_info["id"])
+        found = await self._store().agents.owned(cid, agent)
         if found is None:
+            owner = (await self._store().agents.conversation_info(cid))["agent_name"]
             raise Conflict("take the conversation over first", code="not_owner",
-                           message_zh="请先接管该会话。")
+                           message_zh=f"该会话由{owner}接管，只有{owner}可以操作。" if owner else "请先接管该会话。")
         return found
 
     async def reply(self, request: web.Request) -> web.Response:

@@ -196,7 +196,11 @@ class MessageStore:
             if row is None:
                 return None
             if row.state == "bot":
-                set_state(conn, self._clock.now(), conversation_id, "waiting_for_agent")
+                now = self._clock.now()
+                set_state(conn, now, conversation_id, "waiting_for_agent")
+                # The wait agents see is counted from this request, not from the conversation's start.
+                conn.execute(conversations.update().where(conversations.c.id == conversation_id)
+                             .values(handoff_at=now))
                 return "waiting_for_agent", row.key
             return row.state, row.key
         return await self._db.run(work)

@@ -84,6 +84,8 @@ conversations = sa.Table(
     sa.Column("emergency", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
     sa.Column("closed_at", UTCDateTime()),
+    # When the citizen (or the bot) last asked for a human: agents count the wait from here.
+    sa.Column("handoff_at", UTCDateTime()),
     sa.CheckConstraint(
         "state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name="state"
     ),
@@ -287,6 +289,8 @@ agents = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", UTCDateTime()),
     _created(),
+    # Special seats (Art. 17): e.g. ["legal", "enterprise"]; NULL for a general seat.
+    sa.Column("skills", sa.JSON),
     sa.CheckConstraint("role IN ('agent', 'supervisor')", name="role"),
 )
 
@@ -308,4 +312,26 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), index=True),
     sa.Column("data", sa.JSON),
+)
+
+# Agents' internal notes on a conversation: never sent to the citizen, shown to agents in the transcript.
+conversation_notes = sa.Table(
+    "conversation_notes", metadata,
+    _pk(),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    _created(),
+)
+
+# The team's canned replies (快捷回复): kept by supervisors, used by every agent ("/shortcut" in the composer).
+canned_replies = sa.Table(
+    "canned_replies", metadata,
+    _pk(),
+    sa.Column("shortcut", sa.String(32), nullable=False, unique=True),
+    sa.Column("title", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
