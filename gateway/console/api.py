@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import re
 from urllib.parse import urlsplit
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from bot.engine import BotEngine, BotUnavailableError
 from channels.base import Channel
 from channels.http_body import json_object
-from channels.rate_limit import came_over_https
+from channels.rate_limit import SlidingWindow, came_over_https
+from channels.web.adapter import topic as web_topic, typing_ref
 from channels.media import MediaStore
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
 from gateway.api.tickets import TicketsApi
@@ -29,6 +32,9 @@ from gateway.store import Store
 from gateway.console.labels import CHANNEL_ZH, labels
 from gateway.store.agents import PAGE_LIMIT, Agent, ContactNotFound, ConversationQuery, TakeoverRefused
 from gateway.store.schema import CONVERSATION_STATES
+from gateway.store.tickets import TicketFilter
+from gateway.store.workspace import AgentNotFound, CannedNotFound, DuplicateShortcut, Transfer
+from routing.lifecycle import STATUS_ZH
 from nlu.pii import mask_phone, normalize_phone
 from routing.lifecycle import TransitionRefused
 from routing.supervision import board
@@ -40,6 +46,8 @@ COOKIE = "hotline_console"
 STATIC = Path(__file__).resolve().parent / "static"
 HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您服务。"
 MAX_REPLY = 2000
+TICKET_NUMBER = re.compile(r"^\d{8}-\d{6}$")
+SHORTCUT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class TooManyAttempts(ServiceError):
@@ -120,6 +128,8 @@ class ConsoleApi:
         self._hub = hub
         self._secure = secure_cookies
         self._trusted_proxies = trusted_proxies
+        self._online: dict[str, int] = {}
+        self._typing = SlidingWindow(1, 2)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -129,6 +139,16 @@ class ConsoleApi:
             web.get("/console/api/me", self.me),
             web.get("/console/api/conversations", self.conversations),
             web.get("/console/api/labels", self.labels),
+            web.get("/console/api/agents", self.agents),
+            web.get("/console/api/tickets", self.tickets),
+            web.get("/console/api/tickets/{number}", self.ticket),
+            web.get("/console/api/conversations/{id:\\d+}/history", self.history),
+            web.post("/console/api/conversations/{id:\\d+}/notes", self.add_note),
+            web.post("/console/api/conversations/{id:\\d+}/transfer", self.transfer),
+            web.get("/console/api/canned", self.canned),
+            web.post("/console/api/canned", self.save_canned),
+            web.put("/console/api/canned/{canned_id:\\d{1,18}}", self.save_canned),
+            web.delete("/console/api/canned/{canned_id:\\d{1,18}}", self.delete_canned),
             web.get("/console/api/conversations/{id:\\d+}", self.conversation),
             web.post("/console/api/conversations/{id:\\d+}/takeover", self.takeover),
             web.post("/console/api/conversations/{id:\\d+}/reply", self.reply),
@@ -211,7 +231,9 @@ class ConsoleApi:
 
     async def labels(self, request: web.Request) -> web.Response:
         await self._agent(request)
-        return web.json_response(labels())
+        api = self._tickets()
+        return web.json_response({**labels(), "categories": sorted(api.categories),
+                                  "units": {u.id: u.name for u in api.planner.units.values()}})
 
     async def conversation(self, request: web.Request) -> web.Response:
         await self._agent(request)
@@ -231,11 +253,24 @@ class ConsoleApi:
             "emergency": conv.emergency, "citizen": _citizen(conv.channel, citizen),
             "messages": [{**m.as_json(), "triage": m.triage} for m in history if m.conversation_id == cid],
             "tickets": [t.as_json(with_events=False) for t in tickets],
+            "notes": await store.workspace.notes(cid),
+            # Matches the web chat's typing events without showing agents the citizen's session.
+            "typing_ref": typing_ref(conv.key) if conv.channel == "web" else None,
             "audit": [{**a, "at": a["at"].isoformat()} for a in await store.agents.audit(cid)]})
 
     async def takeover(self, request: web.Request) -> web.Response:
+        """An agent takes a conversation nobody holds; with `{"force": true}` a supervisor takes over one
+        another agent holds (Art. 17 supervision; audited as `supervisor_takeover`)."""
         agent = await self._agent(request, change=True)
         cid = int(request.match_info["id"])
+        body = await json_object(request) if request.can_read_body else {}
+        if body.get("force") is True:
+            if agent.role != "supervisor":
+                raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以强制接管。")
+            moved = await self._move(cid, agent, None, supervisor_takeover=True)
+            self._hub.publish(CONSOLE_TOPIC, {"type": "assigned", "conversation_id": cid, "agent": agent.username,
+                                              "from": moved.from_agent, "by": agent.username, "takeover": True})
+            return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
         try:
             conv = await self._store().agents.takeover(cid, agent)
         except TakeoverRefused as exc:
@@ -245,6 +280,37 @@ class ConsoleApi:
         self._hub.publish(CONSOLE_TOPIC, {"type": "state", "conversation_id": cid, "state": "agent",
                                           "agent": agent.username})
         return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        """The owner hands a conversation to another agent, or a supervisor assigns one; the receiver's
+        console is told (event `assigned`)."""
+        agent = await self._agent(request, change=True)
+        cid = int(request.match_info["id"])
+        to = (await json_object(request)).get("to")
+        if not isinstance(to, str) or not to or len(to) > 64:
+            raise BadRequest("to: the receiving agent's username", code="bad_agent", message_zh="请选择接收的坐席。")
+        if to == agent.username:
+            raise BadRequest("transfer to oneself", code="bad_agent", message_zh="不能转交给自己。")
+        moved = await self._move(cid, agent, to, supervisor_takeover=False)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "assigned", "conversation_id": cid, "agent": to,
+                                          "from": moved.from_agent, "by": agent.username})
+        return web.json_response({"id": cid, "state": "agent", "agent": to})
+
+    async def _move(self, cid: int, agent: Agent, to: str | None, supervisor_takeover: bool) -> Transfer:
+        try:
+            moved = await self._store().workspace.transfer(cid, agent, to, supervisor_takeover)
+        except AgentNotFound:
+            raise BadRequest("no such agent", code="bad_agent", message_zh="没有该坐席。") from None
+        except TakeoverRefused as exc:
+            if exc.state in ("closed", "missing"):
+                raise Conflict(str(exc), code="conversation_closed", message_zh="会话已结束或不存在。") from None
+            raise Conflict(str(exc), code="not_owner", message_zh=(
+                f"该会话由{exc.owner}接管，只有{exc.owner}或值班长可以转交。" if exc.owner else
+                "只有接管该会话的坐席或值班长可以转交。")) from None
+        await self._pause(moved.conversation.key)
+        log.info("conversation %d moved from %s to %s by %s", cid, moved.from_agent, moved.conversation.agent_id,
+                 agent.username)
+        return moved
 
     async def _owned(self, request: web.Request, agent: Agent) -> tuple[Any, str]:
         cid = int(request.match_info["id"])
@@ -465,6 +531,98 @@ class ConsoleApi:
             raise Conflict(str(exc), code="invalid_transition", message_zh="没有待审核的申请。") from exc
         return web.json_response(ticket.as_json() if ticket else {})
 
+    # --- the agents' workspace
+
+    async def agents(self, request: web.Request) -> web.Response:
+        """Every agent, and who is online now (has the console open: a live WebSocket)."""
+        await self._agent(request)
+        return web.json_response({"items": [{**a, "online": a["username"] in self._online}
+                                            for a in await self._store().workspace.agents()]})
+
+    async def tickets(self, request: web.Request) -> web.Response:
+        """Ticket search: `q` is a ticket number, a phone number or words of the description."""
+        await self._agent(request)
+        query = request.query
+        status = query.get("status") or None
+        if status is not None and status not in STATUS_ZH:
+            raise BadRequest("unknown status", code="bad_status", message_zh="工单状态不正确。")
+        channel = query.get("channel") or None
+        if channel is not None and channel not in CHANNEL_ZH:
+            raise BadRequest("unknown channel", code="bad_channel", message_zh="渠道不正确。")
+        q = (query.get("q") or "").strip()[:64] or None
+        phone = normalize_phone(q) if q else None
+        number = q if q and TICKET_NUMBER.match(q) else None
+        flt = TicketFilter(status=status, channel=channel, category=(query.get("category") or "").strip()[:64] or None,
+                           number=number, phone=phone if not number else None,
+                           text=q if q and not number and not phone else None)
+        offset = _int_param(query, "offset", 0, 0, 10**9)
+        limit = _int_param(query, "limit", 50, 1, PAGE_LIMIT)
+        items, total = await self._store().tickets.list(flt, offset=offset, limit=limit)
+        return web.json_response({"items": [t.as_json(with_events=False) for t in items], "total": total,
+                                  "offset": offset, "limit": limit})
+
+    async def ticket(self, request: web.Request) -> web.Response:
+        """One ticket with its whole trail (every event, internal ones included)."""
+        await self._agent(request)
+        ticket = await self._store().tickets.get(request.match_info["number"])
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        return web.json_response(ticket.as_json())
+
+    async def history(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        found = await self._store().workspace.history(int(request.match_info["id"]))
+        if found is None:
+            raise NotFound("no such conversation", code="conversation_not_found", message_zh="没有找到该会话。")
+        found["phones"] = [mask_phone(p) or p for p in found["phones"]]
+        for c in found["conversations"]:
+            c["citizen"] = _citizen(c["channel"], c.pop("external_user"))
+        return web.json_response(found)
+
+    async def add_note(self, request: web.Request) -> web.Response:
+        """An internal note: shown to agents in the transcript, never sent to the citizen; audited."""
+        agent = await self._agent(request, change=True)
+        text = (await json_object(request)).get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY:
+            raise BadRequest("text required (at most 2000 characters)", code="bad_text", message_zh="请输入备注内容。")
+        cid = int(request.match_info["id"])
+        note = await self._store().workspace.add_note(cid, agent, text.strip())
+        if note is None:
+            raise NotFound("no such conversation", code="conversation_not_found", message_zh="没有找到该会话。")
+        self._hub.publish(CONSOLE_TOPIC, {"type": "note", "conversation_id": cid, "note_id": note["id"]})
+        return web.json_response(note, status=201)
+
+    async def canned(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        q = (request.query.get("q") or "").strip()[:64] or None
+        return web.json_response({"items": await self._store().workspace.canned(q)})
+
+    async def save_canned(self, request: web.Request) -> web.Response:
+        """Supervisors keep the team's canned replies (create with POST, replace with PUT)."""
+        agent = await self._supervisor(request)
+        body = await json_object(request)
+        shortcut, title, text = body.get("shortcut"), body.get("title"), body.get("text")
+        if not (isinstance(shortcut, str) and SHORTCUT.match(shortcut) and isinstance(title, str)
+                and 0 < len(title.strip()) <= 64 and isinstance(text, str) and 0 < len(text.strip()) <= MAX_REPLY):
+            raise BadRequest("shortcut (1-32 letters, digits, - or _), title (1-64) and text (1-2000) required",
+                             code="bad_canned", message_zh="请填写快捷短语（字母、数字）、标题和回复内容。")
+        canned_id = int(request.match_info["canned_id"]) if "canned_id" in request.match_info else None
+        try:
+            saved = await self._store().workspace.save_canned(agent, shortcut, title.strip(), text.strip(), canned_id)
+        except DuplicateShortcut:
+            raise Conflict("shortcut taken", code="duplicate_shortcut", message_zh="该快捷短语已存在。") from None
+        except CannedNotFound:
+            raise NotFound("no such canned reply", code="canned_not_found", message_zh="没有找到该快捷回复。") from None
+        return web.json_response({"id": saved}, status=201 if canned_id is None else 200)
+
+    async def delete_canned(self, request: web.Request) -> web.Response:
+        agent = await self._supervisor(request)
+        try:
+            await self._store().workspace.delete_canned(agent, int(request.match_info["canned_id"]))
+        except CannedNotFound:
+            raise NotFound("no such canned reply", code="canned_not_found", message_zh="没有找到该快捷回复。") from None
+        return web.json_response({"ok": True})
+
     async def kb_search(self, request: web.Request) -> web.Response:
         await self._agent(request)
         q = request.query.get("q", "").strip()[:500]
@@ -484,7 +642,7 @@ class ConsoleApi:
         return web.FileResponse(path, headers=headers)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        await self._agent(request)
+        agent = await self._agent(request)
         origin = request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc != request.host:
             # Cookies ride along on a cross-site WebSocket: another site must not read the live list.
@@ -497,12 +655,42 @@ class ConsoleApi:
                 while True:
                     await ws.send_json(await queue.get())
             task = asyncio.ensure_future(pump())
+            self._presence(agent.username, +1)
             try:
-                async for _ in ws:
-                    pass
+                async for msg in ws:
+                    if msg.type == WSMsgType.TEXT:
+                        await self._from_agent(agent, msg.data)
             finally:
                 task.cancel()
+                self._presence(agent.username, -1)
         return ws
+
+    def _presence(self, username: str, change: int) -> None:
+        """Who has the console open, per process (the connections are this process's)."""
+        before = username in self._online
+        count = self._online.get(username, 0) + change
+        if count > 0:
+            self._online[username] = count
+        else:
+            self._online.pop(username, None)
+        if before != (username in self._online):
+            self._hub.publish(CONSOLE_TOPIC, {"type": "presence", "agent": username, "online": not before})
+
+    async def _from_agent(self, agent: Agent, data: str) -> None:
+        """What the console page sends on its socket: only "I am typing in conversation N" (for the web
+        chat's 客服正在输入…), at most every two seconds per agent."""
+        try:
+            event = json.loads(data) if len(data) < 200 else None
+        except ValueError:
+            return
+        if not isinstance(event, dict) or event.get("type") != "typing":
+            return
+        cid = event.get("conversation_id")
+        if not isinstance(cid, int) or not self._typing.allow(agent.username):
+            return
+        found = await self._store().agents.owned(cid, agent)
+        if found is not None and found[0].channel == "web":
+            self._hub.publish(web_topic(found[0].key), {"type": "typing", "from": "agent"})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

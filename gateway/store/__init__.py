@@ -14,6 +14,7 @@ from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
 from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
+from gateway.store.workspace import Workspace
 from routing.clock import SYSTEM_CLOCK, Clock
 
 
@@ -29,6 +30,7 @@ class Store:
     clock: Clock
     contacts: ContactBlocks
     kb_choices: KbChoices
+    workspace: Workspace
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -37,7 +39,8 @@ class Store:
     @classmethod
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
-                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock))
+                   TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock),
+                   Workspace(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

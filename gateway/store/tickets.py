@@ -83,6 +83,8 @@ class TicketFilter:
     created_to: datetime | None = None
     phone: str | None = None
     unit_id: str | None = None
+    number: str | None = None
+    text: str | None = None  # part of the description (the console's search)
 
 
 def ticket_day(clock: Clock, now: datetime) -> str:
@@ -193,6 +195,11 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
             conds.append(tickets.c[name] == value)
     if flt.phone is not None:
         conds.append(tickets.c.contact_phone == flt.phone)
+    if flt.number is not None:
+        conds.append(tickets.c.number == flt.number)
+    if flt.text is not None:
+        pattern = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(tickets.c.description.like(pattern, escape="\\"))
     if flt.created_from is not None:
         conds.append(tickets.c.created_at >= flt.created_from)
     if flt.created_to is not None:
