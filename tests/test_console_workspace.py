@@ -78,3 +78,263 @@ async def test_a_conversation_owned_by_another_agent_refuses_with_the_owners_nam
     finally:
         await a.close()
         await b.close()
+
+
+async def open_ticket(http, client: TestClient, csrf: str, cid: int, description: str, phone: str | None = None,
+                      **extra: str) -> dict:
+    body = {"description": description, "request_type": "complaint", **extra}
+    if phone:
+        body["contact_phone"] = phone
+    resp = await http.post(client.make_url(f"/console/api/conversations/{cid}/tickets"), json=body,
+                           headers={"X-CSRF-Token": csrf})
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def test_search_and_filters_over_conversations_and_tickets(client: TestClient) -> None:
+    await add_agent(client, "s1")
+    caller = await stored_message(client, Channel.IVR, "13800000001", "我要投诉小区噪音扰民")
+    web = await stored_message(client, Channel.WEB, "searchsession01", "路灯坏了")
+    mail = await stored_message(client, Channel.EMAIL, "zhang@example.com", "咨询社保卡补办")
+    http, csrf = await login(client, "s1")
+    try:
+        noise = await open_ticket(http, client, csrf, caller, "小区夜间施工噪音扰民", category="城乡建设")
+        lamp = await open_ticket(http, client, csrf, web, "东门路灯不亮", phone="13900000002", category="城乡建设")
+        await hand_over(client, mail)
+
+        async def ids(path: str, **params: str) -> list:
+            resp = await http.get(client.make_url(path), params=params)
+            assert resp.status == 200, await resp.text()
+            return [i["number"] if "number" in i else i["id"] for i in (await resp.json())["items"]]
+        conv = "/console/api/conversations"
+        assert await ids(conv, q="13800000001") == [caller]          # the caller's number
+        assert await ids(conv, q="0001") == [caller]                  # part of it
+        assert await ids(conv, q="13900000002") == [web]             # a number given on the conversation's ticket
+        assert await ids(conv, q=lamp["number"]) == [web]            # a ticket number
+        assert await ids(conv, q="zhang@example.com") == [mail]
+        assert await ids(conv, channel="email") == [mail]
+        assert await ids(conv, state="waiting_for_agent") == [mail]
+        assert sorted(await ids(conv, category="城乡建设")) == sorted([caller, web])
+        assert await ids(conv, q="100%_") == []                      # LIKE wildcards are text
+        assert (await http.get(client.make_url(conv), params={"state": "nonsense"})).status == 400
+
+        tix = "/console/api/tickets"
+        assert await ids(tix, q=noise["number"]) == [noise["number"]]
+        assert await ids(tix, q="139 0000 0002") == [lamp["number"]]
+        assert await ids(tix, q="噪音") == [noise["number"]]
+        assert sorted(await ids(tix, category="城乡建设")) == sorted([noise["number"], lamp["number"]])
+        assert await ids(tix, channel="ivr") == [noise["number"]]
+        assert (await http.get(client.make_url(tix), params={"status": "nonsense"})).status == 400
+    finally:
+        await http.close()
+
+
+async def test_ticket_view_has_the_whole_trail_and_edits_add_to_it(client: TestClient) -> None:
+    await add_agent(client, "t1")
+    cid = await stored_message(client, Channel.WEB, "ticketview001", "路灯坏了")
+    http, csrf = await login(client, "t1")
+    try:
+        ticket = await open_ticket(http, client, csrf, cid, "幸福小区东门路灯不亮")
+        edit = await http.patch(client.make_url(f"/console/api/tickets/{ticket['number']}"),
+                                json={"location": "泰山区幸福小区东门", "contact_name": "王先生"},
+                                headers={"X-CSRF-Token": csrf})
+        assert edit.status == 200, await edit.text()
+        view = await (await http.get(client.make_url(f"/console/api/tickets/{ticket['number']}"))).json()
+        kinds = [e["kind"] for e in view["events"]]
+        assert kinds[0] == "created" and kinds[-1] == "updated"
+        assert view["events"][-1]["data"]["location"]["to"] == "泰山区幸福小区东门"
+        assert view["events"][-1]["actor"] == "agent:t1"
+        missing = await http.get(client.make_url("/console/api/tickets/20990101-000001"))
+        assert missing.status == 404
+    finally:
+        await http.close()
+
+
+async def test_history_finds_the_citizen_across_channels_by_phone_openid_and_address(client: TestClient) -> None:
+    await add_agent(client, "h1")
+    call = await stored_message(client, Channel.IVR, "13800000011", "电话反映噪音")
+    web = await stored_message(client, Channel.WEB, "historyweb0001", "网上反映噪音")
+    stranger = await stored_message(client, Channel.WEB, "historyweb0002", "别人的事")
+    first_wechat = await stored_message(client, Channel.WECHAT, "oOPENID-history-1", "微信第一次")
+    await client.app[STORE].messages.set_state(first_wechat, "closed")
+    second_wechat = await stored_message(client, Channel.WECHAT, "oOPENID-history-1", "微信第二次")
+    http, csrf = await login(client, "h1")
+    try:
+        by_phone = await open_ticket(http, client, csrf, web, "网上反映小区噪音扰民", phone="13800000011")
+        await open_ticket(http, client, csrf, stranger, "别人的诉求内容很长", phone="13700000099")
+
+        async def history(cid: int) -> dict:
+            resp = await http.get(client.make_url(f"/console/api/conversations/{cid}/history"))
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+        from_call = await history(call)
+        assert [c["id"] for c in from_call["conversations"]] == [web]
+        assert [t["number"] for t in from_call["tickets"]] == [by_phone["number"]]
+        assert from_call["phones"] == ["138****0011"]  # masked for the screen
+        from_web = await history(web)
+        assert [c["id"] for c in from_web["conversations"]] == [call]
+        assert second_wechat != first_wechat
+        assert [c["id"] for c in (await history(second_wechat))["conversations"]] == [first_wechat]
+        assert (await history(stranger))["conversations"] == []
+    finally:
+        await http.close()
+
+
+async def test_internal_notes_never_reach_the_citizen_and_are_audited(client: TestClient) -> None:
+    import sqlalchemy as sa
+
+    from gateway.store.schema import audit_log, messages, outbox
+    await add_agent(client, "n1", name="周坐席")
+    await citizen_says(client, "notesession01", "你好")
+    cid = await web_conversation(client, "notesession01")
+    http, csrf = await login(client, "n1")
+    try:
+        resp = await http.post(client.make_url(f"/console/api/conversations/{cid}/notes"),
+                               json={"text": "市民情绪激动，注意安抚"}, headers={"X-CSRF-Token": csrf})
+        assert resp.status == 201 and (await resp.json())["author_name"] == "周坐席"
+        empty = await http.post(client.make_url(f"/console/api/conversations/{cid}/notes"), json={"text": " "},
+                                headers={"X-CSRF-Token": csrf})
+        assert empty.status == 400
+        detail = await (await http.get(client.make_url(f"/console/api/conversations/{cid}"))).json()
+        assert [n["text"] for n in detail["notes"]] == ["市民情绪激动，注意安抚"]
+    finally:
+        await http.close()
+    history = await (await client.get("/api/v1/web/history", params={"session": "notesession01"})).json()
+    assert all("安抚" not in m["text"] for m in history["messages"])
+    rows = await client.app[STORE].db.run(lambda conn: (
+        conn.execute(sa.select(messages.c.text)).scalars().all(), conn.execute(sa.select(outbox)).all(),
+        conn.execute(sa.select(audit_log.c.actor, audit_log.c.action).where(audit_log.c.conversation_id == cid)).all()))
+    assert all("安抚" not in t for t in rows[0])
+    assert ("agent:n1", "note") in [tuple(r) for r in rows[2]]
+
+
+async def test_canned_replies_are_kept_by_supervisors_and_found_by_every_agent(client: TestClient) -> None:
+    import sqlalchemy as sa
+
+    from gateway.store.schema import audit_log
+    await add_agent(client, "boss", role="supervisor")
+    await add_agent(client, "c1")
+    boss, boss_csrf = await login(client, "boss")
+    agent, agent_csrf = await login(client, "c1")
+    try:
+        body = {"shortcut": "greet", "title": "问候", "text": "您好，这里是12345热线，很高兴为您服务。"}
+        denied = await agent.post(client.make_url("/console/api/canned"), json=body, headers={"X-CSRF-Token": agent_csrf})
+        assert denied.status == 403
+        made = await boss.post(client.make_url("/console/api/canned"), json=body, headers={"X-CSRF-Token": boss_csrf})
+        assert made.status == 201
+        canned_id = (await made.json())["id"]
+        again = await boss.post(client.make_url("/console/api/canned"), json=body, headers={"X-CSRF-Token": boss_csrf})
+        assert again.status == 409
+        bad = await boss.post(client.make_url("/console/api/canned"), json={**body, "shortcut": "有空格 的"},
+                              headers={"X-CSRF-Token": boss_csrf})
+        assert bad.status == 400
+        put = await boss.put(client.make_url(f"/console/api/canned/{canned_id}"),
+                             json={**body, "text": "您好，这里是泰安12345热线。"}, headers={"X-CSRF-Token": boss_csrf})
+        assert put.status == 200
+        found = await (await agent.get(client.make_url("/console/api/canned"), params={"q": "泰安"})).json()
+        assert [c["shortcut"] for c in found["items"]] == ["greet"]
+        assert (await (await agent.get(client.make_url("/console/api/canned"), params={"q": "退费"})).json())["items"] == []
+        gone = await boss.delete(client.make_url(f"/console/api/canned/{canned_id}"), headers={"X-CSRF-Token": boss_csrf})
+        assert gone.status == 200
+        assert (await (await agent.get(client.make_url("/console/api/canned"))).json())["items"] == []
+    finally:
+        await boss.close()
+        await agent.close()
+    actions = await client.app[STORE].db.run(lambda conn: conn.execute(
+        sa.select(audit_log.c.action).where(audit_log.c.action.like("canned%")).order_by(audit_log.c.id)).scalars().all())
+    assert actions == ["canned_saved", "canned_saved", "canned_deleted"]
+
+
+async def test_transfer_to_another_agent_and_a_supervisors_takeover_are_audited(client: TestClient) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from gateway.store.schema import audit_log
+    await add_agent(client, "x1")
+    await add_agent(client, "x2")
+    await add_agent(client, "x3")
+    await add_agent(client, "sup", role="supervisor")
+    await citizen_says(client, "transfer00001", "你好")
+    cid = await web_conversation(client, "transfer00001")
+    sessions = {name: await login(client, name) for name in ("x1", "x2", "x3", "sup")}
+
+    def post(name: str, action: str, body: dict | None = None):
+        http, csrf = sessions[name]
+        return http.post(client.make_url(f"/console/api/conversations/{cid}/{action}"), json=body,
+                         headers={"X-CSRF-Token": csrf})
+    try:
+        ws = await sessions["x2"][0].ws_connect(client.make_url("/console/api/ws"))
+        assert (await post("x1", "takeover")).status == 200
+        assert (await post("x3", "transfer", {"to": "x2"})).status == 409   # not the owner's to give
+        assert (await post("x1", "transfer", {"to": "nobody"})).status == 400
+        assert (await post("x1", "transfer", {"to": "x2"})).status == 200
+        event = {}
+        while event.get("type") != "assigned":
+            event = await asyncio.wait_for(ws.receive_json(), 5)
+        assert event == {"type": "assigned", "conversation_id": cid, "agent": "x2", "from": "x1", "by": "x1"}
+        await ws.close()
+        assert (await post("x1", "reply", {"text": "还是我"})).status == 409
+        assert (await post("x2", "reply", {"text": "您好，我是接手的客服"})).status == 200
+        assert (await post("x1", "takeover", {"force": True})).status == 403  # agents cannot force
+        assert (await post("sup", "takeover", {"force": True})).status == 200
+        assert (await post("x2", "reply", {"text": "我还在吗"})).status == 409
+        assert (await post("sup", "reply", {"text": "您好，我是值班长"})).status == 200
+    finally:
+        for http, _ in sessions.values():
+            await http.close()
+    rows = await client.app[STORE].db.run(lambda conn: conn.execute(
+        sa.select(audit_log.c.actor, audit_log.c.action, audit_log.c.data)
+        .where(audit_log.c.conversation_id == cid, audit_log.c.action.in_(["transfer", "supervisor_takeover"]))
+        .order_by(audit_log.c.id)).all())
+    assert [(r.actor, r.action, r.data["from"], r.data["to"]) for r in rows] == [
+        ("agent:x1", "transfer", "x1", "x2"), ("agent:sup", "supervisor_takeover", "x2", "sup")]
+
+
+async def test_presence_and_typing_both_ways(client: TestClient) -> None:
+    import asyncio
+    await add_agent(client, "y1")
+    await add_agent(client, "y2")
+    await citizen_says(client, "typingsession1", "你好")
+    cid = await web_conversation(client, "typingsession1")
+    y1, csrf = await login(client, "y1")
+    y2, _ = await login(client, "y2")
+    try:
+        async def online() -> dict:
+            items = (await (await y2.get(client.make_url("/console/api/agents"))).json())["items"]
+            return {a["username"]: a["online"] for a in items}
+        assert await online() == {"y1": False, "y2": False}
+        console = await y1.ws_connect(client.make_url("/console/api/ws"))
+        for _ in range(50):
+            if (await online())["y1"]:
+                break
+            await asyncio.sleep(0.05)
+        assert await online() == {"y1": True, "y2": False}
+
+        detail = await (await y1.get(client.make_url(f"/console/api/conversations/{cid}"))).json()
+        assert detail["typing_ref"] and "typingsession1" not in detail["typing_ref"]
+        citizen = await client.ws_connect("/api/v1/web/ws", params={"session": "typingsession1"})
+        await citizen.send_str('{"type":"typing"}')
+
+        async def next_of(ws, kind: str) -> dict:
+            while True:
+                event = await asyncio.wait_for(ws.receive_json(), 5)
+                if event.get("type") == kind:
+                    return event
+        assert (await next_of(console, "citizen_typing"))["ref"] == detail["typing_ref"]
+
+        await console.send_json({"type": "typing", "conversation_id": cid})  # not the owner: nothing
+        await y1.post(client.make_url(f"/console/api/conversations/{cid}/takeover"), headers={"X-CSRF-Token": csrf})
+        await asyncio.sleep(2.1)  # one typing signal per agent every two seconds
+        await console.send_json({"type": "typing", "conversation_id": cid})
+        assert await next_of(citizen, "typing") == {"type": "typing", "from": "agent"}
+        await citizen.close()
+        await console.close()
+        for _ in range(50):
+            if not (await online())["y1"]:
+                break
+            await asyncio.sleep(0.05)
+        assert await online() == {"y1": False, "y2": False}
+    finally:
+        await y1.close()
+        await y2.close()
