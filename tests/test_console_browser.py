@@ -125,3 +125,195 @@ async def test_only_the_owner_may_act_the_wait_counts_from_the_request_and_codes
             assert await other.is_disabled(selector), selector
             assert "李坐席" in (await other.get_attribute(selector, "title") or ""), selector
         await other.screenshot(path=f"{SHOTS}/not-owner-desk-{db_url.split(':')[0]}.png")
+
+
+def backend(db_url: str) -> str:
+    return db_url.split(":")[0].split("+")[0]
+
+
+async def test_notes_canned_replies_and_the_keyboard_in_the_composer(make_client, db_url) -> None:
+    client = await make_client(db_url=db_url)
+    from gateway.app import KB
+    from gateway.settings import PROJECT_ROOT
+    from nlu.kb import load_entries
+    await client.app[KB].save(load_entries(PROJECT_ROOT / "config" / "kb" / "seed_kb.yaml"), author="test")
+    await add_agent(client, "boss2", role="supervisor", name="赵值班长")
+    await add_agent(client, "k1", name="孙坐席")
+    await citizen_says(client, "cannedsession1", "我的驾照丢了怎么补办")
+    cid = await web_conversation(client, "cannedsession1")
+    async with chromium() as browser:
+        boss = await console_page(browser, client, "boss2")
+        await boss.click("#canned-admin-open")
+        await boss.fill("#ca-form [name=shortcut]", "greet")
+        await boss.fill("#ca-form [name=title]", "开场问候")
+        await boss.fill("#ca-form [name=text]", "您好，这里是泰安12345热线，请问有什么可以帮您？")
+        await boss.click("#ca-form button[type=submit]")
+        await boss.wait_for_selector("#ca-list li:has-text('/greet')")
+        await boss.screenshot(path=f"{SHOTS}/canned-admin-desk-{backend(db_url)}.png")
+
+        agent = await console_page(browser, client, "k1")
+        await agent.click(f"#list li[data-id='{cid}']")
+        await agent.click(".takeover")
+        await agent.wait_for_selector(".composer .send:enabled")
+        box = agent.locator(".composer textarea")
+        await box.type("/gre")
+        item = agent.locator(".suggest li.canned", has_text="开场问候")
+        await item.wait_for()
+        await box.press("Enter")  # picks the highlighted suggestion, sends nothing yet
+        assert await box.input_value() == "您好，这里是泰安12345热线，请问有什么可以帮您？"
+        await box.press("Shift+Enter")
+        await box.type("请稍等")
+        assert await box.input_value() == "您好，这里是泰安12345热线，请问有什么可以帮您？\n请稍等"
+        await box.press("Enter")
+        await agent.wait_for_selector(".transcript li.agent:has-text('请稍等')")
+        assert await box.input_value() == ""
+
+        await box.type("/驾照")  # the knowledge base answers too, with their confidence
+        kb = agent.locator(".suggest li.kb").first
+        await kb.wait_for()
+        assert "匹配度" in await kb.inner_text()
+        await agent.screenshot(path=f"{SHOTS}/composer-suggest-desk-{backend(db_url)}.png")
+        await box.press("Escape")
+        await box.fill("")
+
+        await agent.click(".modes .mode[data-mode=note]")
+        await box.type("市民说驾照是上周在泰山区丢的，需核实")
+        await box.press("Enter")
+        note = agent.locator(".transcript li.note")
+        await note.wait_for()
+        assert "孙坐席" in await note.inner_text() and "市民不可见" in await note.inner_text()
+        await agent.screenshot(path=f"{SHOTS}/conversation-notes-desk-{backend(db_url)}.png")
+        phone = await console_page(browser, client, "k1", PHONE)
+        await phone.click(f"#list li[data-id='{cid}']")
+        await phone.wait_for_selector(".transcript li.note")
+        await phone.screenshot(path=f"{SHOTS}/conversation-notes-phone-{backend(db_url)}.png")
+        await phone.locator(".composer textarea").type("/g")
+        await phone.wait_for_selector(".suggest li.canned")
+        await phone.screenshot(path=f"{SHOTS}/composer-suggest-phone-{backend(db_url)}.png")
+
+        citizen = await (await browser.new_context(viewport=PHONE)).new_page()
+        await citizen.goto(str(client.make_url("/")))
+        await citizen.evaluate("s => localStorage.setItem('hotline12345.session', s)", "cannedsession1")
+        await citizen.reload()
+        await citizen.wait_for_selector(".msg.agent:has-text('请稍等')")
+        assert "核实" not in await citizen.inner_text("#log")
+    texts = await agent_texts(client, cid)
+    assert texts == ["您好，这里是泰安12345热线，请问有什么可以帮您？\n请稍等"]
+
+
+async def test_search_ticket_view_and_history(make_client, db_url) -> None:
+    client = await make_client(db_url=db_url)
+    await add_agent(client, "v1")
+    call = await stored_message(client, Channel.IVR, "13800000021", "电话里说小区夜里施工太吵")
+    web = await stored_message(client, Channel.WEB, "historybrowser1", "网上再反映一次施工噪音")
+    for i in range(3):
+        await stored_message(client, Channel.WEB, f"othersession{i:04d}", f"其他市民的事情{i}")
+    http, csrf = await login(client, "v1")
+    try:
+        resp = await http.post(client.make_url(f"/console/api/conversations/{call}/tickets"),
+                               headers={"X-CSRF-Token": csrf},
+                               json={"description": "泰山区幸福小区夜间施工噪音扰民", "request_type": "complaint",
+                                     "contact_phone": "13800000021"})
+        number = (await resp.json())["number"]
+        resp = await http.post(client.make_url(f"/console/api/conversations/{web}/tickets"),
+                               headers={"X-CSRF-Token": csrf},
+                               json={"description": "幸福小区晚上施工的噪音还是很大", "request_type": "complaint",
+                                     "contact_phone": "13800000021"})
+        assert resp.status == 201
+    finally:
+        await http.close()
+    async with chromium() as browser:
+        for viewport, size in ((DESK, "desk"), (PHONE, "phone")):
+            page = await console_page(browser, client, "v1", viewport)
+            await page.fill("#q", "13800000021")
+            # The caller, and the web citizen who gave that number on a ticket; none of the others.
+            await page.wait_for_function("() => document.querySelectorAll('#list li[data-id]').length === 2")
+            found = await page.eval_on_selector_all("#list li[data-id]", "ls => ls.map(l => Number(l.dataset.id))")
+            assert sorted(found) == sorted([call, web])
+            await page.screenshot(path=f"{SHOTS}/search-{size}-{backend(db_url)}.png")
+
+            await page.click("#search .tab[data-scope=tickets]")
+            await page.fill("#q", number)
+            await page.click(f"#ticket-list li[data-number='{number}']")
+            await page.wait_for_selector("#ticket-view:not([hidden]) #tv-trail li")
+            assert "登记" in await page.inner_text("#tv-trail")
+            if size == "desk":
+                await page.select_option("#tv-form [name=category]", "城乡建设")
+                await page.fill("#tv-form [name=contact_name]", "王先生")
+                await page.click("#tv-form button[type=submit]")
+                await page.wait_for_selector("#tv-trail li:has-text('修改')")
+                trail = await page.inner_text("#tv-trail")
+                assert "→ 城乡建设" in trail and "联系人：（空） → 王先生" in trail
+                assert not re.search(r"[a-z_]{4,}", trail.replace("v1", ""))
+            await page.screenshot(path=f"{SHOTS}/ticket-view-{size}-{backend(db_url)}.png")
+            await page.click("#tv-close")
+
+            await page.click("#search .tab[data-scope=conversations]")
+            await page.fill("#q", "")
+            await page.locator(f"#list li[data-id='{web}']").click()
+            # The web citizen gave the caller's number on their ticket: the call and its ticket are theirs.
+            history = page.locator(f"#detail[data-id='{web}'] .history-list")
+            await history.locator(f"li.h-conv").wait_for()
+            text = await history.inner_text()
+            assert number in text and "电话" in text and "夜里施工太吵" in text and "其他市民" not in text
+            assert "138****0021" in await page.inner_text(".history-phones")
+            await history.locator("li.h-conv").click()  # opens the call
+            await page.wait_for_selector(f"#detail[data-id='{call}'] .history-list li.h-conv")
+            assert "网上再反映" in await page.inner_text(".history-list")
+            await page.screenshot(path=f"{SHOTS}/history-{size}-{backend(db_url)}.png")
+
+
+async def test_transfer_presence_takeover_and_typing_both_ways(make_client, db_url) -> None:
+    client = await make_client(db_url=db_url)
+    await add_agent(client, "t1", name="甲坐席")
+    await add_agent(client, "t2", name="乙坐席")
+    await add_agent(client, "boss3", role="supervisor", name="丙值班长")
+    async with chromium() as browser:
+        citizen = await (await browser.new_context(viewport=PHONE)).new_page()
+        await citizen.goto(str(client.make_url("/")))
+        await citizen.fill("#text", "我要找人工客服")
+        await citizen.click("#send")
+        await citizen.wait_for_selector(".msg.system")
+        session = await citizen.evaluate("localStorage.getItem('hotline12345.session')")
+        cid = await web_conversation(client, session)
+
+        first = await console_page(browser, client, "t1")
+        second = await console_page(browser, client, "t2")
+        await first.wait_for_selector("#agents li.online[data-username=t2]")  # presence, live
+        await first.click(f"#list li[data-id='{cid}']")
+        await first.click(".takeover")
+        await first.wait_for_selector(".composer .send:enabled")
+
+        # The citizen types: the agent sees it; the agent types: the citizen sees 客服正在输入….
+        await citizen.type("#text", "我家楼下")
+        await first.wait_for_selector(".head .typing:not([hidden])")
+        await first.locator(".composer textarea").type("您好")
+        await citizen.wait_for_selector("#typing:not([hidden])")
+        assert await citizen.inner_text("#typing") == "客服正在输入…"
+        await citizen.screenshot(path=f"{SHOTS}/webchat-agent-typing-phone-{backend(db_url)}.png")
+        await first.screenshot(path=f"{SHOTS}/citizen-typing-desk-{backend(db_url)}.png")
+
+        await first.select_option(".transfer-to", "t2")
+        await first.click(".transfer-go")
+        await second.wait_for_selector("#toast:not([hidden])")
+        assert "甲坐席" in await second.inner_text("#toast")
+        await second.click("#toast button")
+        await second.wait_for_selector(f"#detail[data-id='{cid}'] .composer .send:enabled")
+        await first.wait_for_selector(".composer .send:disabled")
+        await second.fill(".composer textarea", "您好，我是乙坐席，接着为您服务")
+        await second.press(".composer textarea", "Enter")
+        await citizen.wait_for_selector(".msg.agent:has-text('乙坐席')")
+
+        boss = await console_page(browser, client, "boss3")
+        await boss.click(f"#list li[data-id='{cid}']")
+        assert await boss.is_disabled(".takeover")
+        await boss.click(".force")
+        await boss.wait_for_selector(".state:has-text('丙值班长')")
+        await second.wait_for_selector(".composer .send:disabled")
+        assert "丙值班长" in (await second.get_attribute(".composer .send", "title") or "")
+        await second.close()
+        await first.wait_for_selector("#agents li.offline[data-username=t2]")
+    from gateway.store.schema import audit_log
+    actions = await client.app[STORE].db.run(lambda conn: conn.execute(
+        sa.select(audit_log.c.action).where(audit_log.c.conversation_id == cid).order_by(audit_log.c.id)).scalars().all())
+    assert actions == ["takeover", "transfer", "reply", "supervisor_takeover"]
