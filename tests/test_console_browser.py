@@ -317,3 +317,29 @@ async def test_transfer_presence_takeover_and_typing_both_ways(make_client, db_u
     actions = await client.app[STORE].db.run(lambda conn: conn.execute(
         sa.select(audit_log.c.action).where(audit_log.c.conversation_id == cid).order_by(audit_log.c.id)).scalars().all())
     assert actions == ["takeover", "transfer", "reply", "supervisor_takeover"]
+
+
+async def test_a_legal_seat_agent_has_the_legal_matters_in_an_own_list(make_client, db_url) -> None:
+    """Art. 17 special seats: a conversation about a matter already in court waits in the legal seat's list;
+    the general agent's list leaves it out while a legal seat agent is online."""
+    client = await make_client(db_url=db_url)
+    await add_agent(client, "law2", name="法律专席坐席")
+    await add_agent(client, "gen2", name="普通坐席")
+    await client.app[STORE].workspace.set_skills("law2", ["legal"])
+    await citizen_says(client, "legalbrowser01", "我已经向法院起诉了，开发商一直拖着不交房")
+    await citizen_says(client, "legalbrowser01", "我要人工客服")
+    legal = await web_conversation(client, "legalbrowser01")
+    await citizen_says(client, "plainbrowser01", "我要人工客服")
+    plain = await web_conversation(client, "plainbrowser01")
+    async with chromium() as browser:
+        general = await console_page(browser, client, "gen2")
+        await general.wait_for_selector(f"#list li[data-id='{legal}'] .badge.seat")  # nobody of the seat online
+        assert await general.is_hidden("#seat-tab")
+        lawyer = await console_page(browser, client, "law2")
+        await general.wait_for_selector(f"#list li[data-id='{legal}']", state="detached")
+        assert await general.locator(f"#list li[data-id='{plain}']").count() == 1
+        await lawyer.click("#seat-tab")
+        await lawyer.wait_for_function(
+            "() => [...document.querySelectorAll('#list li[data-id]')].map(l => l.dataset.id).join() === '%d'" % legal)
+        assert await lawyer.inner_text(f"#list li[data-id='{legal}'] .badge.seat") == "法律服务专席"
+        await lawyer.screenshot(path=f"{SHOTS}/seat-queue-desk-{backend(db_url)}.png")

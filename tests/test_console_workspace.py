@@ -338,3 +338,56 @@ async def test_presence_and_typing_both_ways(client: TestClient) -> None:
     finally:
         await y1.close()
         await y2.close()
+
+
+def test_the_special_seat_is_read_from_the_triage() -> None:
+    from routing.seats import seat_for
+    assert seat_for({"disposition": "legal_channel", "category": "城乡建设"}) == "legal"
+    assert seat_for({"disposition": "accept", "category": "政法"}) == "legal"
+    assert seat_for({"disposition": "accept", "category": "经济管理"}) == "enterprise"
+    assert seat_for({"disposition": "accept", "category": "城乡建设"}) is None
+    assert seat_for(None) is None
+
+
+async def test_legal_matters_wait_in_the_legal_seats_own_list_while_one_is_online(client: TestClient) -> None:
+    import asyncio
+    await add_agent(client, "law1", name="法律专席")
+    await add_agent(client, "gen1")
+    await add_agent(client, "sup1", role="supervisor")
+    sup, sup_csrf = await login(client, "sup1")
+    gen, gen_csrf = await login(client, "gen1")
+    law, _ = await login(client, "law1")
+    try:
+        denied = await gen.put(client.make_url("/console/api/agents/law1/skills"), json={"skills": ["legal"]},
+                               headers={"X-CSRF-Token": gen_csrf})
+        assert denied.status == 403
+        bad = await sup.put(client.make_url("/console/api/agents/law1/skills"), json={"skills": ["cooking"]},
+                            headers={"X-CSRF-Token": sup_csrf})
+        assert bad.status == 400
+        ok = await sup.put(client.make_url("/console/api/agents/law1/skills"), json={"skills": ["legal"]},
+                           headers={"X-CSRF-Token": sup_csrf})
+        assert ok.status == 200 and (await (await law.get(client.make_url("/console/api/me"))).json())["skills"] == ["legal"]
+
+        await citizen_says(client, "legalseat0001", "我已经向法院起诉了，开发商一直拖着不交房")
+        await citizen_says(client, "legalseat0001", "我要人工客服")
+        legal = await web_conversation(client, "legalseat0001")
+        await citizen_says(client, "plainseat0001", "我要人工客服")
+        plain = await web_conversation(client, "plainseat0001")
+
+        async def listed(http, **params: str) -> list:
+            resp = await http.get(client.make_url("/console/api/conversations"), params=params)
+            return [(i["id"], i["seat"]) for i in (await resp.json())["items"]]
+        # Nobody of the legal seat online: it waits in the general queue, marked for the seat.
+        assert (legal, "legal") in await listed(gen)
+        ws = await law.ws_connect(client.make_url("/console/api/ws"))
+        for _ in range(50):
+            if (legal, "legal") not in await listed(gen):
+                break
+            await asyncio.sleep(0.05)
+        assert await listed(gen) == [(plain, None)]
+        assert await listed(law, queue="seat") == [(legal, "legal")]
+        assert {c for c, _ in await listed(sup)} == {legal, plain}
+        await ws.close()
+    finally:
+        for http in (sup, gen, law):
+            await http.close()

@@ -35,6 +35,7 @@ from gateway.store.schema import CONVERSATION_STATES
 from gateway.store.tickets import TicketFilter
 from gateway.store.workspace import AgentNotFound, CannedNotFound, DuplicateShortcut, Transfer
 from routing.lifecycle import STATUS_ZH
+from routing.seats import SEATS
 from nlu.pii import mask_phone, normalize_phone
 from routing.lifecycle import TransitionRefused
 from routing.supervision import board
@@ -110,6 +111,7 @@ def _list_item(c: dict[str, Any]) -> dict[str, Any]:
         # The wait counts from the request for a human, not from the conversation's first message.
         "waiting_since": _iso(since), "handoff_at": _iso(c["handoff_at"]),
         "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"]),
+        "seat": c["seat"] if waiting else None,
         # The server's order as a key, so a live update can put one row in its place.
         "sort": [c["rank_group"], since.timestamp() if since else 0, -c["id"]]}
 
@@ -140,6 +142,7 @@ class ConsoleApi:
             web.get("/console/api/conversations", self.conversations),
             web.get("/console/api/labels", self.labels),
             web.get("/console/api/agents", self.agents),
+            web.put("/console/api/agents/{username}/skills", self.set_skills),
             web.get("/console/api/tickets", self.tickets),
             web.get("/console/api/tickets/{number}", self.ticket),
             web.get("/console/api/conversations/{id:\\d+}/history", self.history),
@@ -189,8 +192,9 @@ class ConsoleApi:
             raise TooManyAttempts(f"account {username!r} locked")
         if result.agent is None or result.token is None:
             raise Unauthorized("wrong username or password", code="bad_credentials", message_zh="用户名或密码错误。")
+        skills = await self._skills(result.agent.username)
         resp = web.json_response({"username": result.agent.username, "display_name": result.agent.display_name,
-                                  "role": result.agent.role, "csrf": result.csrf})
+                                  "role": result.agent.role, "csrf": result.csrf, "skills": skills})
         resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure or came_over_https(request, self._trusted_proxies),
                         max_age=8 * 3600, path="/console")
         return resp
@@ -205,6 +209,9 @@ class ConsoleApi:
             raise Forbidden("missing or wrong CSRF token", code="bad_csrf", message_zh="页面已过期，请刷新后重试。")
         return agent
 
+    async def _skills(self, username: str) -> list[str]:
+        return next((a["skills"] for a in await self._store().workspace.agents() if a["username"] == username), [])
+
     async def logout(self, request: web.Request) -> web.Response:
         await self._agent(request, change=True)
         await self._store().agents.logout(request.cookies[COOKIE])
@@ -215,24 +222,38 @@ class ConsoleApi:
     async def me(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
         _, csrf = await self._store().agents.session(request.cookies[COOKIE]) or (None, "")
+        skills = await self._skills(agent.username)
         return web.json_response({"username": agent.username, "display_name": agent.display_name,
-                                  "role": agent.role, "csrf": csrf})
+                                  "role": agent.role, "csrf": csrf, "skills": skills})
 
     # --- conversations
 
     async def conversations(self, request: web.Request) -> web.Response:
         """One page of the list (`offset`, `limit` at most 100), filtered on the server; `id=` asks for
         one row only, so the page can update a single row from a live event."""
-        await self._agent(request)
-        query = conversation_query(request.query)
+        agent = await self._agent(request)
+        query = await self._seat_rule(agent, conversation_query(request.query), request.query.get("queue") == "seat")
         rows, total = await self._store().agents.conversations(query)
         return web.json_response({"items": [_list_item(r) for r in rows], "total": total,
                                   "offset": query.offset, "limit": query.limit})
 
+    async def _seat_rule(self, agent: Agent, query: ConversationQuery, own_queue: bool) -> ConversationQuery:
+        """Art. 17 special seats: a skilled agent's own waiting list (`queue=seat`); and while an agent with
+        the skill is online, the conversations waiting for that seat leave the other agents' lists
+        (supervisors see everything; with nobody of the skill online they stay in the general queue)."""
+        everyone = await self._store().workspace.agents()
+        mine = next((tuple(a["skills"]) for a in everyone if a["username"] == agent.username), ())
+        if own_queue:
+            return dataclasses.replace(query, seats=mine)
+        if agent.role == "supervisor":
+            return query
+        staffed = {s for a in everyone if a["username"] in self._online for s in a["skills"]}
+        return dataclasses.replace(query, hide_seats=tuple(sorted(staffed - set(mine))))
+
     async def labels(self, request: web.Request) -> web.Response:
         await self._agent(request)
         api = self._tickets()
-        return web.json_response({**labels(), "categories": sorted(api.categories),
+        return web.json_response({**labels(), "categories": sorted(api.categories), "seat": SEATS,
                                   "units": {u.id: u.name for u in api.planner.units.values()}})
 
     async def conversation(self, request: web.Request) -> web.Response:
@@ -538,6 +559,19 @@ class ConsoleApi:
         await self._agent(request)
         return web.json_response({"items": [{**a, "online": a["username"] in self._online}
                                             for a in await self._store().workspace.agents()]})
+
+    async def set_skills(self, request: web.Request) -> web.Response:
+        """A supervisor names an agent's special seats (Art. 17); audited."""
+        boss = await self._supervisor(request)
+        skills = (await json_object(request)).get("skills")
+        if not isinstance(skills, list) or any(s not in SEATS for s in skills):
+            raise BadRequest("skills: a list of legal|enterprise", code="bad_skills", message_zh="专席类型不正确。")
+        username = request.match_info["username"]
+        chosen = sorted(set(skills))
+        if not await self._store().workspace.set_skills(username, chosen):
+            raise NotFound("no such agent", code="agent_not_found", message_zh="没有该坐席。")
+        await self._store().agents.log(boss, "skills_set", None, {"agent": username, "skills": chosen})
+        return web.json_response({"username": username, "skills": chosen})
 
     async def tickets(self, request: web.Request) -> web.Response:
         """Ticket search: `q` is a ticket number, a phone number or words of the description."""

@@ -74,6 +74,8 @@ class ConversationQuery:
     state: str | None = None
     category: str | None = None   # of a ticket opened in the conversation
     only_id: int | None = None    # one row, for live updates of the list
+    seats: tuple[str, ...] | None = None  # a skilled agent's own waiting list (Art. 17 special seats)
+    hide_seats: tuple[str, ...] = ()      # seats whose waiting conversations other agents' lists leave out
     offset: int = 0
     limit: int = 50
 
@@ -100,6 +102,11 @@ def _conversation_page(conn: Connection, query: ConversationQuery) -> tuple[list
         conds.append(conversations.c.id == query.only_id)
     if query.channel:
         conds.append(conversations.c.channel == query.channel)
+    if query.seats is not None:
+        conds += [conversations.c.state == "waiting_for_agent", conversations.c.seat.in_(query.seats)]
+    if query.hide_seats:
+        conds.append(sa.not_(sa.and_(conversations.c.state == "waiting_for_agent",
+                                     sa.func.coalesce(conversations.c.seat, "").in_(query.hide_seats))))
     if query.category:
         conds.append(sa.exists().where(tickets.c.conversation_id == conversations.c.id,
                                        tickets.c.category == query.category))
@@ -114,7 +121,7 @@ def _conversation_page(conn: Connection, query: ConversationQuery) -> tuple[list
     group, waiting = _order_columns()
     base = (sa.select(conversations.c.id, conversations.c.channel, conversations.c.state, conversations.c.agent_id,
                       conversations.c.emergency, conversations.c.created_at, conversations.c.handoff_at,
-                      conversations.c.contact_id, contacts.c.external_user,
+                      conversations.c.seat, conversations.c.contact_id, contacts.c.external_user,
                       contacts.c.blocked_at.is_not(None).label("contact_blocked"),
                       group.label("rank_group"), waiting.label("rank_wait"))
             .join(contacts, contacts.c.id == conversations.c.contact_id).where(*conds))

@@ -86,6 +86,8 @@ conversations = sa.Table(
     sa.Column("closed_at", UTCDateTime()),
     # When the citizen (or the bot) last asked for a human: agents count the wait from here.
     sa.Column("handoff_at", UTCDateTime()),
+    # The special seat (Art. 17, routing/seats.py) whose agents' waiting list it joins, or NULL.
+    sa.Column("seat", sa.String(16)),
     sa.CheckConstraint(
         "state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name="state"
     ),

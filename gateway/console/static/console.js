@@ -82,6 +82,7 @@
     $("me").textContent = who.display_name + "（" + who.username + "）";
     $("login").hidden = true; $("app").hidden = false;
     $("canned-admin-open").hidden = who.role !== "supervisor";
+    $("seat-tab").hidden = !(who.skills && who.skills.length);
     api("GET", "/console/api/labels").then(function (data) { L = data; fillFilters(); }).then(function () {
       return loadAgents();
     }).then(function () { loadList(); loadCallbacks(); connect(); });
@@ -125,7 +126,8 @@
       var li = el("li", a.online ? "online" : "offline");
       li.dataset.username = u;
       li.appendChild(el("span", "dot"));
-      li.appendChild(el("span", "", a.display_name + (a.role === "supervisor" ? "（值班长）" : "")));
+      li.appendChild(el("span", "", a.display_name + (a.role === "supervisor" ? "（值班长）" : "") +
+        (a.skills.length ? " · " + a.skills.map(function (k) { return label("seat", k); }).join("、") : "")));
       li.appendChild(el("span", "presence", a.online ? "在线" : "离线"));
       ul.appendChild(li);
     });
@@ -178,15 +180,17 @@
 
   function readFilters() {
     var q = $("q").value.trim();
-    list.filters = { q: q, channel: $("f-channel").value, state: $("f-state").value, category: $("f-category").value };
+    list.filters = { q: q, channel: $("f-channel").value, state: scope === "seat" ? "" : $("f-state").value,
+                     category: $("f-category").value, queue: scope === "seat" ? "seat" : "" };
     tickets.filters = { q: q, channel: $("f-channel").value, status: $("f-status").value, category: $("f-category").value };
   }
 
   function setScope(s) {
     scope = s;
     document.querySelectorAll("#search .tab").forEach(function (t) { t.classList.toggle("on", t.dataset.scope === s); });
-    $("conversations-pane").hidden = s !== "conversations";
+    $("conversations-pane").hidden = s === "tickets";
     $("tickets-pane").hidden = s !== "tickets";
+    $("list-title").textContent = s === "seat" ? "我的专席队列" : "会话";
     $("f-state").hidden = s !== "conversations";
     $("f-status").hidden = s !== "tickets";
     search();
@@ -273,6 +277,7 @@
     var meta = el("div", "meta");
     meta.appendChild(el("span", "badge", label("channel", c.channel)));
     if (c.emergency) meta.appendChild(el("span", "badge emergency", "紧急"));
+    if (c.seat) meta.appendChild(el("span", "badge seat", label("seat", c.seat)));
     meta.appendChild(el("span", "badge " + c.state, label("state", c.state) + (c.agent ? "·" + c.agent : "")));
     meta.appendChild(el("span", "", c.citizen));
     var wait = el("span", "wait");
@@ -789,7 +794,10 @@
       var ev = JSON.parse(e.data);
       if (ev.type === "citizen_typing") { if (shown && ev.ref === shown.typing_ref) citizenTyping(); return; }
       if (ev.type === "presence") {
-        if (agentsById[ev.agent]) { agentsById[ev.agent].online = ev.online; drawAgents(); } else loadAgents();
+        var who = agentsById[ev.agent];
+        if (who) { who.online = ev.online; drawAgents(); } else loadAgents();
+        // A special seat staffed or left: its waiting conversations move between lists (Art. 17).
+        if (who && who.skills.length && ev.agent !== me.username && scope !== "tickets") loadList();
         return;
       }
       if (ev.type === "emergency" || ev.type === "handoff") beep();

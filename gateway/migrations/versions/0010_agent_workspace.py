@@ -1,4 +1,4 @@
-"""agent workspace: when a conversation asked for a human, internal notes, team canned replies, agent skills
+"""agent workspace: when a conversation asked for a human and for which special seat, internal notes, team canned replies, agent skills
 
 Revision ID: 0010
 Revises: 0008
@@ -18,6 +18,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('handoff_at', UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('seat', sa.String(length=16), nullable=True))
     with op.batch_alter_table('agents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('skills', sa.JSON(), nullable=True))
     op.create_table(
@@ -52,4 +53,5 @@ def downgrade() -> None:
     with op.batch_alter_table('agents', schema=None) as batch_op:
         batch_op.drop_column('skills')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_column('seat')
         batch_op.drop_column('handoff_at')
