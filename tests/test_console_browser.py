@@ -89,6 +89,10 @@ async def test_the_list_is_paged_ordered_and_updated_row_by_row(make_client, db_
                                                   "ls => ls.filter(l => !l.dataset.mark).map(l => Number(l.dataset.id))")
         assert sorted(redrawn) == sorted([ids[30], new]) and whole_reloads == []
         await page.screenshot(path=f"{SHOTS}/list-desk-{db_url.split(':')[0]}.png")
+        phone = await console_page(browser, client, "a2", PHONE)
+        await phone.wait_for_selector("#list li[data-id]")
+        assert await phone.is_visible("#more")
+        await phone.screenshot(path=f"{SHOTS}/list-phone-{db_url.split(':')[0]}.png")
 
 
 async def test_only_the_owner_may_act_the_wait_counts_from_the_request_and_codes_are_chinese(make_client, db_url) -> None:

@@ -173,6 +173,7 @@ async def test_history_finds_the_citizen_across_channels_by_phone_openid_and_add
         assert from_call["phones"] == ["138****0011"]  # masked for the screen
         from_web = await history(web)
         assert [c["id"] for c in from_web["conversations"]] == [call]
+        assert from_web["tickets"] == []  # its own ticket is shown with the conversation, not as history
         assert second_wechat != first_wechat
         assert [c["id"] for c in (await history(second_wechat))["conversations"]] == [first_wechat]
         assert (await history(stranger))["conversations"] == []

@@ -195,7 +195,9 @@ class Workspace:
             ticket_rows = conn.execute(
                 sa.select(tickets.c.number, tickets.c.status, tickets.c.channel, tickets.c.category,
                           tickets.c.description, tickets.c.created_at, tickets.c.conversation_id)
-                .where(sa.or_(*match)).order_by(tickets.c.id.desc()).limit(HISTORY_LIMIT)).all()
+                .where(sa.or_(*match), sa.or_(tickets.c.conversation_id.is_(None),  # this one's are shown above
+                                              tickets.c.conversation_id != conversation_id))
+                .order_by(tickets.c.id.desc()).limit(HISTORY_LIMIT)).all()
             return {
                 "phones": sorted(phones),
                 "conversations": [{"id": c.id, "channel": c.channel, "state": c.state, "external_user": c.external_user,
