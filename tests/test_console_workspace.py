@@ -392,3 +392,49 @@ async def test_legal_matters_wait_in_the_legal_seats_own_list_while_one_is_onlin
     finally:
         for http in (sup, gen, law):
             await http.close()
+
+
+async def test_a_supervisor_assigns_a_waiting_conversation_to_an_agent(client: TestClient) -> None:
+    await add_agent(client, "as1")
+    await add_agent(client, "as2")
+    await add_agent(client, "assup", role="supervisor")
+    await citizen_says(client, "assignsession1", "我要人工客服")
+    cid = await web_conversation(client, "assignsession1")
+    sup, sup_csrf = await login(client, "assup")
+    agent, agent_csrf = await login(client, "as1")
+    try:
+        refused = await agent.post(client.make_url(f"/console/api/conversations/{cid}/transfer"), json={"to": "as2"},
+                                   headers={"X-CSRF-Token": agent_csrf})
+        assert refused.status == 409  # an agent gives away only what they hold
+        ok = await sup.post(client.make_url(f"/console/api/conversations/{cid}/transfer"), json={"to": "as1"},
+                            headers={"X-CSRF-Token": sup_csrf})
+        assert ok.status == 200
+        detail = await (await agent.get(client.make_url(f"/console/api/conversations/{cid}"))).json()
+        assert detail["state"] == "agent" and detail["agent"] == "as1"
+        reply = await agent.post(client.make_url(f"/console/api/conversations/{cid}/reply"), json={"text": "您好"},
+                                 headers={"X-CSRF-Token": agent_csrf})
+        assert reply.status == 200
+    finally:
+        await sup.close()
+        await agent.close()
+
+
+async def test_user_add_with_special_seats(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gateway.settings import PROJECT_ROOT
+    from gateway.store import open_store
+    from tests.console_helpers import PASSWORD
+    url = f"sqlite:///{tmp_path / 'seats.db'}"
+    env = {**os.environ, "HOTLINE_DATABASE_URL": url, "HOTLINE_NEW_PASSWORD": PASSWORD}
+    run = [sys.executable, "-m", "gateway.cli", "user", "add", "wu", "--name", "吴律师", "--skills", "legal"]
+    done = subprocess.run(run, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    wrong = subprocess.run(run[:-1] + ["cooking"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and wrong.returncode == 2
+    store = await open_store(url, auto_migrate=False)
+    try:
+        assert [a["skills"] for a in await store.workspace.agents()] == [["legal"]]
+    finally:
+        await store.db.dispose()
