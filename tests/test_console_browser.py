@@ -289,6 +289,7 @@ async def test_transfer_presence_takeover_and_typing_both_ways(make_client, db_u
         await first.wait_for_selector(".composer .send:enabled")
 
         # The citizen types: the agent sees it; the agent types: the citizen sees 客服正在输入….
+        await asyncio.sleep(2.6)  # the page tells at most every 2.5 s (filling in the first message told already)
         await citizen.type("#text", "我家楼下")
         await first.wait_for_selector(".head .typing:not([hidden])")
         await first.locator(".composer textarea").type("您好")
