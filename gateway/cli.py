@@ -94,13 +94,17 @@ def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
     return 0
 
 
-def _user_add(settings: Settings, username: str, display_name: str, role: str) -> int:
+def _user_add(settings: Settings, username: str, display_name: str, role: str, skills: list[str] | None = None) -> int:
     """Create a console account; the password comes from HOTLINE_NEW_PASSWORD or the terminal."""
     import getpass
     import os
 
     from gateway.store import open_store
 
+    from routing.seats import SEATS
+    if any(s not in SEATS for s in skills or []):
+        print(f"hotline: skills are among {', '.join(SEATS)}", file=sys.stderr)
+        return 2
     password = os.environ.get("HOTLINE_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
     if len(password) < 10:
         print("hotline: the password needs at least 10 characters", file=sys.stderr)
@@ -111,6 +115,8 @@ def _user_add(settings: Settings, username: str, display_name: str, role: str) -
                                  clock=settings.clock.clock())
         try:
             await store.agents.add(username, display_name or username, role, password)
+            if skills:
+                await store.workspace.set_skills(username, skills)
         finally:
             await store.db.dispose()
 
@@ -255,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     user_add.add_argument("username")
     user_add.add_argument("--name", default="", help="name shown in the console")
     user_add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    user_add.add_argument("--skills", help="special seats (Art. 17), comma-separated: legal,enterprise")
     unit_user = sub.add_parser("unit-user", help="handling units' portal accounts (/unit/)")
     unit_user_sub = unit_user.add_subparsers(dest="unit_user_command", required=True)
     unit_user_add = unit_user_sub.add_parser(
@@ -301,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{write_userdict(words, args.file)} words written to {args.file}")
             return 0
         if args.command == "user":
-            return _user_add(settings, args.username, args.name, args.role)
+            return _user_add(settings, args.username, args.name, args.role,
+                             [s for s in (args.skills or "").split(",") if s])
         if args.command == "unit-user":
             return _unit_user_add(settings, args.unit, args.username, args.name, args.role)
         if args.command == "outbox":

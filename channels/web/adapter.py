@@ -9,6 +9,7 @@ message and answered the same way.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, ContextManager, Protocol, Sequence
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.errors import BadRequest, Forbidden, PayloadTooLarge, TooManyRequests
@@ -61,6 +62,11 @@ def topic(session: str) -> str:
     return f"web:{session}"
 
 
+def typing_ref(session: str) -> str:
+    """What agents are told of a typing citizen: a digest, never the session (it opens the history)."""
+    return hashlib.sha256(f"typing:{session}".encode()).hexdigest()[:16]
+
+
 class WebChannel:
     channel = Channel.WEB
     # A web reply is delivered by being stored (capability delivered_on_store): the page reads history,
@@ -78,6 +84,7 @@ class WebChannel:
         self._new_sessions = SlidingWindow(limits.new_sessions_per_hour_per_address, 3600)
         self._known_sessions = SlidingWindow(1, 6 * 3600)  # sessions seen lately (1 = "seen")
         self._flagged = SlidingWindow(1, 3600)             # agents are told once an hour per client
+        self._typing = SlidingWindow(1, 2)                 # "the citizen is typing" at most every 2 s
         self._in_flight: dict[str, "asyncio.Future[Any]"] = {}  # external id -> the answer being prepared
         self._media = media
         self._history = history
@@ -201,8 +208,10 @@ class WebChannel:
         with self._events.subscribe(topic(session)) as queue:
             pump = asyncio.ensure_future(self._pump(ws, queue))
             try:
-                async for _msg in ws:  # the page sends nothing; this waits for the close
-                    pass
+                async for msg in ws:  # the page sends only "typing"; this waits for the close
+                    if msg.type == WSMsgType.TEXT and msg.data == '{"type":"typing"}' \
+                            and self._typing.allow(session):
+                        self._events.publish(self._agents_topic, {"type": "citizen_typing", "ref": typing_ref(session)})
             finally:
                 pump.cancel()
         return ws

@@ -108,6 +108,11 @@ class TicketsApi:
             contact_name=data.contact_name or None, contact_phone=phone, anonymous=data.anonymous,
             utility=triage.utility)
 
+    @property
+    def categories(self) -> frozenset[str]:
+        """The taxonomy's level-1 names (the console offers them as filters)."""
+        return self._categories
+
     def new_due_date(self) -> Any:
         """A fresh deadline for re-handling, counted from today like a new complaint."""
         return self.planner.due_for("complaint", utility=False)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
+import re
 from urllib.parse import urlsplit
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from bot.engine import BotEngine, BotUnavailableError
 from channels.base import Channel
 from channels.http_body import json_object
-from channels.rate_limit import came_over_https
+from channels.rate_limit import SlidingWindow, came_over_https
+from channels.web.adapter import topic as web_topic, typing_ref
 from channels.media import MediaStore
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
 from gateway.api.tickets import TicketsApi
@@ -29,6 +32,14 @@ from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
 from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
 from gateway.console.citizens import citizen_label
+from gateway.console.labels import CHANNEL_ZH, labels
+from gateway.store.agents import PAGE_LIMIT, Agent, ContactNotFound, ConversationQuery, TakeoverRefused
+from gateway.store.schema import CONVERSATION_STATES
+from gateway.store.tickets import TicketFilter
+from gateway.store.workspace import AgentNotFound, CannedNotFound, DuplicateShortcut, Transfer
+from routing.lifecycle import STATUS_ZH
+from routing.seats import SEATS
+from nlu.pii import mask_phone, normalize_phone
 from routing.lifecycle import TransitionRefused
 from routing.supervision import board, extended_due
 from routing.satisfaction import RATING_LEVELS
@@ -39,13 +50,63 @@ COOKIE = "hotline_console"
 STATIC = Path(__file__).resolve().parent / "static"
 HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您服务。"
 MAX_REPLY = 2000
-PRIORITY = {"waiting_for_agent": 0, "agent": 1, "bot": 2}
+TICKET_NUMBER = re.compile(r"^\d{8}-\d{6}$")
+SHORTCUT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class TooManyAttempts(ServiceError):
     status = 423
     code = "account_locked"
     message_zh = "登录失败次数过多，账号已暂时锁定，请15分钟后再试。"
+
+
+def _iso(at: Any) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", code=f"bad_{name}", message_zh="分页参数不正确。") from None
+    if value < low:
+        raise BadRequest(f"{name} must be at least {low}", code=f"bad_{name}", message_zh="分页参数不正确。")
+    return min(value, high)
+
+
+def conversation_query(query: Any, page_size: int = 50) -> ConversationQuery:
+    """The list's filters from the query string; the page size is capped at PAGE_LIMIT whatever is asked."""
+    state, channel = query.get("state") or None, query.get("channel") or None
+    if state is not None and state not in CONVERSATION_STATES:
+        raise BadRequest("unknown state", code="bad_state", message_zh="会话状态不正确。")
+    if channel is not None and channel not in CHANNEL_ZH:
+        raise BadRequest("unknown channel", code="bad_channel", message_zh="渠道不正确。")
+    q = (query.get("q") or "").strip()[:64] or None
+    only = query.get("id")
+    return ConversationQuery(
+        q=q, phone=normalize_phone(q) if q else None, channel=channel, state=state,
+        category=(query.get("category") or "").strip()[:64] or None,
+        only_id=_int_param(query, "id", 0, 1, 10**18) if only else None,
+        offset=_int_param(query, "offset", 0, 0, 10**9), limit=_int_param(query, "limit", page_size, 1, PAGE_LIMIT))
+
+
+def _list_item(c: dict[str, Any]) -> dict[str, Any]:
+    waiting = c["state"] == "waiting_for_agent"
+    since = (c["handoff_at"] or c["created_at"]) if waiting else None
+    return {
+        "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
+        "emergency": bool(c["emergency"]), "citizen": citizen_label(c["channel"], c["external_user"]),
+        "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
+        "last_from_citizen": c["last_direction"] == "in",
+        # The wait counts from the request for a human, not from the conversation's first message.
+        "waiting_since": _iso(since), "handoff_at": _iso(c["handoff_at"]),
+        "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"]),
+        "seat": c["seat"] if waiting else None,
+        # The server's order as a key, so a live update can put one row in its place.
+        "sort": [c["rank_group"], since.timestamp() if since else 0, -c["id"]]}
 
 
 class ConsoleApi:
@@ -62,6 +123,8 @@ class ConsoleApi:
         self._hub = hub
         self._secure = secure_cookies
         self._trusted_proxies = trusted_proxies
+        self._online: dict[str, int] = {}
+        self._typing = SlidingWindow(1, 2)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -70,6 +133,18 @@ class ConsoleApi:
             web.post("/console/api/login", self.login), web.post("/console/api/logout", self.logout),
             web.get("/console/api/me", self.me),
             web.get("/console/api/conversations", self.conversations),
+            web.get("/console/api/labels", self.labels),
+            web.get("/console/api/agents", self.agents),
+            web.put("/console/api/agents/{username}/skills", self.set_skills),
+            web.get("/console/api/tickets", self.tickets),
+            web.get("/console/api/tickets/{number}", self.ticket),
+            web.get("/console/api/conversations/{id:\\d+}/history", self.history),
+            web.post("/console/api/conversations/{id:\\d+}/notes", self.add_note),
+            web.post("/console/api/conversations/{id:\\d+}/transfer", self.transfer),
+            web.get("/console/api/canned", self.canned),
+            web.post("/console/api/canned", self.save_canned),
+            web.put("/console/api/canned/{canned_id:\\d{1,18}}", self.save_canned),
+            web.delete("/console/api/canned/{canned_id:\\d{1,18}}", self.delete_canned),
             web.get("/console/api/conversations/{id:\\d+}", self.conversation),
             web.post("/console/api/conversations/{id:\\d+}/takeover", self.takeover),
             web.post("/console/api/conversations/{id:\\d+}/reply", self.reply),
@@ -111,8 +186,9 @@ class ConsoleApi:
             raise TooManyAttempts(f"account {username!r} locked")
         if result.agent is None or result.token is None:
             raise Unauthorized("wrong username or password", code="bad_credentials", message_zh="用户名或密码错误。")
+        skills = await self._skills(result.agent.username)
         resp = web.json_response({"username": result.agent.username, "display_name": result.agent.display_name,
-                                  "role": result.agent.role, "csrf": result.csrf})
+                                  "role": result.agent.role, "csrf": result.csrf, "skills": skills})
         resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure or came_over_https(request, self._trusted_proxies),
                         max_age=8 * 3600, path="/console")
         return resp
@@ -127,6 +203,9 @@ class ConsoleApi:
             raise Forbidden("missing or wrong CSRF token", code="bad_csrf", message_zh="页面已过期，请刷新后重试。")
         return agent
 
+    async def _skills(self, username: str) -> list[str]:
+        return next((a["skills"] for a in await self._store().workspace.agents() if a["username"] == username), [])
+
     async def logout(self, request: web.Request) -> web.Response:
         await self._agent(request, change=True)
         await self._store().agents.logout(request.cookies[COOKIE])
@@ -137,24 +216,39 @@ class ConsoleApi:
     async def me(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
         _, csrf = await self._store().agents.session(request.cookies[COOKIE]) or (None, "")
+        skills = await self._skills(agent.username)
         return web.json_response({"username": agent.username, "display_name": agent.display_name,
-                                  "role": agent.role, "csrf": csrf})
+                                  "role": agent.role, "csrf": csrf, "skills": skills})
 
     # --- conversations
 
     async def conversations(self, request: web.Request) -> web.Response:
+        """One page of the list (`offset`, `limit` at most 100), filtered on the server; `id=` asks for
+        one row only, so the page can update a single row from a live event."""
+        agent = await self._agent(request)
+        query = await self._seat_rule(agent, conversation_query(request.query), request.query.get("queue") == "seat")
+        rows, total = await self._store().agents.conversations(query)
+        return web.json_response({"items": [_list_item(r) for r in rows], "total": total,
+                                  "offset": query.offset, "limit": query.limit})
+
+    async def _seat_rule(self, agent: Agent, query: ConversationQuery, own_queue: bool) -> ConversationQuery:
+        """Art. 17 special seats: a skilled agent's own waiting list (`queue=seat`); and while an agent with
+        the skill is online, the conversations waiting for that seat leave the other agents' lists
+        (supervisors see everything; with nobody of the skill online they stay in the general queue)."""
+        everyone = await self._store().workspace.agents()
+        mine = next((tuple(a["skills"]) for a in everyone if a["username"] == agent.username), ())
+        if own_queue:
+            return dataclasses.replace(query, seats=mine)
+        if agent.role == "supervisor":
+            return query
+        staffed = {s for a in everyone if a["username"] in self._online for s in a["skills"]}
+        return dataclasses.replace(query, hide_seats=tuple(sorted(staffed - set(mine))))
+
+    async def labels(self, request: web.Request) -> web.Response:
         await self._agent(request)
-        items = []
-        for c in await self._store().agents.conversations():
-            items.append({
-                "id": c["id"], "channel": c["channel"], "state": c["state"], "agent": c["agent_id"],
-                "emergency": bool(c["emergency"]), "citizen": citizen_label(c["channel"], c["external_user"]),
-                "last_text": (c["last_text"] or "")[:120], "last_at": c["last_at"].isoformat(),
-                "last_from_citizen": c["last_direction"] == "in",
-                "waiting_since": c["first_at"].isoformat() if c["first_at"] else None,
-                "contact_id": c["contact_id"], "contact_blocked": bool(c["contact_blocked"])})
-        items.sort(key=lambda i: (not i["emergency"], PRIORITY.get(i["state"], 3), i["last_at"]))
-        return web.json_response({"items": items})
+        api = self._tickets()
+        return web.json_response({**labels(), "categories": sorted(api.categories), "seat": SEATS,
+                                  "units": {u.id: u.name for u in api.planner.units.values()}})
 
     async def conversation(self, request: web.Request) -> web.Response:
         await self._agent(request)
@@ -166,16 +260,32 @@ class ConsoleApi:
         conv, citizen = found
         history = await store.messages.history(conv.channel, conv.key)
         tickets = await store.tickets.for_conversation(cid)
+        info = await store.agents.conversation_info(cid)
         return web.json_response({
             "id": conv.id, "channel": conv.channel, "state": conv.state, "agent": conv.agent_id,
+            "agent_name": info["agent_name"], "handoff_at": _iso(info["handoff_at"]),
+            "contact_id": conv.contact_id,
             "emergency": conv.emergency, "citizen": citizen_label(conv.channel, citizen),
             "messages": [{**m.as_json(), "triage": m.triage} for m in history if m.conversation_id == cid],
             "tickets": [t.as_json(with_events=False) for t in tickets],
+            "notes": await store.workspace.notes(cid),
+            # Matches the web chat's typing events without showing agents the citizen's session.
+            "typing_ref": typing_ref(conv.key) if conv.channel == "web" else None,
             "audit": [{**a, "at": a["at"].isoformat()} for a in await store.agents.audit(cid)]})
 
     async def takeover(self, request: web.Request) -> web.Response:
+        """An agent takes a conversation nobody holds; with `{"force": true}` a supervisor takes over one
+        another agent holds (Art. 17 supervision; audited as `supervisor_takeover`)."""
         agent = await self._agent(request, change=True)
         cid = int(request.match_info["id"])
+        body = await json_object(request) if request.can_read_body else {}
+        if body.get("force") is True:
+            if agent.role != "supervisor":
+                raise Forbidden("supervisors only", code="supervisor_only", message_zh="只有值班长可以强制接管。")
+            moved = await self._move(cid, agent, None, supervisor_takeover=True)
+            self._hub.publish(CONSOLE_TOPIC, {"type": "assigned", "conversation_id": cid, "agent": agent.username,
+                                              "from": moved.from_agent, "by": agent.username, "takeover": True})
+            return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
         try:
             conv = await self._store().agents.takeover(cid, agent)
         except TakeoverRefused as exc:
@@ -186,11 +296,44 @@ class ConsoleApi:
                                           "agent": agent.username})
         return web.json_response({"id": cid, "state": "agent", "agent": agent.username})
 
+    async def transfer(self, request: web.Request) -> web.Response:
+        """The owner hands a conversation to another agent, or a supervisor assigns one; the receiver's
+        console is told (event `assigned`)."""
+        agent = await self._agent(request, change=True)
+        cid = int(request.match_info["id"])
+        to = (await json_object(request)).get("to")
+        if not isinstance(to, str) or not to or len(to) > 64:
+            raise BadRequest("to: the receiving agent's username", code="bad_agent", message_zh="请选择接收的坐席。")
+        if to == agent.username:
+            raise BadRequest("transfer to oneself", code="bad_agent", message_zh="不能转交给自己。")
+        moved = await self._move(cid, agent, to, supervisor_takeover=False)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "assigned", "conversation_id": cid, "agent": to,
+                                          "from": moved.from_agent, "by": agent.username})
+        return web.json_response({"id": cid, "state": "agent", "agent": to})
+
+    async def _move(self, cid: int, agent: Agent, to: str | None, supervisor_takeover: bool) -> Transfer:
+        try:
+            moved = await self._store().workspace.transfer(cid, agent, to, supervisor_takeover)
+        except AgentNotFound:
+            raise BadRequest("no such agent", code="bad_agent", message_zh="没有该坐席。") from None
+        except TakeoverRefused as exc:
+            if exc.state in ("closed", "missing"):
+                raise Conflict(str(exc), code="conversation_closed", message_zh="会话已结束或不存在。") from None
+            raise Conflict(str(exc), code="not_owner", message_zh=(
+                f"该会话由{exc.owner}接管，只有{exc.owner}或值班长可以转交。" if exc.owner else
+                "只有接管该会话的坐席或值班长可以转交。")) from None
+        await self._pause(moved.conversation.key)
+        log.info("conversation %d moved from %s to %s by %s", cid, moved.from_agent, moved.conversation.agent_id,
+                 agent.username)
+        return moved
+
     async def _owned(self, request: web.Request, agent: Agent) -> tuple[Any, str]:
-        found = await self._store().agents.owned(int(request.match_info["id"]), agent)
+        cid = int(request.match_info["id"])
+        found = await self._store().agents.owned(cid, agent)
         if found is None:
+            owner = (await self._store().agents.conversation_info(cid))["agent_name"]
             raise Conflict("take the conversation over first", code="not_owner",
-                           message_zh="请先接管该会话。")
+                           message_zh=f"该会话由{owner}接管，只有{owner}可以操作。" if owner else "请先接管该会话。")
         return found
 
     async def reply(self, request: web.Request) -> web.Response:
@@ -435,6 +578,111 @@ class ConsoleApi:
         self._ticket_changed(number, f"{kind}_{'approved' if approve else 'rejected'}")
         return web.json_response(ticket.as_json() if ticket else {})
 
+    # --- the agents' workspace
+
+    async def agents(self, request: web.Request) -> web.Response:
+        """Every agent, and who is online now (has the console open: a live WebSocket)."""
+        await self._agent(request)
+        return web.json_response({"items": [{**a, "online": a["username"] in self._online}
+                                            for a in await self._store().workspace.agents()]})
+
+    async def set_skills(self, request: web.Request) -> web.Response:
+        """A supervisor names an agent's special seats (Art. 17); audited."""
+        boss = await self.supervisor(request)
+        skills = (await json_object(request)).get("skills")
+        if not isinstance(skills, list) or any(s not in SEATS for s in skills):
+            raise BadRequest("skills: a list of legal|enterprise", code="bad_skills", message_zh="专席类型不正确。")
+        username = request.match_info["username"]
+        chosen = sorted(set(skills))
+        if not await self._store().workspace.set_skills(username, chosen):
+            raise NotFound("no such agent", code="agent_not_found", message_zh="没有该坐席。")
+        await self._store().agents.log(boss, "skills_set", None, {"agent": username, "skills": chosen})
+        return web.json_response({"username": username, "skills": chosen})
+
+    async def tickets(self, request: web.Request) -> web.Response:
+        """Ticket search: `q` is a ticket number, a phone number or words of the description."""
+        await self._agent(request)
+        query = request.query
+        status = query.get("status") or None
+        if status is not None and status not in STATUS_ZH:
+            raise BadRequest("unknown status", code="bad_status", message_zh="工单状态不正确。")
+        channel = query.get("channel") or None
+        if channel is not None and channel not in CHANNEL_ZH:
+            raise BadRequest("unknown channel", code="bad_channel", message_zh="渠道不正确。")
+        q = (query.get("q") or "").strip()[:64] or None
+        phone = normalize_phone(q) if q else None
+        number = q if q and TICKET_NUMBER.match(q) else None
+        flt = TicketFilter(status=status, channel=channel, category=(query.get("category") or "").strip()[:64] or None,
+                           number=number, phone=phone if not number else None,
+                           text=q if q and not number and not phone else None)
+        offset = _int_param(query, "offset", 0, 0, 10**9)
+        limit = _int_param(query, "limit", 50, 1, PAGE_LIMIT)
+        items, total = await self._store().tickets.list(flt, offset=offset, limit=limit)
+        return web.json_response({"items": [t.as_json(with_events=False) for t in items], "total": total,
+                                  "offset": offset, "limit": limit})
+
+    async def ticket(self, request: web.Request) -> web.Response:
+        """One ticket with its whole trail (every event, internal ones included)."""
+        await self._agent(request)
+        ticket = await self._store().tickets.get(request.match_info["number"])
+        if ticket is None:
+            raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        return web.json_response(ticket.as_json())
+
+    async def history(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        found = await self._store().workspace.history(int(request.match_info["id"]))
+        if found is None:
+            raise NotFound("no such conversation", code="conversation_not_found", message_zh="没有找到该会话。")
+        found["phones"] = [mask_phone(p) or p for p in found["phones"]]
+        for c in found["conversations"]:
+            c["citizen"] = citizen_label(c["channel"], c.pop("external_user"))
+        return web.json_response(found)
+
+    async def add_note(self, request: web.Request) -> web.Response:
+        """An internal note: shown to agents in the transcript, never sent to the citizen; audited."""
+        agent = await self._agent(request, change=True)
+        text = (await json_object(request)).get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_REPLY:
+            raise BadRequest("text required (at most 2000 characters)", code="bad_text", message_zh="请输入备注内容。")
+        cid = int(request.match_info["id"])
+        note = await self._store().workspace.add_note(cid, agent, text.strip())
+        if note is None:
+            raise NotFound("no such conversation", code="conversation_not_found", message_zh="没有找到该会话。")
+        self._hub.publish(CONSOLE_TOPIC, {"type": "note", "conversation_id": cid, "note_id": note["id"]})
+        return web.json_response(note, status=201)
+
+    async def canned(self, request: web.Request) -> web.Response:
+        await self._agent(request)
+        q = (request.query.get("q") or "").strip()[:64] or None
+        return web.json_response({"items": await self._store().workspace.canned(q)})
+
+    async def save_canned(self, request: web.Request) -> web.Response:
+        """Supervisors keep the team's canned replies (create with POST, replace with PUT)."""
+        agent = await self.supervisor(request)
+        body = await json_object(request)
+        shortcut, title, text = body.get("shortcut"), body.get("title"), body.get("text")
+        if not (isinstance(shortcut, str) and SHORTCUT.match(shortcut) and isinstance(title, str)
+                and 0 < len(title.strip()) <= 64 and isinstance(text, str) and 0 < len(text.strip()) <= MAX_REPLY):
+            raise BadRequest("shortcut (1-32 letters, digits, - or _), title (1-64) and text (1-2000) required",
+                             code="bad_canned", message_zh="请填写快捷短语（字母、数字）、标题和回复内容。")
+        canned_id = int(request.match_info["canned_id"]) if "canned_id" in request.match_info else None
+        try:
+            saved = await self._store().workspace.save_canned(agent, shortcut, title.strip(), text.strip(), canned_id)
+        except DuplicateShortcut:
+            raise Conflict("shortcut taken", code="duplicate_shortcut", message_zh="该快捷短语已存在。") from None
+        except CannedNotFound:
+            raise NotFound("no such canned reply", code="canned_not_found", message_zh="没有找到该快捷回复。") from None
+        return web.json_response({"id": saved}, status=201 if canned_id is None else 200)
+
+    async def delete_canned(self, request: web.Request) -> web.Response:
+        agent = await self.supervisor(request)
+        try:
+            await self._store().workspace.delete_canned(agent, int(request.match_info["canned_id"]))
+        except CannedNotFound:
+            raise NotFound("no such canned reply", code="canned_not_found", message_zh="没有找到该快捷回复。") from None
+        return web.json_response({"ok": True})
+
     async def kb_search(self, request: web.Request) -> web.Response:
         await self._agent(request)
         q = request.query.get("q", "").strip()[:500]
@@ -463,7 +711,7 @@ class ConsoleApi:
         return web.FileResponse(path, headers=headers)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        await self._agent(request)
+        agent = await self._agent(request)
         origin = request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc != request.host:
             # Cookies ride along on a cross-site WebSocket: another site must not read the live list.
@@ -476,12 +724,42 @@ class ConsoleApi:
                 while True:
                     await ws.send_json(await queue.get())
             task = asyncio.ensure_future(pump())
+            self._presence(agent.username, +1)
             try:
-                async for _ in ws:
-                    pass
+                async for msg in ws:
+                    if msg.type == WSMsgType.TEXT:
+                        await self._from_agent(agent, msg.data)
             finally:
                 task.cancel()
+                self._presence(agent.username, -1)
         return ws
+
+    def _presence(self, username: str, change: int) -> None:
+        """Who has the console open, per process (the connections are this process's)."""
+        before = username in self._online
+        count = self._online.get(username, 0) + change
+        if count > 0:
+            self._online[username] = count
+        else:
+            self._online.pop(username, None)
+        if before != (username in self._online):
+            self._hub.publish(CONSOLE_TOPIC, {"type": "presence", "agent": username, "online": not before})
+
+    async def _from_agent(self, agent: Agent, data: str) -> None:
+        """What the console page sends on its socket: only "I am typing in conversation N" (for the web
+        chat's 客服正在输入…), at most every two seconds per agent."""
+        try:
+            event = json.loads(data) if len(data) < 200 else None
+        except ValueError:
+            return
+        if not isinstance(event, dict) or event.get("type") != "typing":
+            return
+        cid = event.get("conversation_id")
+        if not isinstance(cid, int) or not self._typing.allow(agent.username):
+            return
+        found = await self._store().agents.owned(cid, agent)
+        if found is not None and found[0].channel == "web":
+            self._hub.publish(web_topic(found[0].key), {"type": "typing", "from": "agent"})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

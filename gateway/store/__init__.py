@@ -16,6 +16,7 @@ from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
 from gateway.store.ticket_files import TicketFiles
 from gateway.store.unit_users import UnitUserStore
+from gateway.store.workspace import Workspace
 from routing.clock import SYSTEM_CLOCK, Clock
 
 
@@ -34,6 +35,7 @@ class Store:
     unit_users: UnitUserStore
     ticket_files: TicketFiles
     unit_kb: UnitKb
+    workspace: Workspace
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -43,7 +45,7 @@ class Store:
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
                    TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock),
-                   UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock))
+                   UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock), Workspace(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

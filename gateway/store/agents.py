@@ -21,7 +21,7 @@ from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound, set_state
 from gateway.store.outbox import OutboxItem
-from gateway.store.schema import agent_sessions, agents, audit_log, conversations, contacts
+from gateway.store.schema import agent_sessions, agents, audit_log, contacts, conversations, messages, tickets
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MAX_FAILED_LOGINS = 5
@@ -62,6 +62,87 @@ class LoginResult:
     token: str | None = None
     csrf: str | None = None
     locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationQuery:
+    """What the console's list asks for. `state` None means every open (not closed) conversation."""
+
+    q: str | None = None          # a ticket number, a phone number, or part of the citizen's address
+    phone: str | None = None      # `q` read as a phone number, when it is one
+    channel: str | None = None
+    state: str | None = None
+    category: str | None = None   # of a ticket opened in the conversation
+    only_id: int | None = None    # one row, for live updates of the list
+    seats: tuple[str, ...] | None = None  # a skilled agent's own waiting list (Art. 17 special seats)
+    hide_seats: tuple[str, ...] = ()      # seats whose waiting conversations other agents' lists leave out
+    offset: int = 0
+    limit: int = 50
+
+
+PAGE_LIMIT = 100  # the most rows the console's list is ever sent at once
+
+
+def _order_columns() -> tuple[Any, Any]:
+    group = sa.case((conversations.c.state == "waiting_for_agent", 0), (conversations.c.emergency.is_(True), 1),
+                    (conversations.c.state == "agent", 2), (conversations.c.state == "bot", 3), else_=4)
+    waiting = sa.case((conversations.c.state == "waiting_for_agent",
+                       sa.func.coalesce(conversations.c.handoff_at, conversations.c.created_at)), else_=None)
+    return group, waiting
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _conversation_page(conn: Connection, query: ConversationQuery) -> tuple[list[dict[str, Any]], int]:
+    conds: list[Any] = [conversations.c.state != "closed"] if query.state is None else [
+        conversations.c.state == query.state]
+    if query.only_id is not None:
+        conds.append(conversations.c.id == query.only_id)
+    if query.channel:
+        conds.append(conversations.c.channel == query.channel)
+    if query.seats is not None:
+        conds += [conversations.c.state == "waiting_for_agent", conversations.c.seat.in_(query.seats)]
+    if query.hide_seats:
+        conds.append(sa.not_(sa.and_(conversations.c.state == "waiting_for_agent",
+                                     sa.func.coalesce(conversations.c.seat, "").in_(query.hide_seats))))
+    if query.category:
+        conds.append(sa.exists().where(tickets.c.conversation_id == conversations.c.id,
+                                       tickets.c.category == query.category))
+    if query.q:
+        ticket_match = [tickets.c.number == query.q]
+        found = [contacts.c.external_user.like(_like(query.q), escape="\\"), contacts.c.phone == query.q]
+        if query.phone:
+            ticket_match.append(tickets.c.contact_phone == query.phone)
+            found += [contacts.c.phone == query.phone, contacts.c.external_user == query.phone]
+        found.append(sa.exists().where(tickets.c.conversation_id == conversations.c.id, sa.or_(*ticket_match)))
+        conds.append(sa.or_(*found))
+    group, waiting = _order_columns()
+    base = (sa.select(conversations.c.id, conversations.c.channel, conversations.c.state, conversations.c.agent_id,
+                      conversations.c.emergency, conversations.c.created_at, conversations.c.handoff_at,
+                      conversations.c.seat, conversations.c.contact_id, contacts.c.external_user,
+                      contacts.c.blocked_at.is_not(None).label("contact_blocked"),
+                      group.label("rank_group"), waiting.label("rank_wait"))
+            .join(contacts, contacts.c.id == conversations.c.contact_id).where(*conds))
+    rows = conn.execute(base.order_by(group, waiting.asc(), conversations.c.id.desc())
+                        .offset(query.offset).limit(min(query.limit, PAGE_LIMIT))).all()
+    total = conn.execute(sa.select(sa.func.count()).select_from(
+        conversations.join(contacts, contacts.c.id == conversations.c.contact_id)).where(*conds)).scalar_one()
+    ids = [r.id for r in rows]
+    last: dict[int, Any] = {}
+    if ids:
+        latest = (sa.select(sa.func.max(messages.c.id)).where(messages.c.conversation_id.in_(ids))
+                  .group_by(messages.c.conversation_id))
+        for m in conn.execute(sa.select(messages.c.conversation_id, messages.c.text, messages.c.created_at,
+                                        messages.c.direction).where(messages.c.id.in_(latest))):
+            last[m.conversation_id] = m
+    items = []
+    for r in rows:
+        m = last.get(r.id)
+        items.append({**r._mapping, "last_text": m.text if m else "", "last_at": m.created_at if m else r.created_at,
+                      "last_direction": m.direction if m else None})
+    return items, total
 
 
 class TakeoverRefused(Exception):
@@ -190,27 +271,21 @@ class AgentStore:
     async def logout(self, token: str) -> None:
         await end_session(self._db, AGENT_ACCOUNTS, token)
 
-    async def conversations(self) -> list[dict[str, Any]]:
-        """Open conversations, the ones that need a human first."""
-        def work(conn: Connection) -> list[dict[str, Any]]:
-            from gateway.store.schema import messages
-            last = (sa.select(messages.c.conversation_id, sa.func.max(messages.c.id).label("last_id"))
-                    .group_by(messages.c.conversation_id).subquery())
-            waiting_since = (sa.select(sa.func.min(messages.c.created_at))
-                             .where(messages.c.conversation_id == conversations.c.id, messages.c.direction == "in")
-                             .correlate(conversations).scalar_subquery())
-            rows = conn.execute(
-                sa.select(conversations.c.id, conversations.c.channel, conversations.c.state, conversations.c.agent_id,
-                          conversations.c.emergency, conversations.c.created_at, contacts.c.external_user,
-                          contacts.c.display_name, messages.c.text.label("last_text"),
-                          messages.c.created_at.label("last_at"), messages.c.direction.label("last_direction"),
-                          waiting_since.label("first_at"), conversations.c.contact_id,
-                          contacts.c.blocked_at.is_not(None).label("contact_blocked"))
-                .join(contacts, contacts.c.id == conversations.c.contact_id)
-                .join(last, last.c.conversation_id == conversations.c.id)
-                .join(messages, messages.c.id == last.c.last_id)
-                .where(conversations.c.state != "closed")).all()
-            return [dict(r._mapping) for r in rows]
+    async def conversations(self, query: "ConversationQuery") -> tuple[list[dict[str, Any]], int]:
+        """One page of conversations, those waiting for a human first (longest wait first), then
+        emergencies, then the ones agents hold, then the bot's; and how many match in all."""
+        return await self._db.run(_conversation_page, query)
+
+    async def conversation_info(self, conversation_id: int) -> dict[str, Any]:
+        """What the console shows beside a conversation: its owner's name, when a human was asked for."""
+        def work(conn: Connection) -> dict[str, Any]:
+            row = conn.execute(sa.select(conversations.c.agent_id, conversations.c.handoff_at, agents.c.display_name)
+                               .outerjoin(agents, agents.c.username == conversations.c.agent_id)
+                               .where(conversations.c.id == conversation_id)).one_or_none()
+            if row is None or row.agent_id is None:
+                return {"agent_name": None, "handoff_at": row.handoff_at if row else None}
+            return {"agent_name": f"{row.display_name}（{row.agent_id}）" if row.display_name else row.agent_id,
+                    "handoff_at": row.handoff_at}
         return await self._db.run(work)
 
     async def takeover(self, conversation_id: int, agent: Agent) -> ConversationRef:

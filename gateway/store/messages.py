@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from channels.base import Attachment, InboundMessage
 from gateway.store.common import PerDialect
 from routing.clock import Clock
+from routing.seats import seat_for
 from gateway.store.database import Database
 from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
 from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
@@ -196,7 +197,17 @@ class MessageStore:
             if row is None:
                 return None
             if row.state == "bot":
-                set_state(conn, self._clock.now(), conversation_id, "waiting_for_agent")
+                now = self._clock.now()
+                set_state(conn, now, conversation_id, "waiting_for_agent")
+                # A legal or enterprise matter among the citizen's last five messages goes to that special
+                # seat (Art. 17); "转人工" itself says nothing about the matter.
+                recent = conn.execute(sa.select(messages.c.triage).where(
+                    messages.c.conversation_id == conversation_id, messages.c.direction == "in")
+                    .order_by(messages.c.id.desc()).limit(5)).scalars()
+                seat = next((s for s in map(seat_for, recent) if s), None)
+                # The wait agents see is counted from this request, not from the conversation's start.
+                conn.execute(conversations.update().where(conversations.c.id == conversation_id)
+                             .values(handoff_at=now, seat=seat))
                 return "waiting_for_agent", row.key
             return row.state, row.key
         return await self._db.run(work)

@@ -84,6 +84,10 @@ conversations = sa.Table(
     sa.Column("emergency", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
     sa.Column("closed_at", UTCDateTime()),
+    # When the citizen (or the bot) last asked for a human: agents count the wait from here.
+    sa.Column("handoff_at", UTCDateTime()),
+    # The special seat (Art. 17, routing/seats.py) whose agents' waiting list it joins, or NULL.
+    sa.Column("seat", sa.String(16)),
     sa.CheckConstraint(
         "state IN ('bot', 'waiting_for_agent', 'agent', 'closed')", name="state"
     ),
@@ -287,6 +291,8 @@ agents = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", UTCDateTime()),
     _created(),
+    # Special seats (Art. 17): e.g. ["legal", "enterprise"]; NULL for a general seat.
+    sa.Column("skills", sa.JSON),
     sa.CheckConstraint("role IN ('agent', 'supervisor')", name="role"),
 )
 
@@ -362,3 +368,24 @@ ticket_files = sa.Table(
 kb_entries.append_column(sa.Column("unit_id", sa.String(32), index=True))
 kb_entries.append_column(sa.Column("review_due", sa.Date))
 kb_entries.append_column(sa.Column("reviewed_by", sa.String(64)))
+# Agents' internal notes on a conversation: never sent to the citizen, shown to agents in the transcript.
+conversation_notes = sa.Table(
+    "conversation_notes", metadata,
+    _pk(),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    _created(),
+)
+
+# The team's canned replies (快捷回复): kept by supervisors, used by every agent ("/shortcut" in the composer).
+canned_replies = sa.Table(
+    "canned_replies", metadata,
+    _pk(),
+    sa.Column("shortcut", sa.String(32), nullable=False, unique=True),
+    sa.Column("title", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

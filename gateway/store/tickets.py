@@ -86,6 +86,7 @@ class TicketFilter:
     phone: str | None = None
     unit_id: str | None = None
     number: str | None = None  # part of a ticket number
+    text: str | None = None  # part of the description (the console's search)
 
 
 def ticket_day(clock: Clock, now: datetime) -> str:
@@ -198,6 +199,9 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
         conds.append(tickets.c.contact_phone == flt.phone)
     if flt.number is not None:
         conds.append(tickets.c.number.contains(flt.number, autoescape=True))
+    if flt.text is not None:
+        pattern = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(tickets.c.description.like(pattern, escape="\\"))
     if flt.created_from is not None:
         conds.append(tickets.c.created_at >= flt.created_from)
     if flt.created_to is not None:

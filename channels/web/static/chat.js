@@ -126,13 +126,26 @@
     chosen.hidden = !f;
   });
 
+  // Typing both ways: the agent sees the citizen typing; the citizen sees 客服正在输入….
+  var socket = null, lastTyping = 0, typingTimer = null;
+  var typing = document.getElementById("typing");
+  text.addEventListener("input", function () {
+    if (socket && socket.readyState === 1 && Date.now() - lastTyping > 2500) {
+      lastTyping = Date.now(); socket.send('{"type":"typing"}');
+    }
+  });
+
   function connect(delay) {
     var proto = location.protocol === "https:" ? "wss:" : "ws:";
-    var ws = new WebSocket(proto + "//" + location.host + "/api/v1/web/ws?session=" + encodeURIComponent(session));
+    var ws = socket = new WebSocket(proto + "//" + location.host + "/api/v1/web/ws?session=" + encodeURIComponent(session));
     ws.onopen = function () { delay = 1000; setStatus(""); };
     ws.onmessage = function (e) {
       var ev = JSON.parse(e.data);
-      if (ev.type === "reply") { setStatus(""); render(ev); }
+      if (ev.type === "reply") { setStatus(""); typing.hidden = true; render(ev); }
+      if (ev.type === "typing") {
+        typing.hidden = false; clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { typing.hidden = true; }, 5000);
+      }
     };
     ws.onclose = function () { setTimeout(function () { connect(Math.min(delay * 2, 30000)); }, delay); };
   }
