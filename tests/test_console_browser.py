@@ -147,6 +147,7 @@ async def test_notes_canned_replies_and_the_keyboard_in_the_composer(make_client
     cid = await web_conversation(client, "cannedsession1")
     async with chromium() as browser:
         boss = await console_page(browser, client, "boss2")
+        assert await boss.is_visible("#supervisor-link")  # the supervisor screen, for supervisors only
         await boss.click("#canned-admin-open")
         await boss.fill("#ca-form [name=shortcut]", "greet")
         await boss.fill("#ca-form [name=title]", "开场问候")
@@ -156,6 +157,7 @@ async def test_notes_canned_replies_and_the_keyboard_in_the_composer(make_client
         await boss.screenshot(path=f"{SHOTS}/canned-admin-desk-{backend(db_url)}.png")
 
         agent = await console_page(browser, client, "k1")
+        assert not await agent.is_visible("#supervisor-link")
         await agent.click(f"#list li[data-id='{cid}']")
         await agent.click(".takeover")
         await agent.wait_for_selector(".composer .send:enabled")

@@ -82,6 +82,7 @@
     $("me").textContent = who.display_name + "（" + who.username + "）";
     $("login").hidden = true; $("app").hidden = false;
     $("canned-admin-open").hidden = who.role !== "supervisor";
+    $("supervisor-link").hidden = who.role !== "supervisor";  // the supervisor screen answers 403 to agents
     $("seat-tab").hidden = !(who.skills && who.skills.length);
     api("GET", "/console/api/labels").then(function (data) { L = data; fillFilters(); }).then(function () {
       return loadAgents();
