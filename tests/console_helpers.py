@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import contextlib
 import datetime as dt
 import uuid
@@ -19,7 +22,9 @@ from tests.conftest import auth
 PASSWORD = "correct horse battery"
 CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1366, "height": 800}
-SHOTS = "/work/shots/console"
+# Screenshots to look at: $HOTLINE_SHOTS_DIR/console when set, else the system's temporary folder.
+SHOTS = os.path.join(os.environ.get("HOTLINE_SHOTS_DIR") or os.path.join(tempfile.gettempdir(), "hotline-shots"),
+                     "console")
 
 
 async def add_agent(client: TestClient, username: str, role: str = "agent", name: str | None = None) -> None:

@@ -5,6 +5,9 @@ size go to /work/shots/unit/."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import datetime as dt
 from pathlib import Path
 
@@ -23,7 +26,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "correct horse battery"
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1366, "height": 800}
-SHOTS = Path("/work/shots/unit")
+# Screenshots to look at: $HOTLINE_SHOTS_DIR/unit when set, else the system's temporary folder.
+SHOTS = Path(os.environ.get("HOTLINE_SHOTS_DIR") or Path(tempfile.gettempdir()) / "hotline-shots") / "unit"
 
 
 async def new_ticket(client: TestClient, session: str, text: str) -> str:
