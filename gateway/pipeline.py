@@ -285,10 +285,10 @@ class Pipeline:
         conv = ingest.conversation
         assert triage.emergency is not None
         lines = list(triage.emergency.lines)
-        draft = self._intake.plan(TicketDraft(
+        draft = TicketDraft(
             description=msg.text, channel=msg.channel.value, source="emergency", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text)))
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             return [OutboundDraft(triage.reply_zh, "system", None, {"emergency_lines": lines}),
@@ -297,7 +297,7 @@ class Pipeline:
 
         number, created, items = await self._store.ticket_turn(
             conv, draft, {"message_id": ingest.message_id, "text": msg.text, "emergency_lines": lines}, None,
-            compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel))
+            compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan)
         if created:
             log.info("ticket %s kept beside the emergency referral in conversation %d", number, conv.id)
             await self._intake.link(number, draft)
@@ -342,10 +342,10 @@ class Pipeline:
                            reply: Callable[[str, bool], str] | None) -> _Recorded:
         """Open the conversation's ticket (or add to it) from `description`; without the bot, agents are told."""
         conv = ingest.conversation
-        draft = self._intake.plan(TicketDraft(
+        draft = TicketDraft(
             description=description, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility, contact_phone=phone_in(description)))
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(description))
 
         def compose(number: str, created: bool) -> list[OutboundDraft]:
             if msg.meta.get("suppress_reply"):
@@ -359,7 +359,7 @@ class Pipeline:
         # The conversation stays with the bot: when it is back, the next message goes to it again.
         number, created, items = await self._store.ticket_turn(
             conv, draft, {"message_id": ingest.message_id, "text": description}, None, compose, msg.sender,
-            ingest.message_id, self._outbox.queues(msg.channel))
+            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan)
         if created:
             log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
             await self._intake.link(number, draft)

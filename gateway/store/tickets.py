@@ -213,11 +213,14 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
 
 
 def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft, actor: str,
-                   event_kind: str, event_data: dict[str, Any],
-                   conversation_state: str | None) -> tuple[int, str, bool]:
-    """Add a message to the conversation's open ticket, or open one from `draft`: (id, number, created).
+                   event_kind: str, event_data: dict[str, Any], conversation_state: str | None,
+                   plan: Callable[[TicketDraft], TicketDraft] | None = None) -> tuple[int, str, bool]:
+    """Add a message to the conversation's open ticket, or open one from `plan(draft)`: (id, number, created).
 
-    Optionally moves the conversation to `conversation_state` in the same transaction.
+    Planning (dispatch, due date) is asked for only when a ticket is opened: most messages join the
+    conversation's ticket, and the dispatch proposal cost a tenth of the gateway's CPU when every
+    message was planned (docs/benchmarks.md). Optionally moves the conversation to
+    `conversation_state` in the same transaction.
     """
     # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
     # messages sent at once cannot both open a ticket.
@@ -226,7 +229,7 @@ def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef
         set_conversation_state(conn, clock.now(), conversation.id, conversation_state)
     row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
     if row is None:
-        ticket = create_ticket(conn, clock, draft, actor)
+        ticket = create_ticket(conn, clock, plan(draft) if plan is not None else draft, actor)
         return ticket.id, ticket.number, True
     # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
     _insert_event(conn, row.id, TicketEvent(clock.now(), actor, event_kind, False, event_data))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from routing.tickets import TicketDraft
+
 from sqlalchemy.engine import Connection
 
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.outbox import OutboxItem
-from gateway.store.tickets import TicketDraft, attach_message
+from gateway.store.tickets import attach_message
 from routing.clock import Clock
 
 ComposeReplies = Callable[[str, bool], Sequence[OutboundDraft]]
@@ -20,9 +22,11 @@ ComposeReplies = Callable[[str, bool], Sequence[OutboundDraft]]
 
 def ticket_turn(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft, event_data: dict[str, Any],
                 conversation_state: str | None, compose: ComposeReplies, recipient: str, in_reply_to: int,
-                queue: bool) -> tuple[str, bool, list[OutboxItem]]:
-    """Open or extend the conversation's ticket and store the replies `compose(number, created)` gives."""
+                queue: bool, plan: Callable[[TicketDraft], TicketDraft] | None = None
+                ) -> tuple[str, bool, list[OutboxItem]]:
+    """Open or extend the conversation's ticket and store the replies `compose(number, created)` gives;
+    a new ticket is `plan(draft)` (dispatch and due date), worked out only when one is opened."""
     _, number, created = attach_message(conn, clock, conversation, draft, "system", "citizen_message", event_data,
-                                        conversation_state)
+                                        conversation_state, plan)
     items = record_outbound(conn, clock.now(), conversation, recipient, in_reply_to, compose(number, created), queue)
     return number, created, items
