@@ -57,7 +57,7 @@ def test_unclear_requests_go_to_a_supervisor(dispatcher) -> None:
 
 
 @pytest.mark.parametrize("name", ["dispatch_eval_cal", "dispatch_eval_report_1", "dispatch_eval_report_2",
-                                  "dispatch_eval_report_3"])
+                                  "dispatch_eval_report_3", "dispatch_eval_report_4"])
 def test_dispatch_on_requests_written_from_the_unit_names_alone(dispatcher, triager, name: str) -> None:
     """Issue 17's sets, written without the catalogue's keywords: a regression guard at the level measured
     when they were merged (docs/benchmarks.md), not a target."""
