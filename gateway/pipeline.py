@@ -25,7 +25,7 @@ from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
 from gateway.store import Store
 from gateway.store.messages import ConversationRef, IngestResult, OutboundDraft, StoredMessage
-from gateway.store.tickets import TicketRecord
+from gateway.store.tickets import Placement, TicketRecord
 from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
@@ -34,7 +34,7 @@ from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH
 from routing.links import LOOKBACK
 from routing.tickets import TicketDraft
-from routing.repeats import earlier_request
+from routing.repeats import EarlierRequest, earlier_request
 from routing.satisfaction import DISSATISFIED, THANKS, read_rating
 
 log = logging.getLogger(__name__)
@@ -333,10 +333,42 @@ class Pipeline:
                 await self._store.kb_choices.offer(conv.id, ingest.message_id, msg.channel.value,
                                                    [e.key for e in reply.entries])
                 return [_Draft(reply.text, reply.payload(), "system")]
-        repeat = await self._repeat(msg, ingest, triage)
-        if repeat is not None:
-            return repeat
-        return await self._open_ticket(msg, ingest, triage, msg.text, None)
+        return await self._request(msg, ingest, triage)
+
+    async def _request(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> _Recorded:
+        """A request without the bot, placed and answered in one unit of work: added to the conversation's
+        open ticket; or, Art. 13(4), the same citizen asking the same thing again (from another
+        conversation) hears that ticket's progress, and the same matter with something new is added to
+        it; or a new ticket is opened, and agents are told."""
+        conv = ingest.conversation
+        draft = TicketDraft(
+            description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
+            contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
+            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text))
+
+        def find_earlier(candidates: list[Any]) -> EarlierRequest | None:
+            return earlier_request(msg.text, candidates, conv.contact_id, conv.id, UNKNOWN_SENDER)
+
+        def compose(placed: Placement) -> list[OutboundDraft]:
+            if msg.meta.get("suppress_reply"):
+                return []
+            if placed.kind == "repeat" and placed.earlier is not None:
+                text = _repeat_reply(placed.earlier)
+            elif placed.kind == "created":
+                text = _ticket_created_reply(placed.number)
+            else:
+                text = _ticket_appended_reply(placed.number)
+            return [OutboundDraft(text, "system", None, {"ticket_number": placed.number})]
+
+        placed, items = await self._store.request_turn(
+            conv, draft, {"message_id": ingest.message_id, "text": msg.text}, compose, msg.sender,
+            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan, find_earlier, LOOKBACK)
+        if placed.kind == "created":
+            log.info("ticket %s opened without the bot for conversation %d", placed.number, conv.id)
+            await self._intake.link(placed.number, draft)
+            self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
+                                              "ticket_number": placed.number})
+        return _Recorded(items)
 
     async def _open_ticket(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult, description: str,
                            reply: Callable[[str, bool], str] | None) -> _Recorded:
@@ -366,26 +398,6 @@ class Pipeline:
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": number})
         return _Recorded(items)
-
-    async def _repeat(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> list[_Draft] | None:
-        """Art. 13(4): the same citizen asking the same thing again (from another conversation) gets the
-        ticket's progress; the same matter with something new is added to that ticket."""
-        conv = ingest.conversation
-        # A conversation with its own open ticket adds to it (further on): no earlier request to look for.
-        found = earlier_request(msg.text, await self._store.tickets.candidates(
-            triage.category, triage.district, LOOKBACK, contact_id=conv.contact_id, unless_open_in=conv.id),
-            conv.contact_id, conv.id, UNKNOWN_SENDER)
-        if found is None:
-            return None
-        ticket = found.ticket
-        if found.repeat:
-            await self._store.tickets.add_event(ticket.id, "citizen", "repeat",
-                                                {"message_id": ingest.message_id, "score": round(found.score, 2)})
-            full = await self._store.tickets.get(ticket.number)  # with its events: the result, if any
-            return [_Draft(_repeat_reply(full or ticket), {"ticket_number": ticket.number}, "system")]
-        await self._store.tickets.add_event(ticket.id, "citizen", "citizen_message",
-                                            {"message_id": ingest.message_id, "text": msg.text})
-        return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:

@@ -141,7 +141,12 @@ async def test_a_ticket_an_agent_opens_is_linked_to_another_citizens_report(ivr:
 
 
 async def test_no_earlier_request_is_looked_for_in_a_conversation_with_its_own_open_ticket(ivr: TestClient) -> None:
+    import dataclasses
+
+    from gateway.store.messages import ConversationRef
+    from gateway.store.tickets import place_message
     from routing.links import LOOKBACK
+    from routing.tickets import TicketDraft
 
     await call(ivr, "own1", "13800000051", FIRST)
     [(number,)] = await all_tickets(ivr)
@@ -150,5 +155,11 @@ async def test_no_earlier_request_is_looked_for_in_a_conversation_with_its_own_o
     assert ticket is not None and ticket.conversation_id is not None
     found = await store.tickets.candidates(ticket.category, ticket.district, LOOKBACK)
     assert [t.number for t, _, _ in found] == [number]
-    assert await store.tickets.candidates(ticket.category, ticket.district, LOOKBACK,
-                                          unless_open_in=ticket.conversation_id) == []
+    contact = await store.tickets.conversation_contact(ticket.conversation_id)
+    conversation = ConversationRef(ticket.conversation_id, "ivr", "own1", contact, "bot", None, False)
+    looked: list[object] = []
+    draft = TicketDraft(description="补充一下", channel="ivr", source="fallback", category=ticket.category,
+                        district=ticket.district)
+    placed = await store.db.run(place_message, store.clock, conversation, draft, {"text": "补充一下"},
+                                lambda d: dataclasses.replace(d), lambda c: looked.append(c), LOOKBACK)
+    assert (placed.kind, placed.number, looked) == ("appended", number, [])  # its own ticket: no lookup

@@ -236,6 +236,55 @@ def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef
     return row.id, row.number, False
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a citizen's message went: the conversation's own ticket, a new one, or an earlier request."""
+    number: str
+    kind: str                            # "appended" | "created" | "repeat" | "related"
+    earlier: TicketRecord | None = None  # "repeat": the earlier ticket with its events (its result, if any)
+
+
+Candidate = tuple[TicketRecord, int | None, str | None]
+
+
+def place_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft,
+                  event_data: dict[str, Any], plan: Callable[[TicketDraft], TicketDraft],
+                  find_earlier: Callable[[list[Candidate]], Any], lookback: timedelta) -> Placement:
+    """The conversation's open ticket takes the message; otherwise the citizen's earlier request about it
+    (Art. 13(4): `find_earlier` over the citizen's recent tickets of the category and district, giving a
+    `routing.repeats.EarlierRequest` or None); otherwise a new ticket, `plan(draft)`.
+
+    One unit of work for what took three round trips to the writer (the open-ticket check, the
+    candidates, the turn): the ingest rate is bound by those round trips (docs/benchmarks.md)."""
+    conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
+    row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
+    if row is not None:
+        _insert_event(conn, row.id, TicketEvent(clock.now(), "system", "citizen_message", False, event_data))
+        return Placement(row.number, "appended")
+    found = find_earlier(candidate_rows(conn, clock.now(), draft.category, draft.district, lookback,
+                                        contact_id=conversation.contact_id))
+    if found is not None:
+        earlier = found.ticket
+        if found.repeat:
+            add_event(conn, clock.now(), earlier.id, "citizen", "repeat",
+                      {"message_id": event_data.get("message_id"), "score": round(found.score, 2)})
+            return Placement(earlier.number, "repeat", _get(conn, earlier.number) or earlier)
+        add_event(conn, clock.now(), earlier.id, "citizen", "citizen_message",
+                  {"message_id": event_data.get("message_id"), "text": event_data.get("text")})
+        return Placement(earlier.number, "related")
+    ticket = create_ticket(conn, clock, plan(draft), "system")
+    return Placement(ticket.number, "created")
+
+
+def candidate_rows(conn: Connection, now: datetime, category: str | None, district: str | None, within: timedelta,
+                   limit: int = 50, contact_id: int | None = None) -> list[Candidate]:
+    """See `TicketStore.candidates`."""
+    query = _candidates_query(contact_id is not None, category is not None, district is not None)
+    params = {"b_since": now - within, "b_limit": limit, "b_contact": contact_id,
+              "b_category": category, "b_district": district}
+    return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query, params).all()]
+
+
 @functools.cache
 def _candidates_query(by_contact: bool, has_category: bool, has_district: bool) -> sa.Select[Any]:
     """Built once per shape (see TicketStore.candidates): building a statement costs more than running it."""
@@ -482,22 +531,12 @@ class TicketStore:
         return await self._db.run(work)
 
     async def candidates(self, category: str | None, district: str | None, within: timedelta,
-                         limit: int = 50, contact_id: int | None = None, unless_open_in: int | None = None
-                         ) -> list[tuple[TicketRecord, int | None, str | None]]:
+                         limit: int = 50, contact_id: int | None = None) -> list[Candidate]:
         """The latest `limit` tickets of the same category and district still open or closed `within`
         the past (only `contact_id`'s when given), with the citizen's contact id and address (None for
         tickets entered without a conversation): what repeats and links are looked for among. Both
-        lookups walk an index backwards from the newest ticket and stop at `limit`. With
-        `unless_open_in`, nothing when that conversation has an open ticket (one indexed lookup instead)."""
-        query = _candidates_query(contact_id is not None, category is not None, district is not None)
-        params = {"b_since": self._clock.now() - within, "b_limit": limit, "b_contact": contact_id,
-                  "b_category": category, "b_district": district}
-
-        def work(conn: Connection) -> list[tuple[TicketRecord, int | None, str | None]]:
-            if unless_open_in is not None and conn.execute(_OPEN_TICKET_ID, {"b_conv": unless_open_in}).first():
-                return []  # the conversation's own open ticket takes the message: nothing to look for
-            return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query, params).all()]
-        return await self._db.run(work)
+        lookups walk an index backwards from the newest ticket and stop at `limit`."""
+        return await self._db.run(candidate_rows, self._clock.now(), category, district, within, limit, contact_id)
 
     async def link(self, a: int, b: int, score: float) -> None:
         """Several citizens, one problem (并单): each ticket records the other."""
