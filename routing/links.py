@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Protocol, Sequence
 
 from routing.lifecycle import ENDED
-from routing.repeats import LINK, similarity
+from routing.repeats import LINK, bigrams, overlap
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,13 @@ async def link_same_problem(tickets: SameProblemStore, number: str, text: str, c
         return None
     new, contact = mine
     best = None
+    words = bigrams(text)
     for ticket, contact_id, _ in found:
         if ticket.number == number or ticket.status in ENDED:
             continue
         if contact is not None and contact_id == contact:
             continue  # the same citizen again is a repeat, not a second reporter
-        score = similarity(text, ticket.description)
+        score = overlap(words, bigrams(ticket.description))
         if score >= LINK and (best is None or score > best[1]):
             best = (ticket, score)
     if best is None:

@@ -26,7 +26,11 @@ def bigrams(text: str) -> set[str]:
 
 
 def similarity(a: str, b: str) -> float:
-    x, y = bigrams(a), bigrams(b)
+    return overlap(bigrams(a), bigrams(b))
+
+
+def overlap(x: set[str], y: set[str]) -> float:
+    """Jaccard over bigram sets: the new text's set is made once and compared with every candidate."""
     return len(x & y) / len(x | y) if x and y else 0.0
 
 
@@ -46,11 +50,12 @@ def earlier_request(text: str, candidates: Iterable[tuple[Any, int | None, str |
     only when the call starts, and an unidentified caller is nobody's repeat. The conversation's own
     unfinished ticket is not an earlier request: the message is an addition to it, handled elsewhere."""
     best: tuple[Any, float] | None = None
+    mine = bigrams(text)
     for ticket, owner, citizen in candidates:
         if owner != contact_id or citizen == unknown_sender or (
                 ticket.conversation_id == conversation_id and ticket.status not in FINISHED):
             continue
-        score = similarity(text, ticket.description)
+        score = overlap(mine, bigrams(ticket.description))
         if score >= RELATED and (best is None or score > best[1]):
             best = (ticket, score)
     if best is None:
