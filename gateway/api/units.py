@@ -17,6 +17,7 @@ from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
 from gateway.store.tickets import TicketFilter, TicketRecord, TicketStore
 from gateway.api.openapi import UnitActionIn, parse_body
+from gateway.api.unit_view import ticket_for_unit
 from routing.planner import TicketPlanner
 from routing.lifecycle import TransitionRefused
 from routing.returns import after_return, within_return_window
@@ -145,22 +146,16 @@ class UnitsApi:
         unit = self._unit(request)
         items, total = await self._tickets().list(TicketFilter(status=request.query.get("status"), unit_id=unit),
                                                   limit=200)
-        return web.json_response({"unit": unit, "total": total, "items": [_for_unit(t.as_json(with_events=False)) for t in items]})
+        return web.json_response({"unit": unit, "total": total,
+                                  "items": [ticket_for_unit(t, unit, with_events=False) for t in items]})
 
     async def act(self, request: web.Request) -> web.Response:
         unit = self._unit(request)
         body = await json_object(request) if request.can_read_body else {}
         ticket = await self._actions.act(unit, request.match_info["number"], request.match_info["action"], body)
-        return web.json_response(_for_unit(ticket.as_json()))
+        return web.json_response(ticket_for_unit(ticket, unit))
 
 
 def parse_tokens(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (raw or {}).items()}
 
-
-def _for_unit(ticket: dict[str, Any]) -> dict[str, Any]:
-    """A citizen who asked to stay anonymous is anonymous to the handling unit too (Art. 28): the hotline
-    keeps the contact for the callback, the unit answers through the hotline."""
-    if ticket.get("anonymous"):
-        ticket = {**ticket, "contact_name": None, "contact_phone": None}
-    return ticket

@@ -84,15 +84,16 @@ class TicketFiles:
             _SELECT.where(tickets.c.number == number).order_by(ticket_files.c.id)).all())
         return [_file(r) for r in rows]
 
-    async def citizen_media(self, conversation_id: int | None, attachment_id: int | None = None) -> list[dict[str, Any]]:
-        """What the citizen sent in the ticket's conversation (photos of the problem, a call recording):
-        the unit sees them beside the request. With `attachment_id`, that one only if it is one of them."""
-        if conversation_id is None:
+    async def citizen_media(self, message_ids: Sequence[int], attachment_id: int | None = None) -> list[dict[str, Any]]:
+        """What the citizen sent with the ticket's own messages (photos of the problem, a call recording;
+        `message_ids` from its trail), never what they sent about another ticket of the same chat. With
+        `attachment_id`, that one only if it is one of them."""
+        if not message_ids:
             return []
         query = (sa.select(attachments.c.id, attachments.c.kind, attachments.c.content_type, attachments.c.size,
                            attachments.c.filename, attachments.c.storage_key)
                  .join(messages, messages.c.id == attachments.c.message_id)
-                 .where(messages.c.conversation_id == conversation_id, messages.c.direction == "in")
+                 .where(messages.c.id.in_(sorted(set(message_ids))), messages.c.direction == "in")
                  .order_by(attachments.c.id))
         if attachment_id is not None:
             query = query.where(attachments.c.id == attachment_id)

@@ -135,14 +135,18 @@ def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
                                  "public": e.public, "data": e.data})
 
 
-def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str) -> TicketRecord:
+def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str,
+                  message_id: int | None = None) -> TicketRecord:
+    """`message_id`: the citizen's message that opened it, named in the trail (its attachments are the
+    ticket's, gateway/api/unit_view.py)."""
     now = clock.now()
     values = {f: getattr(draft, f) for f in _DRAFT_FIELDS}
     number = _next_number(conn, clock, now)
     status = "dispatched" if draft.unit_id else "open"
     ticket_id = conn.execute(_TICKET_INSERT, {
         "number": number, "status": status, "created_at": now, "updated_at": now, **values}).scalar_one()
-    events = [TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel})]
+    events = [TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel,
+                                                        **({"message_id": message_id} if message_id else {})})]
     if draft.dispatch is not None:
         events.append(TicketEvent(now, "system", "dispatch_proposed", False, draft.dispatch))
     if draft.unit_id:
@@ -229,7 +233,8 @@ def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef
         set_conversation_state(conn, clock.now(), conversation.id, conversation_state)
     row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
     if row is None:
-        ticket = create_ticket(conn, clock, plan(draft) if plan is not None else draft, actor)
+        ticket = create_ticket(conn, clock, plan(draft) if plan is not None else draft, actor,
+                               event_data.get("message_id"))
         return ticket.id, ticket.number, True
     # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
     _insert_event(conn, row.id, TicketEvent(clock.now(), actor, event_kind, False, event_data))
@@ -272,7 +277,7 @@ def place_message(conn: Connection, clock: Clock, conversation: ConversationRef,
         add_event(conn, clock.now(), earlier.id, "citizen", "citizen_message",
                   {"message_id": event_data.get("message_id"), "text": event_data.get("text")})
         return Placement(earlier.number, "related")
-    ticket = create_ticket(conn, clock, plan(draft), "system")
+    ticket = create_ticket(conn, clock, plan(draft), "system", event_data.get("message_id"))
     return Placement(ticket.number, "created")
 
 

@@ -22,6 +22,7 @@ from aiohttp import BodyPartReader, web
 from channels.http_body import json_object, read_part
 from channels.media import MediaStore
 from channels.rate_limit import came_over_https
+from gateway.api.unit_view import citizen_message_ids, mask_name, mask_numbers, may_open, unit_trail
 from gateway.api.units import UnitActions
 from gateway.console.api import TooManyAttempts
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
@@ -32,7 +33,7 @@ from gateway.store.schema import audit_log
 from gateway.store.tickets import TicketFilter, TicketRecord
 from gateway.store.unit_users import UnitUser
 from gateway.unit_portal.files import store_unit_file
-from nlu.pii import find, mask_phone
+from nlu.pii import mask_phone
 from routing import kb_review
 from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused, step
 from routing.supervision import colour
@@ -44,26 +45,6 @@ COOKIE = "hotline_unit"
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_LIST = 500
 MAX_ANSWER = 4000
-_MASKED_KINDS = frozenset({"phone", "id_card", "bank_card", "email"})
-
-
-def _mask_numbers(text: str | None) -> str | None:
-    """Phone, ID, card numbers and e-mail addresses in a citizen's words, masked; places stay readable
-    (the unit must find the street light)."""
-    if not text:
-        return text
-    out, pos = [], 0
-    for span in find(text):
-        if span.kind in _MASKED_KINDS:
-            out.append(text[pos:span.start])
-            out.append(mask_phone(span.text) if span.kind == "phone" else span.text[:2] + "****")
-            pos = span.end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _mask_name(name: str | None) -> str | None:
-    return name[0] + "*" * (len(name) - 1) if name else name
 
 
 class UnitPortalApi:
@@ -157,7 +138,7 @@ class UnitPortalApi:
         return {"number": t.number, "status": t.status, "status_zh": STATUS_ZH.get(t.status, t.status),
                 "due_date": t.due_date.isoformat() if t.due_date else None,
                 "colour": None if finished else colour(t.due_date, today, planner.add_workdays(today, 1)),
-                "description": (_mask_numbers(t.description) or "")[:140], "category": t.category,
+                "description": (mask_numbers(t.description) or "")[:140], "category": t.category,
                 "district": t.district, "request_type": t.request_type, "created_at": t.created_at.isoformat(),
                 "utility": t.utility}
 
@@ -190,17 +171,12 @@ class UnitPortalApi:
                 return False
             return may(user.role, action)
 
-        events = []
-        for e in ticket.events:
-            data = dict(e.data or {})
-            if e.kind == "citizen_message" and "text" in data:
-                data["text"] = _mask_numbers(data["text"])
-            events.append({"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "data": data})
-        return {**self._summary(ticket), "description": _mask_numbers(ticket.description),
-                "location": ticket.location, "channel": ticket.channel, "anonymous": ticket.anonymous,
-                "contact_name": None if ticket.anonymous else _mask_name(ticket.contact_name),
+        return {**self._summary(ticket), "description": mask_numbers(ticket.description),
+                "location": mask_numbers(ticket.location), "channel": ticket.channel, "anonymous": ticket.anonymous,
+                "contact_name": None if ticket.anonymous else mask_name(ticket.contact_name),
                 "contact_phone": None if ticket.anonymous else mask_phone(ticket.contact_phone),
-                "events": events, "files": [f.as_json() for f in files],
+                "events": unit_trail(ticket.events, user.unit_id),
+                "files": [f.as_json() for f in files if may_open(f.unit_id, user.unit_id)],
                 "citizen_media": [{k: m[k] for k in ("id", "kind", "content_type", "filename")} for m in citizen_media],
                 "actions": [a for a in UNIT_ACTIONS if allowed(a)],
                 "head_only": [a for a in UNIT_ACTIONS if not may(user.role, a)]}
@@ -213,13 +189,13 @@ class UnitPortalApi:
     async def _full_view(self, user: UnitUser, ticket: TicketRecord) -> dict[str, Any]:
         files = self._store().ticket_files
         return self._view(user, ticket, await files.for_ticket(ticket.number),
-                          await files.citizen_media(ticket.conversation_id))
+                          await files.citizen_media(citizen_message_ids(ticket.events)))
 
     async def citizen_media(self, request: web.Request) -> web.FileResponse:
         """A photo or recording the citizen sent with the request."""
         user = await self._user(request)
         ticket = await self._own_ticket(user, request.match_info["number"])
-        found = await self._store().ticket_files.citizen_media(ticket.conversation_id,
+        found = await self._store().ticket_files.citizen_media(citizen_message_ids(ticket.events),
                                                                int(request.match_info["attachment_id"]))
         if not found:
             raise NotFound("no such attachment on this ticket", code="file_not_found", message_zh="没有找到该文件。")
@@ -269,7 +245,7 @@ class UnitPortalApi:
     async def file(self, request: web.Request) -> web.FileResponse:
         user = await self._user(request)
         found = await self._store().ticket_files.get(int(request.match_info["file_id"]))
-        if found is None or found.unit_id != user.unit_id:
+        if found is None or not may_open(found.unit_id, user.unit_id):
             raise NotFound("no such file for this unit", code="file_not_found", message_zh="没有找到该文件。")
         path, headers = self._media().serve(found.storage_key, found.filename)
         return web.FileResponse(path, headers=headers)

@@ -110,7 +110,7 @@
     if (actor === "citizen") return "市民";
     if (actor === "bot") return "智能客服";
     var parts = actor.split(":");
-    if (parts[0] === "agent") return "热线坐席 " + (parts[1] || "");
+    if (parts[0] === "agent") return "热线坐席" + (parts[1] ? " " + parts[1] : "");
     if (parts[0] === "unit") return ((me.units || {})[parts[1]] || parts[1]) + (parts[2] ? " · " + parts[2] : "");
     return actor;
   }
