@@ -22,8 +22,8 @@ from tests.conftest import auth
 PASSWORD = "correct horse battery"
 CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1366, "height": 800}
-# Screenshots to look at: $HOTLINE_SHOTS_DIR/console when set, else the system's temporary folder.
-SHOTS = os.path.join(os.environ.get("HOTLINE_SHOTS_DIR") or os.path.join(tempfile.gettempdir(), "hotline-shots"),
+# Screenshots to look at: $HOTLINE_TEST_SHOTS_DIR/console when set, else the system's temporary folder.
+SHOTS = os.path.join(os.environ.get("HOTLINE_TEST_SHOTS_DIR") or os.path.join(tempfile.gettempdir(), "hotline-shots"),
                      "console")
 
 

@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery"
 CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TOKENS = {"urban": "urban-token-123", "housing": "housing-token-456"}
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1366, "height": 800}
-SHOTS = os.environ.get("HOTLINE_SHOTS_DIR")  # set to keep the screenshots (e.g. /work/shots/supervisor)
+SHOTS = os.environ.get("HOTLINE_TEST_SHOTS_DIR")  # set to keep the screenshots (e.g. /work/shots/supervisor)
 
 SUPERVISOR_GETS = ["/console/api/supervisor/units", "/console/api/supervisor/queue", "/console/api/supervisor/board",
                    "/console/api/supervisor/board/urban/red", "/console/api/supervisor/requests",

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM, ARGS = "/usr/bin/chromium", ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "correct horse battery"
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1366, "height": 800}
-# Screenshots to look at: $HOTLINE_SHOTS_DIR/unit when set, else the system's temporary folder.
-SHOTS = Path(os.environ.get("HOTLINE_SHOTS_DIR") or Path(tempfile.gettempdir()) / "hotline-shots") / "unit"
+# Screenshots to look at: $HOTLINE_TEST_SHOTS_DIR/unit when set, else the system's temporary folder.
+SHOTS = Path(os.environ.get("HOTLINE_TEST_SHOTS_DIR") or Path(tempfile.gettempdir()) / "hotline-shots") / "unit"
 
 
 async def new_ticket(client: TestClient, session: str, text: str) -> str:
