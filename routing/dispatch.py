@@ -11,12 +11,15 @@ at least 95% of the time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterable
 
 from nlu.gazetteer import Gazetteer
 from routing.dispatch_model import COUNTY, MatterModel, dispatch_features, matter_label, matter_text
 from routing.units import Unit
+
+log = logging.getLogger(__name__)
 
 AUTO_CONFIDENCE = 0.65
 MIN_PROPOSAL = 0.12   # below this the model has nothing to go on: no unit is proposed
@@ -51,6 +54,10 @@ class Dispatcher:
         self.units = units
         self.model = model
         self.places = places
+        unseen = sorted(u.id for u in units.values() if matter_label(u) not in model.owners)
+        if unseen:  # they are only reached by a supervisor's assignment until the model is retrained
+            log.warning("the dispatch model has never seen units %s: retrain it (hotline nlu train-dispatch)",
+                        ", ".join(unseen))
         self.auto_at = auto_at
 
     def propose(self, text: str, category: str | None, district: str | None, utility: bool = False,

@@ -238,3 +238,14 @@ def test_calendar_coverage_warns_sixty_days_ahead(tmp_path: Path) -> None:
     listed = tmp_path / "holidays.yaml"
     listed.write_text("2027:\n  holidays: [2027-01-01]\n  workdays: []\n", encoding="utf-8")
     assert WorkCalendar.load(listed).known_until == dt.date(2027, 12, 31)
+
+
+def test_a_unit_the_dispatch_model_never_saw_is_named_at_start(units, triager, caplog) -> None:
+    from routing.units import Unit
+    extra = Unit("archives", "泰安市档案馆", "department", None, frozenset(), ("档案",), "市档案馆")
+    with caplog.at_level(logging.WARNING, logger="routing.dispatch"):
+        d = Dispatcher({**units, "archives": extra}, MatterModel.load(PROJECT_ROOT / "nlu" / "models" / "dispatch.npz"),
+                       triager.gazetteer)
+    assert "archives" in caplog.text and "train-dispatch" in caplog.text
+    r = triager.analyze("我想查一下我爷爷的档案")
+    assert d.propose("我想查一下我爷爷的档案", r.category, r.district, r.utility).lead != "archives"
