@@ -145,7 +145,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     console = ConsoleApi(lambda: app[STORE], lambda: app[BOT], lambda: app[OUTBOX], lambda: app[MEDIA],
                          lambda: app[KB], lambda: tickets_api, app[HUB],
                          secure_cookies=settings.server.secure_cookies,
-                         trusted_proxies=tuple(settings.server.trusted_proxies))
+                         trusted_proxies=tuple(settings.server.trusted_proxies),
+                         session_recheck_seconds=settings.server.console_session_recheck_seconds)
     app.router.add_routes(console.routes())
     app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
     app.cleanup_ctx.append(_store_ctx)

@@ -31,11 +31,11 @@ from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, SlidingWindow
 from routing.intake import TicketIntake
-from routing.lifecycle import FINISHED, STATUS_ZH
+from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused
 from routing.links import LOOKBACK
 from routing.tickets import TicketDraft
 from routing.repeats import EarlierRequest, earlier_request
-from routing.satisfaction import DISSATISFIED, THANKS, read_rating
+from routing.satisfaction import DISSATISFIED, THANKS, Rating, read_rating
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,7 @@ class Pipeline:
         rating = read_rating(msg.text) if msg.text else None
         if rating is not None:
             ticket = await self._store.tickets.awaiting_rating(conv.id)
-            if ticket is not None:
-                await self._store.tickets.rate(ticket.id, rating.level, rating.solved, note=rating.remark)
+            if ticket is not None and await self._rated(ticket.id, rating):
                 log.info("ticket %s rated %s by the citizen", ticket.number, rating.level)
                 if rating.level == "dissatisfied":
                     self._hub.publish(CONSOLE_TOPIC, {"type": "dissatisfied", "conversation_id": conv.id,
@@ -234,6 +233,14 @@ class Pipeline:
             if isinstance(offered, list) and offered and all(isinstance(k, str) for k in offered):
                 await self._store.kb_choices.offer(conv.id, ingest.message_id, msg.channel.value, offered[:5])
         return [_from_bot(a) for a in answers]
+
+    async def _rated(self, ticket_id: int, rating: Rating) -> bool:
+        """False when an agent's callback recorded a rating first (the store refuses a second one)."""
+        try:
+            await self._store.tickets.rate(ticket_id, rating.level, rating.solved, note=rating.remark)
+        except TransitionRefused:
+            return False
+        return True
 
     async def _kb_pick(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft] | _Recorded | None:
         """The citizen's reply to 「您是想问」: the chosen entry's answer, or for 「都不是」 the question kept as

@@ -47,6 +47,8 @@ class ServerSettings(_Section):
     # X-Forwarded-For hop that is not one of them and X-Forwarded-Proto is believed; without them both
     # headers are ignored (they are whatever the client wrote).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # How often an open console WebSocket re-checks its session (expiry, logout elsewhere).
+    console_session_recheck_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

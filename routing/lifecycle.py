@@ -47,6 +47,15 @@ class TransitionRefused(Exception):
         self.action, self.status = action, status
 
 
+class RequestPending(TransitionRefused):
+    """A unit asks for an extension or termination while its previous request of that kind still
+    waits for a supervisor: the supervisor must decide on the request they read, not a newer one."""
+
+    def __init__(self, request: str) -> None:
+        super().__init__(request, "awaiting a decision on the previous request")
+        self.request = request
+
+
 @dataclass(frozen=True)
 class Step:
     action: str

@@ -306,9 +306,13 @@ async def test_supervisor_decisions_are_checked(make_client, db_url: str) -> Non
 
         requests = await (await boss.get(client.make_url("/console/api/supervisor/requests"))).json()
         assert [(i["number"], i["request"], i["days"]) for i in requests["items"]] == [(rated, "extension", 3)]
-        status, body = await post(f"/console/api/tickets/{rated}/extension/reject", {"note": "  "})
+        asked = requests["items"][0]["request_id"]
+        status, body = await post(f"/console/api/tickets/{rated}/extension/reject", {"note": "  ", "request_id": asked})
         assert status == 400 and body["error"]["message"] == "请填写不予批准的理由。"
         status, body = await post(f"/console/api/tickets/{rated}/extension/reject", {"note": "定制井盖两天可到"})
+        assert status == 400 and body["error"]["code"] == "missing_request_id"  # names the request it decides
+        status, body = await post(f"/console/api/tickets/{rated}/extension/reject",
+                                  {"note": "定制井盖两天可到", "request_id": asked})
         assert status == 200 and body["events"][-1]["data"]["note"] == "定制井盖两天可到"
         assert (await (await boss.get(client.make_url("/console/api/supervisor/requests"))).json())["items"] == []
 

@@ -134,6 +134,12 @@ async def supervisor_post(client: TestClient, path: str, body: dict | None = Non
         return resp.status, await resp.json()
 
 
+async def request_id(client: TestClient, number: str, kind: str) -> int:
+    """The id of the ticket's latest request of this kind: what the supervisor's list names."""
+    from gateway.app import STORE
+    return [e.id for e in (await client.app[STORE].tickets.get(number)).events if e.kind == kind][-1]
+
+
 async def test_extension_and_termination_need_a_supervisor(units_client: TestClient) -> None:
     from gateway.app import STORE
     number = await new_ticket(units_client, "unitextend01")
@@ -142,12 +148,16 @@ async def test_extension_and_termination_need_a_supervisor(units_client: TestCli
     assert (await act(units_client, number, "extension", text="需要更换电缆，物料未到"))[0] == 400  # days missing
     status, _ = await act(units_client, number, "extension", text="需要更换电缆，物料未到", days=5)
     assert status == 200
-    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve")
+    asked = await request_id(units_client, number, "extension")
+    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve",
+                                           {"request_id": asked})
     assert status == 200 and ticket["due_date"] > before.isoformat()
-    assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve"))[0] == 409
+    assert (await supervisor_post(units_client, f"/console/api/tickets/{number}/extension/approve",
+                                  {"request_id": asked}))[0] == 409
     assert (await act(units_client, number, "termination", text="市民拒不配合"))[0] == 400  # material missing
     await act(units_client, number, "termination", text="市民拒不配合", material="三次上门记录")
-    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/termination/approve")
+    status, ticket = await supervisor_post(units_client, f"/console/api/tickets/{number}/termination/approve",
+                                           {"request_id": await request_id(units_client, number, "termination")})
     assert status == 200 and ticket["status"] == "terminated"
 
 

@@ -154,8 +154,9 @@ class WebChannel:
             return
         log.warning("web: 429 for session %s from %s: too many %s", session[:12], address, over)
         if self._flagged.allow(address):
-            self._events.publish(self._agents_topic, {"type": "abuse", "channel": "web", "session": session,
-                                                 "reason": over, "warning": ART32_WARNING})
+            # Agents get the typing digest, never the session: the session opens the citizen's history.
+            self._events.publish(self._agents_topic, {"type": "abuse", "channel": "web", "ref": typing_ref(session),
+                                                      "reason": over, "warning": ART32_WARNING})
         raise TooManyRequests(f"too many {over}")
 
     async def _read_multipart(self, request: web.Request

@@ -19,7 +19,7 @@ from gateway.store.tickets import TicketFilter, TicketRecord, TicketStore
 from gateway.api.openapi import UnitActionIn, parse_body
 from gateway.api.unit_view import ticket_for_unit
 from routing.planner import TicketPlanner
-from routing.lifecycle import TransitionRefused
+from routing.lifecycle import RequestPending, TransitionRefused
 from routing.returns import after_return, within_return_window
 from routing.satisfaction import ASK
 from routing.unit_roles import may
@@ -78,6 +78,10 @@ class UnitActions:
             done = await self._tickets().unit_step(number, unit, action, data, notify,
                                                    lambda channel: outbox.queues(Channel(channel)), actor,
                                                    tuple(given.files or ()))
+        except RequestPending as exc:
+            raise Conflict(str(exc), code="request_pending", message_zh=(
+                "已有延期申请正在等待审批，请待审批后再申请。" if exc.request == "extension"
+                else "已有终止办理申请正在等待审批，请待审批后再申请。")) from exc
         except TransitionRefused as exc:
             raise Conflict(str(exc), code="invalid_transition", message_zh="工单当前状态不允许该操作。") from exc
         except LookupError as exc:

@@ -24,13 +24,13 @@ from channels.http_body import json_object
 from channels.rate_limit import SlidingWindow, came_over_https
 from channels.web.adapter import topic as web_topic, typing_ref
 from channels.media import MediaStore
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, Unauthorized
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, StoreUnavailable, Unauthorized
 from gateway.api.tickets import TicketsApi
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.kb_service import KbService
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
-from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused
+from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused, token_hash
 from gateway.console.citizens import citizen_label
 from gateway.console.labels import CHANNEL_ZH, labels
 from gateway.store.agents import PAGE_LIMIT, Agent, ContactNotFound, ConversationQuery, TakeoverRefused
@@ -52,6 +52,8 @@ HANDBACK_NOTE = "人工客服已结束本次服务，智能客服将继续为您
 MAX_REPLY = 2000
 TICKET_NUMBER = re.compile(r"^\d{8}-\d{6}$")
 SHORTCUT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# WebSocket close code for "your session ended": the page shows the login instead of reconnecting.
+SESSION_ENDED = 4401
 
 
 class TooManyAttempts(ServiceError):
@@ -113,7 +115,8 @@ class ConsoleApi:
     def __init__(self, store: Callable[[], Store], bot: Callable[[], BotEngine],
                  outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore],
                  kb: Callable[[], KbService], tickets: Callable[[], TicketsApi], hub: EventHub,
-                 secure_cookies: bool, trusted_proxies: tuple[str, ...] = ()) -> None:
+                 secure_cookies: bool, trusted_proxies: tuple[str, ...] = (),
+                 session_recheck_seconds: float = 30.0) -> None:
         self._store = store
         self._media = media
         self._kb = kb
@@ -125,6 +128,10 @@ class ConsoleApi:
         self._trusted_proxies = trusted_proxies
         self._online: dict[str, int] = {}
         self._typing = SlidingWindow(1, 2)
+        # Open console sockets per session (by token digest): logging out closes them at once, and each
+        # re-checks its session every `session_recheck_seconds` (expiry, a logout in another process).
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._recheck = session_recheck_seconds
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -208,7 +215,10 @@ class ConsoleApi:
 
     async def logout(self, request: web.Request) -> web.Response:
         await self._agent(request, change=True)
-        await self._store().agents.logout(request.cookies[COOKIE])
+        token = request.cookies[COOKIE]
+        await self._store().agents.logout(token)
+        for ws in list(self._sockets.pop(token_hash(token), ())):
+            await ws.close(code=SESSION_ENDED, message=b"logged out")
         resp = web.json_response({"ok": True})
         resp.del_cookie(COOKIE, path="/console")
         return resp
@@ -501,11 +511,14 @@ class ConsoleApi:
         ticket = await self._store().tickets.get(request.match_info["number"])
         if ticket is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
-        if not await self._store().tickets.awaiting_callback(limit=1, number=ticket.number):
-            raise Conflict("the ticket has no result waiting for a rating", code="not_awaiting_rating",
-                           message_zh="该工单当前没有待回访的办理结果。")
-        await self._store().tickets.rate(ticket.id, level, solved, actor=f"agent:{agent.username}",
-                                         note=(note or "").strip()[:500] or None)
+        try:
+            # The store checks "still awaiting a rating" under the ticket's lock: a concurrent second
+            # callback (or the citizen rating at the same time) is refused, never counted twice.
+            await self._store().tickets.rate(ticket.id, level, solved, actor=f"agent:{agent.username}",
+                                             note=(note or "").strip()[:500] or None)
+        except TransitionRefused as exc:
+            raise Conflict(f"the ticket has no result waiting for a rating: {exc}", code="not_awaiting_rating",
+                           message_zh="该工单当前没有待回访的办理结果（可能已由他人回访）。") from exc
         log.info("callback on ticket %s recorded by %s: %s", ticket.number, agent.username, level)
         return web.json_response((await self._store().tickets.get(ticket.number)).as_json())  # type: ignore[union-attr]
 
@@ -560,10 +573,18 @@ class ConsoleApi:
         current = await self._store().tickets.get(number)
         if current is None:
             raise NotFound("no such ticket", code="ticket_not_found", message_zh="没有找到该工单。")
+        request_id = body.get("request_id")
+        if not isinstance(request_id, int) or isinstance(request_id, bool):
+            raise BadRequest("request_id (the request event the decision is about) required",
+                             code="missing_request_id", message_zh="页面已过期，请刷新后重新审批。")
+        # The request the supervisor read; the store refuses the decision if it is not the pending one.
+        asked = next((e for e in current.events if e.id == request_id and e.kind == kind), None)
+        if asked is None:
+            raise Conflict("no such request on this ticket", code="request_changed",
+                           message_zh="该申请已变更或已处理，请刷新后重新审批。")
         extend_to = None
         if approve and kind == "extension":
-            asked = [e for e in current.events if e.kind == "extension"]
-            days = int(asked[-1].data.get("days", 0)) if asked and asked[-1].data else 0
+            days = int((asked.data or {}).get("days", 0))
             extend_to = extended_due(days, current.due_date, self._store().clock.today(),
                                      self._tickets().planner.add_workdays)
         note = body.get("note").strip()[:500] if isinstance(body.get("note"), str) else None
@@ -572,9 +593,10 @@ class ConsoleApi:
                              message_zh="请填写不予批准的理由。")
         try:
             ticket = await self._store().tickets.decide(number, f"agent:{agent.username}", kind, approve, note,
-                                                        extend_to)
+                                                        extend_to, request_id)
         except TransitionRefused as exc:
-            raise Conflict(str(exc), code="invalid_transition", message_zh="没有待审核的申请。") from exc
+            raise Conflict(str(exc), code="request_changed",
+                           message_zh="该申请已变更或已处理，请刷新后重新审批。") from exc
         self._ticket_changed(number, f"{kind}_{'approved' if approve else 'rejected'}")
         return web.json_response(ticket.as_json() if ticket else {})
 
@@ -719,20 +741,45 @@ class ConsoleApi:
                             message_zh="不允许从其他网站连接。")
         ws = web.WebSocketResponse(heartbeat=25)
         await ws.prepare(request)
+        token = request.cookies[COOKIE]
+        key = token_hash(token)
+        self._sockets.setdefault(key, set()).add(ws)
         with self._hub.subscribe(CONSOLE_TOPIC) as queue:
             async def pump() -> None:
                 while True:
-                    await ws.send_json(await queue.get())
-            task = asyncio.ensure_future(pump())
+                    event = await queue.get()
+                    if ws.closed:
+                        return  # the session ended: nothing more reaches this socket
+                    await ws.send_json(event)
+            tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(self._watch_session(ws, token))]
             self._presence(agent.username, +1)
             try:
                 async for msg in ws:
                     if msg.type == WSMsgType.TEXT:
                         await self._from_agent(agent, msg.data)
             finally:
-                task.cancel()
+                for task in tasks:
+                    task.cancel()
+                held = self._sockets.get(key)
+                if held is not None:
+                    held.discard(ws)
+                    if not held:
+                        self._sockets.pop(key, None)
                 self._presence(agent.username, -1)
         return ws
+
+    async def _watch_session(self, ws: web.WebSocketResponse, token: str) -> None:
+        """Close the socket once its session is gone (expired, or logged out in another process)."""
+        while not ws.closed:
+            await asyncio.sleep(self._recheck)
+            try:
+                alive = await self._store().agents.session(token) is not None
+            except StoreUnavailable:
+                continue  # the database is away: keep the socket, ask again next time
+            if not alive:
+                log.info("console socket closed: its session ended")
+                await ws.close(code=SESSION_ENDED, message=b"session ended")
+                return
 
     def _presence(self, username: str, change: int) -> None:
         """Who has the console open, per process (the connections are this process's)."""

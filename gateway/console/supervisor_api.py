@@ -141,7 +141,8 @@ class SupervisorApi:
         items = []
         for ticket, kind, asked in await self._q().pending_requests():
             data = asked.data or {}
-            items.append({**self._ticket(ticket, today, next_workday), "request": kind, "asked_at": asked.at.isoformat(),
+            items.append({**self._ticket(ticket, today, next_workday), "request": kind, "request_id": asked.id,
+                          "asked_at": asked.at.isoformat(),
                           "asked_by": asked.actor, "text": data.get("text") or "", "days": data.get("days"),
                           "material": data.get("material") or ""})
         return web.json_response({"items": items})

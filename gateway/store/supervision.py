@@ -33,7 +33,7 @@ def _events(conn: Connection, ids: Sequence[int], kinds: Sequence[str]) -> dict[
                                                        ticket_events.c.kind.in_(kinds))
                         .order_by(ticket_events.c.id)).all()
     for e in rows:
-        found[e.ticket_id].append(TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data))
+        found[e.ticket_id].append(TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data, e.id))
     return found
 
 

@@ -20,8 +20,8 @@ from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
 from gateway.store.messages import set_state as set_conversation_state
-from routing.lifecycle import ENDED, FINISHED, TransitionRefused, step
-from routing.supervision import pending_request
+from routing.lifecycle import ENDED, FINISHED, RequestPending, TransitionRefused, step
+from routing.supervision import REQUESTS, pending_request
 from routing.tickets import TicketDraft
 from gateway.store.ticket_files import claim_files
 from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
@@ -35,6 +35,7 @@ class TicketEvent:
     kind: str
     public: bool
     data: dict[str, Any] | None
+    id: int | None = None  # set when read back: a decision names the request event it decides
 
     def as_json(self) -> dict[str, Any]:
         return {"at": self.at.isoformat(), "actor": self.actor, "kind": self.kind, "data": self.data or {}}
@@ -124,6 +125,23 @@ _OPEN_FOR_CONVERSATION = (sa.select(*_TICKET_COLS)
                           .order_by(tickets.c.id.desc()).limit(1))
 
 
+_LATEST_RESULT = (sa.select(sa.func.max(ticket_events.c.id))
+                  .where(ticket_events.c.ticket_id == sa.bindparam("b_id"), ticket_events.c.kind == "result")
+                  .scalar_subquery())
+# A rating newer than the ticket's latest result: that result has been rated already.
+_RATED_SINCE_RESULT = (sa.select(ticket_events.c.id)
+                       .where(ticket_events.c.ticket_id == sa.bindparam("b_id"), ticket_events.c.kind == "rating",
+                              ticket_events.c.id > sa.func.coalesce(_LATEST_RESULT, 0)).limit(1))
+
+
+def _request_kinds(conn: Connection, ticket_id: int, request: str) -> list[str]:
+    """The kinds of a ticket's events about one request (asked, approved, rejected), oldest first."""
+    return list(conn.execute(sa.select(ticket_events.c.kind).where(
+        ticket_events.c.ticket_id == ticket_id,
+        ticket_events.c.kind.in_((request, f"{request}_approved", f"{request}_rejected"))
+    ).order_by(ticket_events.c.id)).scalars())
+
+
 def _next_number(conn: Connection, clock: Clock, now: datetime) -> str:
     day = ticket_day(clock, now)
     n = conn.execute(_COUNTER_NEXT(conn), {"day": day, "last": 1}).scalar_one()
@@ -178,7 +196,7 @@ def _get(conn: Connection, number: str) -> TicketRecord | None:
         return None
     events = conn.execute(sa.select(ticket_events).where(ticket_events.c.ticket_id == row.id)
                           .order_by(ticket_events.c.id)).all()
-    return _record(row, [TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data) for e in events])
+    return _record(row, [TicketEvent(e.at, e.actor, e.kind, bool(e.public), e.data, e.id) for e in events])
 
 
 def _update(conn: Connection, now: datetime, number: str, actor: str, changes: dict[str, Any]) -> TicketRecord | None:
@@ -343,6 +361,8 @@ class TicketStore:
             if row is None or row.unit_id != unit_id:
                 return None
             s = step(action, row.status)
+            if action in REQUESTS and pending_request(_request_kinds(conn, row.id, action), action):
+                raise RequestPending(action)
             now = self._clock.now()
             values: dict[str, Any] = {"updated_at": now}
             if s.to is not None:
@@ -425,12 +445,15 @@ class TicketStore:
                    note: str | None = None) -> None:
         """Record the citizen's rating (given by them, or by an agent on a callback call); a satisfied
         citizen closes the ticket, a dissatisfied one leaves it resolved for a supervisor to decide on
-        re-handling (Art. 16)."""
+        re-handling (Art. 16). The check that the latest result is still unrated happens under the
+        ticket's row lock, so two concurrent ratings never both count: the second raises TransitionRefused."""
         def work(conn: Connection) -> None:
             now = self._clock.now()
             status = conn.execute(sa.select(tickets.c.status).where(tickets.c.id == ticket_id)
                                   .with_for_update()).scalar_one()
             s = step("rate_dissatisfied" if level == "dissatisfied" else "rate_satisfied", status)
+            if conn.execute(_RATED_SINCE_RESULT, {"b_id": ticket_id}).first() is not None:
+                raise TransitionRefused("rate", "already rated")
             data: dict[str, Any] = {"level": level, "solved": solved, **({"note": note} if note else {})}
             _insert_event(conn, ticket_id, TicketEvent(now, actor, "rating", True, data))
             if s.to is not None:
@@ -482,18 +505,22 @@ class TicketStore:
         return await self._db.run(work)
 
     async def decide(self, number: str, actor: str, request: str, approve: bool, note: str | None,
-                     extend_to: date | None = None) -> TicketRecord | None:
-        """A supervisor's decision on a unit's pending extension or termination request."""
+                     extend_to: date | None = None, request_id: int | None = None) -> TicketRecord | None:
+        """A supervisor's decision on a unit's pending extension or termination request. `request_id`
+        names the request event the supervisor saw: if it is not the pending one any more (decided, or
+        the unit asked again), TransitionRefused, so an approval never applies to a request nobody read."""
         def work(conn: Connection) -> TicketRecord | None:
             row = conn.execute(sa.select(tickets.c.id, tickets.c.status, tickets.c.due_date)
                                .where(tickets.c.number == number).with_for_update()).one_or_none()
             if row is None:
                 return None
-            kinds = conn.execute(sa.select(ticket_events.c.kind).where(
+            family = conn.execute(sa.select(ticket_events.c.id, ticket_events.c.kind).where(
                 ticket_events.c.ticket_id == row.id, ticket_events.c.kind.in_(
-                    (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id)).scalars()
-            if not pending_request(kinds, request):
+                    (request, f"{request}_approved", f"{request}_rejected"))).order_by(ticket_events.c.id)).all()
+            if not pending_request([e.kind for e in family], request):
                 raise TransitionRefused(f"decide {request}", "without a pending request")
+            if request_id is not None and family[-1].id != request_id:
+                raise TransitionRefused(f"decide {request}", f"with request {request_id} no longer pending")
             s = step(f"{'approve' if approve else 'reject'}_{request}", row.status)
             now = self._clock.now()
             values: dict[str, Any] = {"updated_at": now}

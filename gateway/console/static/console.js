@@ -813,7 +813,10 @@
       if (ev.type === "ticket_result") loadCallbacks();
       if (current !== null && ev.conversation_id === current) refresh();
     };
-    sock.onclose = function () { setTimeout(connect, 2000); };
+    sock.onclose = function (e) {
+      if (e.code === 4401) { showLogin(); return; }  // the session ended (logout, expiry): log in again
+      setTimeout(connect, 2000);
+    };
   }
 
   $("more").onclick = loadMore;

@@ -305,6 +305,7 @@
     var li = el("li", "card");
     li.dataset.number = t.number;
     li.dataset.request = t.request;
+    li.dataset.requestId = t.request_id;
     li.appendChild(ticketHead(t));
     var what = t.request === "extension" ? "申请延期 " + (t.days || "?") + " 个工作日" : "申请终止办理";
     var h = el("p", "request-title");
@@ -322,11 +323,12 @@
     var actions = el("div", "actions");
     var path = "/console/api/tickets/" + encodeURIComponent(t.number) + "/" + t.request + "/";
     actions.appendChild(button("primary approve", "批准", function () {
-      api("POST", path + "approve", { note: note.value.trim() || null }).then(refresh).catch(function (e) { err.textContent = e.message; });
+      // The decision names the request shown here: a request changed meanwhile is refused (409).
+      api("POST", path + "approve", { request_id: t.request_id, note: note.value.trim() || null }).then(refresh).catch(function (e) { err.textContent = e.message; });
     }));
     actions.appendChild(button("secondary reject", "不予批准", function () {
       if (!note.value.trim()) { err.textContent = "请填写不予批准的理由。"; note.focus(); return; }
-      api("POST", path + "reject", { note: note.value.trim() }).then(refresh).catch(function (e) { err.textContent = e.message; });
+      api("POST", path + "reject", { request_id: t.request_id, note: note.value.trim() }).then(refresh).catch(function (e) { err.textContent = e.message; });
     }));
     li.appendChild(actions);
     li.appendChild(err);
@@ -571,9 +573,10 @@
       try { ev = JSON.parse(m.data); } catch (e) { return; }
       if (LIVE_EVENTS[ev.type]) refreshSoon();
     };
-    socket.onclose = function () {
+    socket.onclose = function (e) {
       $("live").classList.remove("on"); $("live").title = "实时更新已断开，每10秒刷新";
       socket = null;
+      if (e.code === 4401) { showLogin(); return; }  // the session ended (logout, expiry): log in again
       if (!$("app").hidden) setTimeout(connect, 3000);
     };
   }
