@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import json
 
+import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 
@@ -16,7 +17,7 @@ from channels.web.adapter import typing_ref
 from gateway.app import HUB, STORE
 from gateway.events import CONSOLE_TOPIC
 from gateway.store.schema import agent_sessions
-from tests.console_helpers import add_agent, login
+from tests.console_helpers import PASSWORD, add_agent, login
 from tests.test_supervisor_screen import TOKENS, citizen_ticket, unit_act
 
 UNIT_TOKENS = {"unit_tokens": json.dumps(TOKENS)}
@@ -225,3 +226,25 @@ async def test_an_expired_session_closes_its_socket(make_client, db_url: str) ->
         assert (await http.get(client.make_url("/console/api/me"))).status == 401
     finally:
         await http.close()
+
+
+@pytest.mark.parametrize("path", ["/console/api/login", "/unit/api/login"])
+async def test_logins_only_as_json_from_our_own_pages(make_client, path: str) -> None:
+    """Login CSRF (review finding 10): a foreign page could post text/plain, which needs no preflight, and
+    log the victim's browser into the attacker's account."""
+    client = await make_client()
+    store = client.app[STORE]
+    await store.agents.add("li", "李坐席", "agent", PASSWORD)
+    await store.unit_users.add("urban", "zhang", "张经办", "staff", PASSWORD)
+    username = "li" if path.startswith("/console") else "zhang"
+    body = json.dumps({"username": username, "password": PASSWORD})
+    plain = await client.post(path, data=body, headers={"Content-Type": "text/plain",
+                                                        "Origin": "https://evil.example"})
+    assert plain.status == 400 and "Set-Cookie" not in plain.headers
+    assert (await plain.json())["error"]["code"] == "login_not_json"
+    foreign = await client.post(path, data=body, headers={"Content-Type": "application/json",
+                                                          "Origin": "https://evil.example"})
+    assert foreign.status == 403 and "Set-Cookie" not in foreign.headers
+    ours = await client.post(path, data=body, headers={"Content-Type": "application/json",
+                                                       "Origin": str(client.make_url("/")).rstrip("/")})
+    assert ours.status == 200 and "Set-Cookie" in ours.headers

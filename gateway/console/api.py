@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from urllib.parse import urlsplit
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -21,26 +20,26 @@ from aiohttp import WSMsgType, web
 from bot.engine import BotEngine, BotUnavailableError
 from channels.base import Channel
 from channels.http_body import json_object
-from channels.rate_limit import SlidingWindow, came_over_https
+from channels.rate_limit import SlidingWindow
 from channels.web.adapter import topic as web_topic, typing_ref
 from channels.media import MediaStore
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError, StoreUnavailable, Unauthorized
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, StoreUnavailable, Unauthorized
 from gateway.api.tickets import TicketsApi
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway.kb_service import KbService
+from gateway.login import TooManyAttempts, credentials, from_our_origin, set_session_cookie
 from gateway.outbox import OutboxDispatcher
 from gateway.store import Store
-from gateway.store.agents import Agent, ContactNotFound, TakeoverRefused, token_hash
+from gateway.store.agents import token_hash
 from gateway.console.citizens import citizen_label
 from gateway.console.labels import CHANNEL_ZH, labels
 from gateway.store.agents import PAGE_LIMIT, Agent, ContactNotFound, ConversationQuery, TakeoverRefused
 from gateway.store.schema import CONVERSATION_STATES
 from gateway.store.tickets import TicketFilter
 from gateway.store.workspace import AgentNotFound, CannedNotFound, DuplicateShortcut, Transfer
-from routing.lifecycle import STATUS_ZH
 from routing.seats import SEATS
 from nlu.pii import mask_phone, normalize_phone
-from routing.lifecycle import TransitionRefused
+from routing.lifecycle import STATUS_ZH, TransitionRefused
 from routing.supervision import board, extended_due
 from routing.satisfaction import RATING_LEVELS
 
@@ -54,12 +53,6 @@ TICKET_NUMBER = re.compile(r"^\d{8}-\d{6}$")
 SHORTCUT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # WebSocket close code for "your session ended": the page shows the login instead of reconnecting.
 SESSION_ENDED = 4401
-
-
-class TooManyAttempts(ServiceError):
-    status = 423
-    code = "account_locked"
-    message_zh = "登录失败次数过多，账号已暂时锁定，请15分钟后再试。"
 
 
 def _iso(at: Any) -> str | None:
@@ -183,11 +176,7 @@ class ConsoleApi:
     # --- sessions
 
     async def login(self, request: web.Request) -> web.Response:
-        body = await json_object(request)
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise BadRequest("username and password required", code="missing_credentials",
-                             message_zh="请输入用户名和密码。")
+        username, password = await credentials(request)
         result = await self._store().agents.login(username, password)
         if result.locked:
             raise TooManyAttempts(f"account {username!r} locked")
@@ -196,8 +185,7 @@ class ConsoleApi:
         skills = await self._skills(result.agent.username)
         resp = web.json_response({"username": result.agent.username, "display_name": result.agent.display_name,
                                   "role": result.agent.role, "csrf": result.csrf, "skills": skills})
-        resp.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", secure=self._secure or came_over_https(request, self._trusted_proxies),
-                        max_age=8 * 3600, path="/console")
+        set_session_cookie(resp, request, COOKIE, result.token, "/console", self._secure, self._trusted_proxies)
         return resp
 
     async def _agent(self, request: web.Request, change: bool = False) -> Agent:
@@ -734,11 +722,10 @@ class ConsoleApi:
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         agent = await self._agent(request)
-        origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != request.host:
+        if not from_our_origin(request):
             # Cookies ride along on a cross-site WebSocket: another site must not read the live list.
-            raise Forbidden(f"WebSocket from a foreign origin {origin[:80]}", code="foreign_origin",
-                            message_zh="不允许从其他网站连接。")
+            raise Forbidden(f"WebSocket from a foreign origin {request.headers.get('Origin', '')[:80]}",
+                            code="foreign_origin", message_zh="不允许从其他网站连接。")
         ws = web.WebSocketResponse(heartbeat=25)
         await ws.prepare(request)
         token = request.cookies[COOKIE]

@@ -21,10 +21,9 @@ from aiohttp import BodyPartReader, web
 
 from channels.http_body import json_object, read_part
 from channels.media import MediaStore
-from channels.rate_limit import came_over_https
 from gateway.api.unit_view import citizen_message_ids, mask_name, mask_numbers, may_open, unit_trail
 from gateway.api.units import UnitActions
-from gateway.console.api import TooManyAttempts
+from gateway.login import TooManyAttempts, credentials, set_session_cookie
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.kb_service import KbService
 from gateway.store import Store
@@ -84,20 +83,14 @@ class UnitPortalApi:
     # --- sessions
 
     async def login(self, request: web.Request) -> web.Response:
-        body = await json_object(request)
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise BadRequest("username and password required", code="missing_credentials",
-                             message_zh="请输入用户名和密码。")
+        username, password = await credentials(request)
         user, attempt = await self._store().unit_users.login(username, password)
         if attempt.locked:
             raise TooManyAttempts(f"unit account {username!r} locked")
         if user is None or attempt.token is None:
             raise Unauthorized("wrong username or password", code="bad_credentials", message_zh="用户名或密码错误。")
         resp = web.json_response({**self._me(user), "csrf": attempt.csrf})
-        resp.set_cookie(COOKIE, attempt.token, httponly=True, samesite="Strict",
-                        secure=self._secure or came_over_https(request, self._trusted_proxies),
-                        max_age=8 * 3600, path="/unit")
+        set_session_cookie(resp, request, COOKIE, attempt.token, "/unit", self._secure, self._trusted_proxies)
         return resp
 
     def _me(self, user: UnitUser) -> dict[str, Any]:
