@@ -147,3 +147,26 @@ async def test_the_next_unit_lists_only_files_it_can_open(portal: TestClient, se
     assert (await liu.http.get(portal.make_url(f"/unit/api/files/{mine['id']}"))).status == 200
     stored = await store.db.run(lambda conn: conn.execute(sa.text("SELECT count(*) FROM ticket_files")).scalar_one())
     assert stored == 3  # the earlier unit's files are kept for the hotline, only hidden from the next unit
+
+
+async def test_a_ticket_the_bot_opens_shows_the_photos_sent_for_it_and_none_of_an_earlier_ticket(
+        portal: TestClient, sessions) -> None:
+    """The bot (or an agent, or an integrator) opens tickets through the API: the photos the citizen sent in
+    the conversation since its previous ticket are this ticket's; the earlier ticket's stay with it."""
+    from tests.conftest import auth
+    store = portal.app[STORE]
+    first = await new_ticket(portal, "viewbot01", "小区门口的路灯坏了一个星期了")
+    await citizen_sends(portal, "viewbot01", "这是我的身份证照片，方便核实", "id-card-front.png")
+    earlier = await store.tickets.get(first)
+    await store.db.run(lambda conn: conn.execute(tickets.update().where(tickets.c.number == first).values(status="closed")))
+    await citizen_sends(portal, "viewbot01", "", "lift.png")  # a photo alone opens nothing
+    resp = await portal.post("/api/v1/tickets", headers=auth(), json={
+        "description": "小区电梯坏了两周，物业公司一直不修", "channel": "web",
+        "conversation_id": earlier.conversation_id})
+    assert resp.status == 201, await resp.text()
+    second = (await resp.json())["number"]
+    if (await store.tickets.get(second)).unit_id != "housing":
+        await store.db.run(lambda conn: conn.execute(tickets.update().where(tickets.c.number == second).values(
+            unit_id="housing", status="dispatched")))
+    status, view = await (await sessions("liu")).get(f"/unit/api/tickets/{second}")
+    assert status == 200 and [m["filename"] for m in view["citizen_media"]] == ["lift.png"]

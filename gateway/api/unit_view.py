@@ -113,9 +113,14 @@ def citizen_message_ids(events: Iterable[TicketEvent]) -> list[int]:
     their attachments are what the unit may see, never those of another ticket of the same chat."""
     ids = []
     for e in events:
-        mid = (e.data or {}).get("message_id") if e.kind in _MESSAGE_KINDS else None
-        if isinstance(mid, int) and not isinstance(mid, bool):
-            ids.append(mid)
+        if e.kind not in _MESSAGE_KINDS:
+            continue
+        data = e.data or {}
+        # One message for the pipeline's tickets; for those the bot, an agent or the API opened, the
+        # conversation's media messages since its previous ticket (gateway/store/tickets.create_ticket).
+        for mid in [data.get("message_id"), *(data.get("message_ids") or [])]:
+            if isinstance(mid, int) and not isinstance(mid, bool):
+                ids.append(mid)
     return ids
 
 

@@ -24,7 +24,8 @@ from routing.lifecycle import ENDED, FINISHED, RequestPending, TransitionRefused
 from routing.supervision import REQUESTS, pending_request
 from routing.tickets import TicketDraft
 from gateway.store.ticket_files import claim_files
-from gateway.store.schema import contacts, conversations, ticket_counters, ticket_events, tickets
+from gateway.store.schema import (attachments, contacts, conversations, messages, ticket_counters, ticket_events,
+                                  tickets)
 
 
 
@@ -153,6 +154,27 @@ def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
                                  "public": e.public, "data": e.data})
 
 
+MAX_CREATION_MEDIA = 20
+
+
+def _media_messages_since_last_ticket(conn: Connection, conversation_id: int, ticket_id: int) -> list[int]:
+    previous = conn.execute(sa.select(sa.func.max(tickets.c.created_at)).where(
+        tickets.c.conversation_id == conversation_id, tickets.c.id != ticket_id)).scalar()
+    query = (sa.select(messages.c.id)
+             .where(messages.c.conversation_id == conversation_id, messages.c.direction == "in",
+                    messages.c.id.in_(sa.select(attachments.c.message_id)))
+             .order_by(messages.c.id.desc()).limit(MAX_CREATION_MEDIA))
+    if previous is not None:
+        query = query.where(messages.c.created_at >= previous)
+    # Messages another ticket of the conversation names in its trail are that ticket's.
+    taken: set[int] = set()
+    for data in conn.execute(sa.select(ticket_events.c.data).join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+                             .where(tickets.c.conversation_id == conversation_id, tickets.c.id != ticket_id)).scalars():
+        if isinstance(data, dict):
+            taken.update(m for m in [data.get("message_id"), *(data.get("message_ids") or [])] if isinstance(m, int))
+    return sorted(m for m in conn.execute(query).scalars().all() if m not in taken)
+
+
 def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str,
                   message_id: int | None = None) -> TicketRecord:
     """`message_id`: the citizen's message that opened it, named in the trail (its attachments are the
@@ -163,8 +185,16 @@ def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str
     status = "dispatched" if draft.unit_id else "open"
     ticket_id = conn.execute(_TICKET_INSERT, {
         "number": number, "status": status, "created_at": now, "updated_at": now, **values}).scalar_one()
-    events = [TicketEvent(now, actor, "created", True, {"source": draft.source, "channel": draft.channel,
-                                                        **({"message_id": message_id} if message_id else {})})]
+    created: dict[str, Any] = {"source": draft.source, "channel": draft.channel}
+    if message_id:
+        created["message_id"] = message_id
+    elif draft.conversation_id is not None:
+        # Opened by the bot, an agent or an integrator: the citizen's photos, videos and recordings of this
+        # matter are those sent in the conversation since its previous ticket (none of another ticket's).
+        shown = _media_messages_since_last_ticket(conn, draft.conversation_id, ticket_id)
+        if shown:
+            created["message_ids"] = shown
+    events = [TicketEvent(now, actor, "created", True, created)]
     if draft.dispatch is not None:
         events.append(TicketEvent(now, "system", "dispatch_proposed", False, draft.dispatch))
     if draft.unit_id:
