@@ -275,3 +275,19 @@ async def test_units_do_not_see_the_contact_of_an_anonymous_citizen(units_client
     # The hotline keeps it for the callback.
     full = await (await units_client.get(f"/api/v1/tickets/{number}", headers=auth())).json()
     assert full["contact_phone"] == "13812345678"
+
+
+async def test_a_re_dispatch_after_a_return_leaves_a_supervisors_assignment_made_meanwhile(
+        units_client: TestClient) -> None:
+    """Review finding 11: a supervisor assigning the returned ticket between the return's commit and the
+    re-dispatch made the unit's return answer 500 although it had been recorded. Here the re-dispatch meets
+    a ticket that is already dispatched again and proposes a unit with confidence: the assignment stands."""
+    from gateway.api.units import UnitActions
+    from gateway.app import HUB, OUTBOX, PLANNER, STORE
+    app = units_client.app
+    number = await new_ticket(units_client, "unitcitizen90")
+    ticket = await app[STORE].tickets.get(number)
+    assert (ticket.status, ticket.unit_id) == ("dispatched", "urban")  # the proposal is sure: it would assign
+    actions = UnitActions(lambda: app[STORE].tickets, lambda: app[OUTBOX], app[PLANNER], 1, 3, app[HUB])
+    after = await actions._redispatch(ticket)
+    assert (after.status, after.unit_id) == ("dispatched", "urban")

@@ -4,6 +4,8 @@ is told on the channel they used)."""
 
 from __future__ import annotations
 
+import logging
+
 import hmac
 from typing import Any, Callable
 
@@ -23,6 +25,8 @@ from routing.lifecycle import RequestPending, TransitionRefused
 from routing.returns import after_return, within_return_window
 from routing.satisfaction import ASK
 from routing.unit_roles import may
+
+log = logging.getLogger(__name__)
 
 RESULT_TEXT = "您反映的问题（工单号 {number}）已由{unit}办理答复：{text}\n\n" + ASK
 
@@ -123,8 +127,13 @@ class UnitActions:
             await self._tickets().add_event(ticket.id, "system", "needs_supervisor", reason)
             return await self._tickets().get(ticket.number)
         assert decision.proposal is not None
-        return await self._tickets().assign(ticket.number, decision.lead, self.planner.due_for(
-            ticket.request_type, ticket.utility), "system", f"退回后重新派单：{decision.proposal.reason}") or ticket
+        try:
+            return await self._tickets().assign(ticket.number, decision.lead, self.planner.due_for(
+                ticket.request_type, ticket.utility), "system", f"退回后重新派单：{decision.proposal.reason}") or ticket
+        except TransitionRefused:
+            # A supervisor assigned it between the return and this re-dispatch: theirs stands, the return too.
+            log.info("ticket %s was assigned while it was being re-dispatched after a return", ticket.number)
+            return await self._tickets().get(ticket.number) or ticket
 
 
 class UnitsApi:
