@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
+# Written as one run or grouped region / birth date / sequence ("370902 19900101 1234").
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})[ -]?(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+                      r"[ -]?\d{3}[0-9Xx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{7,8})(?!\d)")
 _BANK_CARD = re.compile(r"(?<!\d)(?:62|4\d|5[1-5]|9\d)\d{2}(?:[ -]?\d{4}){2,3}(?:[ -]?\d{1,3})?(?!\d)")
@@ -31,8 +33,14 @@ class PiiSpan:
     text: str
 
 
+# Full-width digits, letters and signs (１３９…, typed on phones' Chinese keyboards) read as their
+# half-width forms; one character for one, so the spans found stand in the original text.
+_HALF_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def find(text: str) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
+    probe = text.translate(_HALF_WIDTH)
     taken: list[tuple[int, int]] = []
 
     def add(kind: str, start: int, end: int) -> None:
@@ -41,20 +49,20 @@ def find(text: str) -> list[PiiSpan]:
         taken.append((start, end))
         spans.append(PiiSpan(kind, start, end, text[start:end]))
 
-    for m in _ID_CARD.finditer(text):
+    for m in _ID_CARD.finditer(probe):
         add("id_card", m.start(), m.end())
-    for m in _BANK_CARD.finditer(text):
+    for m in _BANK_CARD.finditer(probe):
         if len(re.sub(r"\D", "", m.group(0))) >= 15:
             add("bank_card", m.start(), m.end())
-    for m in _MOBILE.finditer(text):
+    for m in _MOBILE.finditer(probe):
         add("phone", m.start(), m.end())
-    for m in _LANDLINE.finditer(text):
+    for m in _LANDLINE.finditer(probe):
         add("phone", m.start(), m.end())
-    for m in _EMAIL.finditer(text):
+    for m in _EMAIL.finditer(probe):
         add("email", m.start(), m.end())
-    for m in _NAME.finditer(text):
+    for m in _NAME.finditer(probe):
         add("name", m.start(2), m.end(2))
-    for m in _ADDRESS.finditer(text):
+    for m in _ADDRESS.finditer(probe):
         add("address", m.start(), m.end())
     return sorted(spans, key=lambda s: s.start)
 
@@ -65,12 +73,13 @@ def _mask_span(span: PiiSpan) -> str:
         digits = re.sub(r"\D", "", t)
         return digits[:3] + "****" + digits[-4:] if len(digits) >= 11 else "*" * (len(digits) - 2) + digits[-2:]
     if span.kind == "id_card":
+        t = re.sub(r"[ -]", "", t)
         return t[:3] + "*" * (len(t) - 7) + t[-4:]
     if span.kind == "bank_card":
         digits = re.sub(r"\D", "", t)
         return "*" * (len(digits) - 4) + digits[-4:]
     if span.kind == "email":
-        local, _, domain = t.partition("@")
+        local, _, domain = t.translate(_HALF_WIDTH).partition("@")
         return local[:1] + "***@" + domain
     if span.kind == "name":
         return t[0] + "*" * (len(t) - 1)

@@ -18,6 +18,10 @@ from nlu.pii import find, mask, mask_phone, normalize_phone
     ("邮箱 zhang.san@example.com", "zhang.san@example.com"),
     ("我叫张三丰，住在这里", "张三丰"),
     ("我家住在泰山区东岳大街88号3号楼2单元501室，楼下很吵", "东岳大街88号"),
+    # Typed on a phone's Chinese keyboard (full width), or grouped (review of issue 17).
+    ("我的电话１３９１２３４５６７８", "１３９１２３４５６７８"),
+    ("身份证370902 19900101 1234，请核实", "19900101"),
+    ("邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "ｚｈａｎｇ"),
 ])
 def test_personal_information_is_masked(text: str, secret: str) -> None:
     masked = mask(text)
@@ -28,6 +32,11 @@ def test_masked_forms_keep_what_agents_need() -> None:
     assert mask("电话13812345678") == "电话138****5678"
     assert mask_phone("13812345678") == "138****5678"
     assert [s.kind for s in find("我叫李四，电话13812345678")] == ["name", "phone"]
+
+
+def test_full_width_numbers_are_masked_in_place() -> None:
+    assert mask("电话１３９１２３４５６７８，谢谢") == "电话１３９****５６７８，谢谢"
+    assert mask("身份证370902 19900101 1234") == "身份证370***********1234"
 
 
 def test_ordinary_numbers_are_left_alone() -> None:
