@@ -203,6 +203,15 @@ async def test_uploads_are_sniffed_limited_and_used_once(make_client, db_url) ->
         assert status == 400 and body["error"]["code"] == "bad_files"
         assert (await s.post(f"/unit/api/tickets/{number}/progress", {"text": "进展", "files": [mine["id"]]}))[0] == 200
         assert (await s.post(f"/unit/api/tickets/{number}/progress", {"text": "再次", "files": [mine["id"]]}))[0] == 400
+        # At most MAX_UNUSED uploads wait for an action; none once the unit can no longer act on the ticket.
+        from gateway.store.ticket_files import MAX_UNUSED
+        for i in range(MAX_UNUSED):
+            assert (await s.upload(number, png(), f"p{i}.png"))[0] == 201
+        status, body = await s.upload(number, png(), "one-more.png")
+        assert status == 409 and body["error"]["code"] == "too_many_uploads"
+        assert (await s.post(f"/unit/api/tickets/{number}/result", {"text": "已修复"}))[0] == 200
+        status, body = await s.upload(number, png(), "after.png")
+        assert status == 409 and body["error"]["code"] == "upload_closed" and "不能再上传" in body["error"]["message"]
 
 
 async def test_return_with_a_reason_leaves_the_unit(portal: TestClient, sessions) -> None:

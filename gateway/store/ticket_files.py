@@ -40,6 +40,19 @@ def _file(row: Any) -> TicketFile:
                       row.filename, row.used_in)
 
 
+# A unit attaches files while it can still act on the ticket (accept, progress, result, return, requests).
+UPLOAD_STATUSES = frozenset({"dispatched", "in_progress"})
+MAX_UNUSED = 20
+
+
+class UploadRefused(Exception):
+    """`reason`: "closed" (the unit can no longer act on the ticket) or "too_many" (unused uploads)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def claim_files(conn: Connection, ticket_id: int, unit_id: str, ids: Sequence[int], action: str) -> list[dict[str, Any]]:
     """Mark the unit's unused uploads for this ticket as part of `action`; their descriptions go into
     the event. Raises LookupError naming an id that is not such an upload."""
@@ -62,11 +75,21 @@ class TicketFiles:
         self._clock = clock
 
     async def add(self, number: str, unit_id: str, uploaded_by: str, att: Attachment) -> TicketFile | None:
-        """None when the ticket is not this unit's."""
+        """None when the ticket is not this unit's. Refused (`UploadRefused`) when the unit can no longer act
+        on it, or already holds `MAX_UNUSED` uploads not yet named in an action (review of issue 17: 30
+        uploads went into a closed ticket)."""
         def work(conn: Connection) -> TicketFile | None:
-            row = conn.execute(sa.select(tickets.c.id, tickets.c.unit_id).where(tickets.c.number == number)).one_or_none()
+            row = conn.execute(sa.select(tickets.c.id, tickets.c.unit_id, tickets.c.status)
+                               .where(tickets.c.number == number).with_for_update()).one_or_none()
             if row is None or row.unit_id != unit_id:
                 return None
+            if row.status not in UPLOAD_STATUSES:
+                raise UploadRefused("closed")
+            unused = conn.execute(sa.select(sa.func.count()).select_from(ticket_files).where(
+                ticket_files.c.ticket_id == row.id, ticket_files.c.unit_id == unit_id,
+                ticket_files.c.used_in.is_(None))).scalar_one()
+            if unused >= MAX_UNUSED:
+                raise UploadRefused("too_many")
             file_id = conn.execute(ticket_files.insert().values(
                 ticket_id=row.id, unit_id=unit_id, uploaded_by=uploaded_by[:64], kind=att.kind.value,
                 content_type=att.content_type, size=att.size, sha256=att.sha256, storage_key=att.storage_key,

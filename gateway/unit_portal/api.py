@@ -25,6 +25,7 @@ from gateway.api.unit_view import citizen_message_ids, mask_name, mask_numbers, 
 from gateway.api.units import UnitActions
 from gateway.login import TooManyAttempts, credentials, set_session_cookie
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from gateway.store.ticket_files import MAX_UNUSED, UploadRefused
 from gateway.kb_service import KbService
 from gateway.store import Store
 from gateway.store.kb import UnitEntry
@@ -230,7 +231,14 @@ class UnitPortalApi:
         if not data:
             raise BadRequest("no file", code="missing_file", message_zh="请选择要上传的文件。")
         att = await store_unit_file(media, data, filename)
-        saved = await self._store().ticket_files.add(request.match_info["number"], user.unit_id, user.actor, att)
+        try:
+            saved = await self._store().ticket_files.add(request.match_info["number"], user.unit_id, user.actor, att)
+        except UploadRefused as exc:
+            if exc.reason == "closed":
+                raise Conflict("the unit can no longer act on this ticket", code="upload_closed",
+                               message_zh="该工单当前状态不能再上传附件。") from exc
+            raise Conflict(f"more than {MAX_UNUSED} unused uploads", code="too_many_uploads",
+                           message_zh=f"已上传{MAX_UNUSED}个尚未使用的附件，请先提交办理结果或进度。") from exc
         if saved is None:
             raise NotFound("no such ticket for this unit", code="ticket_not_found", message_zh="没有找到该工单。")
         return web.json_response(saved.as_json(), status=201)
