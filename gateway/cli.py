@@ -8,12 +8,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
 from gateway import logs
 from gateway.errors import ServiceError
 from gateway.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 log = logging.getLogger("hotline")
 
@@ -94,17 +98,15 @@ def _kb_import(settings: Settings, path: Path, only_if_empty: bool) -> int:
     return 0
 
 
-def _user_add(settings: Settings, username: str, display_name: str, role: str, skills: list[str] | None = None) -> int:
-    """Create a console account; the password comes from HOTLINE_NEW_PASSWORD or the terminal."""
+def _add_account(settings: Settings, username: str, added: str,
+                 add: Callable[["Store", str], Awaitable[Any]]) -> int:
+    """A console or unit portal account: the password from HOTLINE_NEW_PASSWORD or the terminal, at least
+    10 characters; `add(store, password)` stores it; `added` is what is printed when it is done."""
     import getpass
     import os
 
     from gateway.store import open_store
 
-    from routing.seats import SEATS
-    if any(s not in SEATS for s in skills or []):
-        print(f"hotline: skills are among {', '.join(SEATS)}", file=sys.stderr)
-        return 2
     password = os.environ.get("HOTLINE_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
     if len(password) < 10:
         print("hotline: the password needs at least 10 characters", file=sys.stderr)
@@ -114,9 +116,7 @@ def _user_add(settings: Settings, username: str, display_name: str, role: str, s
         store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
                                  clock=settings.clock.clock())
         try:
-            await store.agents.add(username, display_name or username, role, password)
-            if skills:
-                await store.workspace.set_skills(username, skills)
+            await add(store, password)
         finally:
             await store.db.dispose()
 
@@ -125,42 +125,36 @@ def _user_add(settings: Settings, username: str, display_name: str, role: str, s
     except Exception as exc:  # a duplicate username is the usual one
         print(f"hotline: cannot add {username}: {type(exc).__name__}", file=sys.stderr)
         return 2
-    print(f"{role} {username} added")
+    print(f"{added} added")
     return 0
 
 
-def _unit_user_add(settings: Settings, unit_id: str, username: str, display_name: str, role: str) -> int:
-    """Create a unit portal account for a unit of config/units.yaml; password as for `user add`."""
-    import getpass
-    import os
+def _user_add(settings: Settings, username: str, display_name: str, role: str, skills: list[str] | None = None) -> int:
+    """Create a console account (agent or supervisor, with special seats' skills)."""
+    from routing.seats import SEATS
+    if any(s not in SEATS for s in skills or []):
+        print(f"hotline: skills are among {', '.join(SEATS)}", file=sys.stderr)
+        return 2
 
-    from gateway.store import open_store
+    async def add(store: "Store", password: str) -> None:
+        await store.agents.add(username, display_name or username, role, password)
+        if skills:
+            await store.workspace.set_skills(username, skills)
+    return _add_account(settings, username, f"{role} {username}", add)
+
+
+def _unit_user_add(settings: Settings, unit_id: str, username: str, display_name: str, role: str) -> int:
+    """Create a unit portal account for a unit of config/units.yaml."""
     from routing.units import load_units
 
     units = load_units(settings.path(settings.routing.units))
     if unit_id not in units:
         print(f"hotline: no unit {unit_id!r} in {settings.routing.units}", file=sys.stderr)
         return 2
-    password = os.environ.get("HOTLINE_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
-    if len(password) < 10:
-        print("hotline: the password needs at least 10 characters", file=sys.stderr)
-        return 2
 
-    async def run() -> None:
-        store = await open_store(settings.database_url, auto_migrate=settings.database.auto_migrate,
-                                 clock=settings.clock.clock())
-        try:
-            await store.unit_users.add(unit_id, username, display_name or username, role, password)
-        finally:
-            await store.db.dispose()
-
-    try:
-        asyncio.run(run())
-    except Exception as exc:  # a duplicate username is the usual one
-        print(f"hotline: cannot add {username}: {type(exc).__name__}", file=sys.stderr)
-        return 2
-    print(f"{role} {username} of {units[unit_id].name} added")
-    return 0
+    async def add(store: "Store", password: str) -> None:
+        await store.unit_users.add(unit_id, username, display_name or username, role, password)
+    return _add_account(settings, username, f"{role} {username} of {units[unit_id].name}", add)
 
 
 def _triage(settings: Settings) -> int:

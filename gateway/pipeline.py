@@ -297,17 +297,17 @@ class Pipeline:
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
             district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text))
 
-        def compose(number: str, created: bool) -> list[OutboundDraft]:
+        def compose(placed: Placement) -> list[OutboundDraft]:
             return [OutboundDraft(triage.reply_zh, "system", None, {"emergency_lines": lines}),
-                    OutboundDraft(_emergency_request_kept_reply(number, created), "system", None,
-                                  {"ticket_number": number})]
+                    OutboundDraft(_emergency_request_kept_reply(placed.number, placed.kind == "created"), "system",
+                                  None, {"ticket_number": placed.number})]
 
-        number, created, items = await self._store.ticket_turn(
-            conv, draft, {"message_id": ingest.message_id, "text": msg.text, "emergency_lines": lines}, None,
+        placed, items = await self._store.ticket_turn(
+            conv, draft, {"message_id": ingest.message_id, "text": msg.text, "emergency_lines": lines},
             compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan)
-        if created:
-            log.info("ticket %s kept beside the emergency referral in conversation %d", number, conv.id)
-            await self._intake.link(number, draft)
+        if placed.kind == "created":
+            log.info("ticket %s kept beside the emergency referral in conversation %d", placed.number, conv.id)
+            await self._intake.link(placed.number, draft)
         return _Recorded(items)
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
@@ -340,70 +340,45 @@ class Pipeline:
                 await self._store.kb_choices.offer(conv.id, ingest.message_id, msg.channel.value,
                                                    [e.key for e in reply.entries])
                 return [_Draft(reply.text, reply.payload(), "system")]
-        return await self._request(msg, ingest, triage)
-
-    async def _request(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult) -> _Recorded:
-        """A request without the bot, placed and answered in one unit of work: added to the conversation's
-        open ticket; or, Art. 13(4), the same citizen asking the same thing again (from another
-        conversation) hears that ticket's progress, and the same matter with something new is added to
-        it; or a new ticket is opened, and agents are told."""
-        conv = ingest.conversation
-        draft = TicketDraft(
-            description=msg.text, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
-            contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
-            district=triage.district, utility=triage.utility, contact_phone=phone_in(msg.text))
-
-        def find_earlier(candidates: list[Any]) -> EarlierRequest | None:
-            return earlier_request(msg.text, candidates, conv.contact_id, conv.id, UNKNOWN_SENDER)
-
-        def compose(placed: Placement) -> list[OutboundDraft]:
-            if msg.meta.get("suppress_reply"):
-                return []
-            if placed.kind == "repeat" and placed.earlier is not None:
-                text = _repeat_reply(placed.earlier)
-            elif placed.kind == "created":
-                text = _ticket_created_reply(placed.number)
-            else:
-                text = _ticket_appended_reply(placed.number)
-            return [OutboundDraft(text, "system", None, {"ticket_number": placed.number})]
-
-        placed, items = await self._store.request_turn(
-            conv, draft, {"message_id": ingest.message_id, "text": msg.text}, compose, msg.sender,
-            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan, find_earlier, LOOKBACK)
-        if placed.kind == "created":
-            log.info("ticket %s opened without the bot for conversation %d", placed.number, conv.id)
-            await self._intake.link(placed.number, draft)
-            self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
-                                              "ticket_number": placed.number})
-        return _Recorded(items)
+        return await self._open_ticket(msg, ingest, triage, msg.text, None, repeats=True)
 
     async def _open_ticket(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult, description: str,
-                           reply: Callable[[str, bool], str] | None) -> _Recorded:
-        """Open the conversation's ticket (or add to it) from `description`; without the bot, agents are told."""
+                           reply: Callable[[str, bool], str] | None, repeats: bool = False) -> _Recorded:
+        """`description` placed and answered in one unit of work, without the bot: added to the
+        conversation's open ticket; or, with `repeats` (Art. 13(4)), the same citizen asking the same
+        thing again from another conversation hears that ticket's progress and the same matter with
+        something new is added to it; or a new ticket is opened, and agents are told."""
         conv = ingest.conversation
         draft = TicketDraft(
             description=description, channel=msg.channel.value, source="fallback", conversation_id=conv.id,
             contact_id=conv.contact_id, request_type=triage.request_type, category=triage.category,
             district=triage.district, utility=triage.utility, contact_phone=phone_in(description))
 
-        def compose(number: str, created: bool) -> list[OutboundDraft]:
+        def find_earlier(candidates: list[Any]) -> EarlierRequest | None:
+            return earlier_request(description, candidates, conv.contact_id, conv.id, UNKNOWN_SENDER)
+
+        def compose(placed: Placement) -> list[OutboundDraft]:
             if msg.meta.get("suppress_reply"):
                 return []
-            if reply is not None:
-                text = reply(number, created)
+            created = placed.kind == "created"
+            if placed.kind == "repeat" and placed.earlier is not None:
+                text = _repeat_reply(placed.earlier)
+            elif reply is not None:
+                text = reply(placed.number, created)
             else:
-                text = _ticket_created_reply(number) if created else _ticket_appended_reply(number)
-            return [OutboundDraft(text, "system", None, {"ticket_number": number})]
+                text = _ticket_created_reply(placed.number) if created else _ticket_appended_reply(placed.number)
+            return [OutboundDraft(text, "system", None, {"ticket_number": placed.number})]
 
         # The conversation stays with the bot: when it is back, the next message goes to it again.
-        number, created, items = await self._store.ticket_turn(
-            conv, draft, {"message_id": ingest.message_id, "text": description}, None, compose, msg.sender,
-            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan)
-        if created:
-            log.info("ticket %s opened without the bot for conversation %d", number, conv.id)
-            await self._intake.link(number, draft)
+        placed, items = await self._store.ticket_turn(
+            conv, draft, {"message_id": ingest.message_id, "text": description}, compose, msg.sender,
+            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan,
+            find_earlier if repeats else None, LOOKBACK)
+        if placed.kind == "created":
+            log.info("ticket %s opened without the bot for conversation %d", placed.number, conv.id)
+            await self._intake.link(placed.number, draft)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
-                                              "ticket_number": number})
+                                              "ticket_number": placed.number})
         return _Recorded(items)
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from nlu.gazetteer import Gazetteer
-from routing.dispatch_model import COUNTY, MatterModel, dispatch_features, matter_label, matter_text
+from routing.dispatch_model import COUNTY, MatterModel, dispatch_features, keyword_hits, matter_label, matter_text
 from routing.units import Unit
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ class Dispatcher:
 
 def _propose(units: dict[str, Unit], model: MatterModel, places: Gazetteer, text: str, category: str | None,
              district: str | None, utility: bool, auto_at: float) -> Proposal:
-    features = dispatch_features(units, text, category, utility)
+    hits = keyword_hits(units, text)
     allowed = frozenset(matter_label(u) for u in units.values())
-    guess = model.guess(matter_text(places, text), features, allowed)
+    guess = model.guess(matter_text(places, text), dispatch_features(units, hits, category, utility), allowed)
     if guess.probability < MIN_PROPOSAL:
         return Proposal(None, (), guess.probability, "没有匹配的承办单位，需人工派单", auto_at)
     county = _county_of(units, district)
@@ -83,16 +83,16 @@ def _propose(units: dict[str, Unit], model: MatterModel, places: Gazetteer, text
     else:
         lead = units[guess.owner]
     why = ["按诉求内容判断"]
-    hits = lead.keyword_hits(text)
-    if hits:
-        why.append(f"关键词：{'、'.join(hits)}")
+    if lead.id in hits:
+        why.append(f"关键词：{'、'.join(hits[lead.id])}")
     if category and category in lead.categories:
         why.append(f"分类：{category}")
     if lead.kind == "county":
         why.append(f"属地：{district}")
-    # Cooperating: other units the citizen's own words point to, and the county where it happens.
-    cooperating = [u.id for u in units.values() if u.id != lead.id and u.kind != "county" and u.keyword_hits(text)]
-    cooperating.sort(key=lambda uid: -len(units[uid].keyword_hits(text)))
+    # Cooperating: other units the citizen's own words point to (most words first), and the county where
+    # it happens.
+    cooperating = sorted((uid for uid in hits if uid != lead.id and units[uid].kind != "county"),
+                         key=lambda uid: -len(hits[uid]))
     if county is not None and lead.kind != "county" and category in county.categories:
         cooperating.insert(0, county.id)
     return Proposal(lead.id, tuple(cooperating[:2]), guess.probability, "；".join(why), auto_at)

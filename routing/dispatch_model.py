@@ -33,15 +33,18 @@ def matter_label(unit: Unit) -> str:
     return COUNTY if unit.kind == "county" else unit.id
 
 
-def dispatch_features(units: dict[str, Unit], text: str, category: str | None,
+def keyword_hits(units: dict[str, Unit], text: str) -> dict[str, list[str]]:
+    """Each unit's catalogue words in `text` (units without any left out): read once per proposal."""
+    return {u.id: hits for u in units.values() if (hits := u.keyword_hits(text))}
+
+
+def dispatch_features(units: dict[str, Unit], hits: dict[str, list[str]], category: str | None,
                       utility: bool) -> dict[str, float]:
-    """The same features at training and at dispatch: catalogue hits, category, utility. Whether a place
-    was named is not one: it pulled matters of every kind towards the county (measured)."""
+    """The same features at training and at dispatch: catalogue hits (`keyword_hits`), category, utility.
+    Whether a place was named is not one: it pulled matters of every kind towards the county (measured)."""
     features: dict[str, float] = {}
-    for unit in units.values():
-        hits = unit.keyword_hits(text)
-        if hits:
-            features[f"kw:{matter_label(unit)}"] = KEYWORD_WEIGHT * float(np.log1p(len(hits)))
+    for unit_id, found in hits.items():
+        features[f"kw:{matter_label(units[unit_id])}"] = KEYWORD_WEIGHT * float(np.log1p(len(found)))
     if category:
         features[f"cat:{category}"] = 1.0
     if utility:
@@ -57,8 +60,6 @@ def matter_text(places: Gazetteer, text: str) -> str:
 class MatterGuess:
     owner: str                   # a unit id, or COUNTY
     probability: float
-    runner_up: str
-    runner_up_probability: float
 
 
 class MatterModel:
@@ -83,6 +84,5 @@ class MatterModel:
             scores = {k: v for k, v in scores.items() if k in allowed}
             total = sum(scores.values()) or 1.0
             scores = {k: v / total for k, v in scores.items()}
-        ranked = sorted(scores, key=lambda k: -scores[k])
-        second = ranked[1] if len(ranked) > 1 else ranked[0]
-        return MatterGuess(ranked[0], scores[ranked[0]], second, scores[second] if len(ranked) > 1 else 0.0)
+        owner = max(scores, key=lambda k: scores[k])
+        return MatterGuess(owner, scores[owner])

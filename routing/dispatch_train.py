@@ -18,7 +18,7 @@ import numpy as np
 
 from nlu.train import _build_vocab, _fit, _matrix
 from nlu.triage import Triager
-from routing.dispatch_model import HEAD, dispatch_features, matter_label, matter_text
+from routing.dispatch_model import HEAD, dispatch_features, keyword_hits, matter_label, matter_text
 from routing.units import Unit
 
 C = 16.0
@@ -39,7 +39,7 @@ def train_dispatch(units: dict[str, Unit], triager: Triager, files: Sequence[Pat
     features, texts = [], []
     for r in rows:
         t = triager.analyze(r["text"])
-        features.append(dispatch_features(units, r["text"], t.category, t.utility))
+        features.append(dispatch_features(units, keyword_hits(units, r["text"]), t.category, t.utility))
         texts.append(matter_text(triager.gazetteer, r["text"]))
     vocab, idf = _build_vocab(texts)
     extra = sorted({k for f in features for k in f})

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, ContextManager, Protocol, Sequence
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
-from channels.errors import BadRequest, Forbidden, PayloadTooLarge, TooManyRequests
+from channels.errors import BadRequest, Forbidden, TooManyRequests
 from channels.http_body import json_object, read_part
 from channels.rate_limit import ART32_WARNING, SlidingWindow, client_address
 from channels.media import MediaStore

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from gateway.store.tickets import TicketEvent, TicketRecord
+from gateway.store.tickets import TicketEvent, TicketRecord, named_messages
 from nlu.pii import find, mask_phone
 
 _MASKED_KINDS = frozenset({"phone", "id_card", "bank_card", "email", "name"})
@@ -111,17 +111,7 @@ def unit_trail(events: Iterable[TicketEvent], unit_id: str) -> list[dict[str, An
 def citizen_message_ids(events: Iterable[TicketEvent]) -> list[int]:
     """The citizen's messages recorded on this ticket (the one that opened it, follow-ups, media, repeats):
     their attachments are what the unit may see, never those of another ticket of the same chat."""
-    ids = []
-    for e in events:
-        if e.kind not in _MESSAGE_KINDS:
-            continue
-        data = e.data or {}
-        # One message for the pipeline's tickets; for those the bot, an agent or the API opened, the
-        # conversation's media messages since its previous ticket (gateway/store/tickets.create_ticket).
-        for mid in [data.get("message_id"), *(data.get("message_ids") or [])]:
-            if isinstance(mid, int) and not isinstance(mid, bool):
-                ids.append(mid)
-    return ids
+    return [m for e in events if e.kind in _MESSAGE_KINDS for m in named_messages(e.data)]
 
 
 def ticket_for_unit(ticket: TicketRecord, unit_id: str, with_events: bool = True) -> dict[str, Any]:

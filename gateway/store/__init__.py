@@ -13,7 +13,7 @@ from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
 from gateway.store.tickets import TicketStore
 from gateway.store.tokens import TokenStore
-from gateway.store.turns import request_turn, ticket_turn
+from gateway.store.turns import ticket_turn
 from gateway.store.ticket_files import TicketFiles
 from gateway.store.unit_users import UnitUserStore
 from gateway.store.workspace import Workspace
@@ -40,10 +40,6 @@ class Store:
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
         return await self.db.run(ticket_turn, self.clock, *args)
-
-    async def request_turn(self, *args: Any) -> Any:
-        """See `gateway.store.turns.request_turn`."""
-        return await self.db.run(request_turn, self.clock, *args)
 
     @classmethod
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":

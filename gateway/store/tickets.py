@@ -19,7 +19,6 @@ from gateway.store.common import PerDialect
 from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
-from gateway.store.messages import set_state as set_conversation_state
 from routing.lifecycle import ENDED, FINISHED, RequestPending, TransitionRefused, step
 from routing.supervision import REQUESTS, pending_request
 from routing.tickets import TicketDraft
@@ -166,13 +165,24 @@ def _media_messages_since_last_ticket(conn: Connection, conversation_id: int, ti
              .order_by(messages.c.id.desc()).limit(MAX_CREATION_MEDIA))
     if previous is not None:
         query = query.where(messages.c.created_at >= previous)
+    found = conn.execute(query).scalars().all()
+    if not found:
+        return []
     # Messages another ticket of the conversation names in its trail are that ticket's.
     taken: set[int] = set()
     for data in conn.execute(sa.select(ticket_events.c.data).join(tickets, tickets.c.id == ticket_events.c.ticket_id)
                              .where(tickets.c.conversation_id == conversation_id, tickets.c.id != ticket_id)).scalars():
-        if isinstance(data, dict):
-            taken.update(m for m in [data.get("message_id"), *(data.get("message_ids") or [])] if isinstance(m, int))
-    return sorted(m for m in conn.execute(query).scalars().all() if m not in taken)
+        taken.update(named_messages(data))
+    return sorted(m for m in found if m not in taken)
+
+
+def named_messages(data: Any) -> list[int]:
+    """The citizen's messages a trail event names: one for the pipeline's tickets, the conversation's media
+    messages for those the bot, an agent or the API opened (`create_ticket`)."""
+    if not isinstance(data, dict):
+        return []
+    return [m for m in [data.get("message_id"), *(data.get("message_ids") or [])]
+            if isinstance(m, int) and not isinstance(m, bool)]
 
 
 def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str,
@@ -264,31 +274,6 @@ def _list(conn: Connection, flt: TicketFilter, offset: int, limit: int) -> tuple
     return [_record(r) for r in rows], total
 
 
-def attach_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft, actor: str,
-                   event_kind: str, event_data: dict[str, Any], conversation_state: str | None,
-                   plan: Callable[[TicketDraft], TicketDraft] | None = None) -> tuple[int, str, bool]:
-    """Add a message to the conversation's open ticket, or open one from `plan(draft)`: (id, number, created).
-
-    Planning (dispatch, due date) is asked for only when a ticket is opened: most messages join the
-    conversation's ticket, and the dispatch proposal cost a tenth of the gateway's CPU when every
-    message was planned (docs/benchmarks.md). Optionally moves the conversation to
-    `conversation_state` in the same transaction.
-    """
-    # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
-    # messages sent at once cannot both open a ticket.
-    conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
-    if conversation_state is not None:
-        set_conversation_state(conn, clock.now(), conversation.id, conversation_state)
-    row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
-    if row is None:
-        ticket = create_ticket(conn, clock, plan(draft) if plan is not None else draft, actor,
-                               event_data.get("message_id"))
-        return ticket.id, ticket.number, True
-    # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
-    _insert_event(conn, row.id, TicketEvent(clock.now(), actor, event_kind, False, event_data))
-    return row.id, row.number, False
-
-
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where a citizen's message went: the conversation's own ticket, a new one, or an earlier request."""
@@ -302,20 +287,27 @@ Candidate = tuple[TicketRecord, int | None, str | None]
 
 def place_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft,
                   event_data: dict[str, Any], plan: Callable[[TicketDraft], TicketDraft],
-                  find_earlier: Callable[[list[Candidate]], Any], lookback: timedelta) -> Placement:
-    """The conversation's open ticket takes the message; otherwise the citizen's earlier request about it
-    (Art. 13(4): `find_earlier` over the citizen's recent tickets of the category and district, giving a
-    `routing.repeats.EarlierRequest` or None); otherwise a new ticket, `plan(draft)`.
+                  find_earlier: Callable[[list[Candidate]], Any] | None = None,
+                  lookback: timedelta = timedelta(0)) -> Placement:
+    """The conversation's open ticket takes the message; otherwise, with `find_earlier`, the citizen's
+    earlier request about it (Art. 13(4): over the citizen's tickets of the category and district of the
+    past `lookback`, giving a `routing.repeats.EarlierRequest` or None); otherwise a new ticket,
+    `plan(draft)`.
 
-    One unit of work for what took three round trips to the writer (the open-ticket check, the
-    candidates, the turn): the ingest rate is bound by those round trips (docs/benchmarks.md)."""
+    Planning (dispatch, due date) is asked for only when a ticket is opened: most messages join the
+    conversation's ticket, and planning every message cost a tenth of the ingest rate. One unit of work
+    for what took three round trips to the writer (the open-ticket check, the candidates, the turn):
+    the ingest rate is bound by those round trips (docs/benchmarks.md)."""
+    # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
+    # messages sent at once cannot both open a ticket.
     conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
     row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
     if row is not None:
+        # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
         _insert_event(conn, row.id, TicketEvent(clock.now(), "system", "citizen_message", False, event_data))
         return Placement(row.number, "appended")
-    found = find_earlier(candidate_rows(conn, clock.now(), draft.category, draft.district, lookback,
-                                        contact_id=conversation.contact_id))
+    found = None if find_earlier is None else find_earlier(candidate_rows(
+        conn, clock.now(), draft.category, draft.district, lookback, contact_id=conversation.contact_id))
     if found is not None:
         earlier = found.ticket
         if found.repeat:
