@@ -20,7 +20,7 @@ from channels.media import MediaStore
 from channels.reading.pool import ReadingPool
 from channels.reading.reader import Reading
 from gateway.store.readings import MediaReadings, PendingReading
-from nlu.pii import mask
+from nlu.pii import mask_identifiers
 from nlu.positions import DistrictMap
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class MediaReader:
         return await self._save(item, reading)
 
     async def _save(self, item: PendingReading, reading: Reading) -> ReadMedia:
-        shown_text = mask(reading.text) if reading.text else ""
+        shown_text = mask_identifiers(reading.text) if reading.text else ""
         position = self._districts.locate(**reading.location) if reading.location else None
         result: dict[str, Any] = {"reason": reading.reason, "lines": reading.lines, "seconds": reading.seconds,
                                   "location": position, "duration": reading.duration, **reading.extra}

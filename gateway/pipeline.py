@@ -224,6 +224,7 @@ class Pipeline:
             ticket = await self._store.tickets.open_for_conversation(conv.id)
             if ticket is not None:
                 await self._store.readings.locate_ticket(ticket.id, position)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "reading", "conversation_id": conv.id, "message_id": message_id})
         log.info("message %d followed up after its media were read (%s)", message_id,
                  "text found" if raw else "no text")
         if isinstance(decision, _Recorded):

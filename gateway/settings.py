@@ -260,8 +260,9 @@ class MediaReadingSettings(_Section):
     max_pixels: int = Field(40_000_000, ge=1)
     video_frames: int = Field(3, ge=1, le=20)
     # How long a reply may wait for the reading before it goes without it (the rest follows when read),
-    # per channel; a channel not named waits `default_wait_seconds`. WeChat's 5 s include the bot's turn.
-    wait_seconds: dict[str, float] = Field(default_factory=lambda: {"wechat": 0.0, "ivr": 0.0, "email": 20.0})
+    # per channel; a channel not named waits `default_wait_seconds`. WeChat's 5 s include the bot's turn; a mail is
+    # answered inside its SMTP transaction.
+    wait_seconds: dict[str, float] = Field(default_factory=lambda: {"wechat": 0.0, "ivr": 0.0, "email": 0.0})
     default_wait_seconds: float = Field(4.0, ge=0)
     districts: str = "config/districts.geojson"
     # Start the workers and load the models at start-up, so the first citizen's photo does not wait for them.

@@ -163,3 +163,46 @@ async def test_a_reading_left_pending_by_a_restart_is_read_and_followed_up(make_
     assert reading.state == "done" and reading.applied and "119" in refs[0].lines
     replies = await rows(second, messages, messages.c.direction == "out")
     assert any("119" in r.text for r in replies)
+
+
+# --- what agents see
+
+@pytest.mark.browser
+async def test_agents_see_the_text_under_the_photo_and_the_video_facts(make_client, db_url) -> None:
+    from tests.console_helpers import DESK, SHOTS, add_agent, chromium, console_page, web_conversation
+
+    client = await make_client(db_url=db_url, media_reading={"default_wait_seconds": 60.0},
+                               server={"reply_wait_seconds": 90.0})
+    await add_agent(client, "reader1")
+    sess = "reading-session-0001"
+    await upload(client, text_image(COMPLAINT + ["联系电话13912345678"], fmt="JPEG", gps=TAISHAN), "IMG_1.jpg",
+                 sess=sess)
+    await upload(client, text_video(["小区门口井盖丢失", "晚上有人掉进去"], seconds=3.0), "clip.mp4", text="见视频",
+                 sess=sess)
+    cid = await web_conversation(client, sess)
+    async with chromium() as browser:
+        page = await console_page(browser, client, "reader1", DESK)
+        await page.click(f"#list li[data-id='{cid}']")
+        await page.wait_for_selector(".transcript .reading-text")
+        blocks = await page.eval_on_selector_all(".transcript .reading", "bs => bs.map(b => b.innerText)")
+        photo, video = blocks
+        assert "图片中的文字" in photo and "烧烤店" in photo and "139****5678" in photo and "13912345678" not in photo
+        assert "约在泰山区" in photo and "36.19" in photo
+        assert "视频画面中的文字" in video and "井盖" in video and "时长 3 秒" in video and "视频原声" in video
+        poster = await page.eval_on_selector(".transcript video", "v => v.poster")
+        assert poster and (await page.request.get(poster)).status == 200
+        audio = await page.eval_on_selector(".transcript .reading audio", "a => a.src")
+        assert (await page.request.get(audio)).headers["content-type"] == "audio/mp4"
+        await page.screenshot(path=f"{SHOTS}/console-reading.png", full_page=True)
+
+
+async def test_the_citizen_gets_their_photo_back_without_its_position(client: TestClient) -> None:
+    photo = text_image(["路灯不亮"], fmt="JPEG", gps=TAISHAN)
+    sess = uuid.uuid4().hex
+    await upload(client, photo, "IMG_2.jpg", sess=sess)
+    [att] = await rows(client, attachments)
+    served = await client.get(f"/api/v1/web/media/{att.id}", params={"session": sess})
+    body = await served.read()
+    assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
+    assert gps_of(body) is None and gps_of(photo) is not None
+    assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(photo)).size

@@ -73,6 +73,15 @@ def _degrees(dms: object, ref: object, negative: str) -> float:
     return -value if ref_text.strip().upper().startswith(negative) else value
 
 
+def has_metadata(data: bytes) -> bool:
+    """Whether the file carries EXIF, XMP, comments or text chunks besides its pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return bool(img.getexif()) or any(k in img.info for k in ("exif", "xmp", "comment", "XML:com.adobe.xmp"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
 def without_metadata(data: bytes, max_pixels: int) -> tuple[bytes, str]:
     """The image re-encoded from its pixels alone (no EXIF, GPS, maker notes or comments): what anyone but
     agents and units is served. JPEG stays JPEG; everything else becomes PNG."""

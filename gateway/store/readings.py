@@ -84,6 +84,10 @@ class MediaReadings:
             return {}
         return await self._db.run(of_messages, list(message_ids))
 
+    async def result_of(self, attachment_id: int) -> dict[str, Any] | None:
+        return await self._db.run(lambda conn: conn.execute(sa.select(media_readings.c.result).where(
+            media_readings.c.attachment_id == attachment_id)).scalar_one_or_none())
+
     async def context(self, message_id: int) -> ReadingContext | None:
         return await self._db.run(_context, message_id)
 
