@@ -71,11 +71,16 @@ def _read_video(path: Path, limits: ReadingLimits) -> Reading:
     if not frames:
         return Reading(ok=False, reason="no frame could be decoded", duration=facts.duration)
     seen: dict[str, Any] = {}
+    thumbs: list[Any] = []
     for frame in frames:
         try:
             img = open_checked(frame, limits.max_pixels)
         except UnreadableImage:
             continue
+        thumb = img.convert("L").resize((24, 24))
+        if any(_same_view(thumb, t) for t in thumbs):
+            continue  # a phone held still over a notice: the same picture is read once
+        thumbs.append(thumb)
         for line in _engine.read(for_reading(img, limits.longest_side)).lines:
             # The same caption in several frames is one line of text.
             if line.text not in seen or seen[line.text].confidence < line.confidence:
@@ -88,6 +93,12 @@ def _read_video(path: Path, limits: ReadingLimits) -> Reading:
     reading.extra = {"width": facts.width, "height": facts.height, "frames_read": len(frames),
                      "has_audio": facts.has_audio}
     return reading
+
+
+def _same_view(a: Any, b: Any) -> bool:
+    """Whether two frames show the same thing (mean grey-level difference of 24x24 thumbnails under 3%)."""
+    from PIL import ImageChops, ImageStat
+    return ImageStat.Stat(ImageChops.difference(a, b)).mean[0] < 0.03 * 255
 
 
 def _from_ocr(found: OcrText, location: dict[str, float] | None = None) -> Reading:

@@ -159,7 +159,7 @@ def of_messages(conn: Connection, message_ids: list[int]) -> dict[int, dict[str,
 def _context(conn: Connection, message_id: int) -> ReadingContext | None:
     row = conn.execute(
         sa.select(messages.c.id, messages.c.channel, messages.c.external_id, messages.c.text, messages.c.kind,
-                  messages.c.conversation_id, messages.c.received_at, contacts.c.external_user)
+                  messages.c.conversation_id, messages.c.received_at, messages.c.payload, contacts.c.external_user)
         .join(conversations, conversations.c.id == messages.c.conversation_id)
         .join(contacts, contacts.c.id == conversations.c.contact_id)
         .where(messages.c.id == message_id, messages.c.direction == "in")).one_or_none()
@@ -170,5 +170,6 @@ def _context(conn: Connection, message_id: int) -> ReadingContext | None:
         emergency_referrals.c.message_id == message_id)).first() is not None
     msg = InboundMessage(channel=Channel(row.channel), external_id=row.external_id or str(row.id),
                          sender=row.external_user, conversation_key=conv.key, text=row.text or "",
-                         kind=MessageKind(row.kind), received_at=row.received_at)
+                         kind=MessageKind(row.kind), received_at=row.received_at,
+                         meta=dict(row.payload) if isinstance(row.payload, dict) else {})
     return ReadingContext(msg, conv, referred)
