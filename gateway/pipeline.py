@@ -29,7 +29,7 @@ from gateway.store.tickets import Placement, TicketRecord
 from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
-from channels.rate_limit import ART32_WARNING, SlidingWindow
+from channels.rate_limit import ART32_WARNING, Windows, local_windows
 from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused
 from routing.links import LOOKBACK
@@ -103,7 +103,8 @@ class Pipeline:
     def __init__(self, store: Store, triager: Triager, bot: BotEngine, outbox: OutboxDispatcher,
                  hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
-                 metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None) -> None:
+                 metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None,
+                 windows: Windows = local_windows) -> None:
         self._metrics = metrics or Metrics()
         # Channels where the citizen converses with the bot (from the channels' capabilities); the others
         # (e-mail) send one whole message that is answered from the knowledge base or becomes a ticket.
@@ -116,8 +117,8 @@ class Pipeline:
         self._kb = kb
         self._turns = KeyedLock()
         self._intake = intake
-        self._per_contact = SlidingWindow(messages_per_ten_minutes_per_contact, 600)
-        self._told = SlidingWindow(1, 600)  # a refused contact hears why at most every ten minutes
+        self._per_contact = windows("contact", messages_per_ten_minutes_per_contact, 600)
+        self._told = windows("told", 1, 600)  # a refused contact hears why at most every ten minutes
         self._choice_window = timedelta(minutes=choice_minutes)
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
@@ -135,7 +136,7 @@ class Pipeline:
                  triage.disposition if triage else msg.kind.value)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message %d text: %s", ingest.message_id, mask(msg.text))
-        if self._hub.subscribers(CONSOLE_TOPIC):
+        if self._hub.listened(CONSOLE_TOPIC):
             self._hub.publish(CONSOLE_TOPIC, {
                 "type": "message", "conversation_id": ingest.conversation.id, "channel": msg.channel.value,
                 "message_id": ingest.message_id, "state": ingest.conversation.state,
@@ -180,7 +181,7 @@ class Pipeline:
             if triage.carries_request and len(msg.text.strip()) >= MIN_TICKET_TEXT:
                 return await self._emergency_with_request(msg, ingest, triage)
             return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
-        refused = self._refuse(msg, conv)
+        refused = await self._refuse(msg, conv)
         if refused is not None:
             return refused
         if msg.kind is MessageKind.EVENT:
@@ -268,16 +269,16 @@ class Pipeline:
         return await self._open_ticket(msg, ingest, await self._triage(question), question,
                                        kb_answers.none_of_them_reply)
 
-    def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
+    async def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
         """Art. 11, 32: a blocked contact, or one over its limit, is stored (nothing is lost) but neither
         answered by the bot nor ticketed; it hears why once in a while. Emergencies never get here."""
         if self._store.contacts.is_blocked(conv.contact_id):
             log.info("message from blocked contact %d on %s stored, not handled", conv.contact_id, msg.channel.value)
-            return [_Draft(BLOCKED_REPLY, None, "system")] if self._told.allow(f"blocked:{conv.contact_id}") else []
-        if self._per_contact.allow(str(conv.contact_id)):
+            return [_Draft(BLOCKED_REPLY, None, "system")] if await self._told.hit(f"blocked:{conv.contact_id}") else []
+        if await self._per_contact.hit(str(conv.contact_id)):
             return None
         log.warning("contact %d on %s over its message limit: stored, not handled", conv.contact_id, msg.channel.value)
-        if not self._told.allow(f"limited:{conv.contact_id}"):
+        if not await self._told.hit(f"limited:{conv.contact_id}"):
             return []
         self._hub.publish(CONSOLE_TOPIC, {"type": "abuse", "channel": msg.channel.value, "conversation_id": conv.id,
                                           "contact_id": conv.contact_id, "reason": "messages from one contact",

@@ -1,0 +1,278 @@
+"""Several gateways on one PostgreSQL: what every replica must see goes through Redis.
+
+The database stays the only record (messages, takeover state, outbox, KB).
+Redis carries what is not a record: live events (the console's list, the web
+chat's "a reply is stored" notices, KB and block-list changes) over one pub/sub
+channel, and the abuse counters as sliding windows. Pub/sub is at most once, as
+the in-process hub always was: a client that misses an event reloads from the
+store when it reconnects. Why Redis and not PostgreSQL's LISTEN/NOTIFY:
+docs/architecture.md, "Replicas".
+
+Without `[cluster] redis_url` none of this runs: one process, in-memory hub and
+counters, no Redis needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import IO, Any, Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from channels.rate_limit import Limiter
+from gateway.errors import ConfigError
+from gateway.events import EventHub
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "hotline:events"
+# Replicas tell each other what changed in state they keep in memory: {"type": "kb_changed"},
+# {"type": "contacts_changed"}.
+CLUSTER_TOPIC = "cluster"
+KEY_PREFIX = "hotline:rl:"
+
+# One sliding window per key: a sorted set of event times (Redis's own clock, so replicas whose clocks
+# differ count alike), trimmed to the window, added to only while under the limit. Atomic: a script.
+_WINDOW_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+return 1
+"""
+
+
+def redacted(url: str) -> str:
+    """The URL for logs: a password never appears."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def instance_name(configured: str) -> str:
+    return configured or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RedisWindow:
+    """`channels.rate_limit.Limiter` over Redis: every gateway counts into the same window.
+
+    Redis away: the event is allowed (and a warning logged) — the hotline keeps answering; abuse limits
+    are a protection, not a condition of service."""
+
+    def __init__(self, redis: "aioredis.Redis", name: str, limit: int, seconds: float) -> None:
+        self._redis = redis
+        self._prefix = f"{KEY_PREFIX}{name}:"
+        self._limit = limit
+        self._window_us = int(seconds * 1_000_000)
+        self._script = redis.register_script(_WINDOW_SCRIPT)
+
+    async def hit(self, key: str) -> bool:
+        try:
+            return bool(await self._script(keys=[self._prefix + key],
+                                           args=[self._window_us, self._limit, uuid.uuid4().hex]))
+        except (RedisError, OSError) as exc:
+            log.warning("rate window %s: Redis unavailable, allowing: %s", self._prefix, type(exc).__name__)
+            return True
+
+
+class RedisHub(EventHub):
+    """The in-process hub, plus every event published to the other replicas and theirs delivered here.
+
+    `publish` stays synchronous (callers are in the middle of a request): local subscribers get the event
+    at once, and a writer task sends it on. Events from this replica come back from Redis and are dropped
+    by their origin id."""
+
+    def __init__(self, redis: "aioredis.Redis", listener: "aioredis.Redis", origin: str,
+                 queue_size: int = 256, outgoing: int = 10_000) -> None:
+        super().__init__(queue_size)
+        self._redis = redis
+        self._listener = listener
+        self.origin = origin
+        self._out: asyncio.Queue[str] = asyncio.Queue(outgoing)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = asyncio.Event()
+
+    def listened(self, topic: str) -> bool:
+        return True
+
+    def publish(self, topic: str, event: dict[str, Any]) -> int:
+        delivered = super().publish(topic, event)
+        try:
+            self._out.put_nowait(json.dumps({"o": self.origin, "t": topic, "e": event}, ensure_ascii=False))
+        except asyncio.QueueFull:
+            log.warning("cluster events: Redis is not keeping up; event on %s not sent to other replicas",
+                        topic.split(":")[0])
+        return delivered
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._read(), name="cluster-events-in"),
+                       asyncio.create_task(self._write(), name="cluster-events-out")]
+        # Subscribed before the gateway serves, so no event after start is missed.
+        await asyncio.wait_for(self.connected.wait(), 10)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drain(), 2)  # what this replica published before stopping
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _drain(self) -> None:
+        while not self._out.empty():
+            await asyncio.sleep(0.02)
+
+    async def _write(self) -> None:
+        while True:
+            data = await self._out.get()
+            try:
+                await self._redis.publish(EVENTS_CHANNEL, data)
+            except (RedisError, OSError) as exc:
+                # Notifications only: the record is in the database, clients reload it on reconnect.
+                log.warning("cluster events: publish failed, event dropped: %s", type(exc).__name__)
+                await asyncio.sleep(0.5)
+
+    async def _read(self) -> None:
+        while True:
+            pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                self.connected.set()
+                async for message in pubsub.listen():
+                    self._receive(message.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("cluster events: subscription lost, reconnecting: %s", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(1)
+
+    def _receive(self, data: Any) -> None:
+        try:
+            envelope = json.loads(data)
+            origin, topic, event = envelope["o"], envelope["t"], envelope["e"]
+        except (TypeError, ValueError, KeyError):
+            log.warning("cluster events: malformed message on %s ignored", EVENTS_CHANNEL)
+            return
+        if origin != self.origin and isinstance(topic, str) and isinstance(event, dict):
+            EventHub.publish(self, topic, event)
+
+
+class Cluster:
+    """The Redis connections of one replica: its hub and its abuse windows."""
+
+    def __init__(self, url: str, instance: str) -> None:
+        self.url = url
+        self.instance = instance
+        # Commands answer within seconds or count as failed; the subscription waits for events as long as
+        # it takes (its health checks find a dead connection).
+        self.redis = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        self._listener = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=15)
+        self.hub = RedisHub(self.redis, self._listener, f"{instance}:{uuid.uuid4().hex[:8]}")
+
+    async def start(self) -> None:
+        """Configured and unreachable is a start failure, not a gateway that quietly runs alone."""
+        try:
+            await asyncio.wait_for(self.redis.ping(), 5)
+            await self.hub.start()
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            await self.close()
+            raise ConfigError(f"[cluster] redis_url {redacted(self.url)} is unreachable: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        log.info("cluster: replica %s on Redis %s", self.instance, redacted(self.url))
+
+    def windows(self, name: str, limit: int, seconds: float) -> Limiter:
+        return RedisWindow(self.redis, name, limit, seconds)
+
+    async def health(self) -> dict[str, Any]:
+        await self.redis.ping()
+        return {"ok": True, "instance": self.instance}
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        await self.redis.aclose()
+        await self._listener.aclose()
+
+
+async def follow(hub: EventHub, topic: str, handlers: dict[str, Callable[[], Awaitable[None]]]) -> None:
+    """Run a handler for each event of its type on `topic` (another replica changed the KB, the block list).
+
+    A failing handler is logged and the next event still handled (the KB's periodic refresh catches up)."""
+    with hub.subscribe(topic) as queue:
+        while True:
+            event = await queue.get()
+            handler = handlers.get(str(event.get("type")))
+            if handler is None:
+                continue
+            try:
+                await handler()
+            except Exception:
+                log.exception("cluster event %s: handler failed", event.get("type"))
+
+
+class SingleServeLock:
+    """One `hotline serve` per SQLite file: a second one would share the file with its own writer thread,
+    its own in-memory hub and counters, and so quietly split the console and the limits.
+
+    An exclusive `flock` beside the database file: the kernel releases it when the process ends, however it
+    ends (kill -9 included), so no stale lock is ever left to clean up."""
+
+    def __init__(self, database_file: Path) -> None:
+        self.database = database_file
+        self.path = database_file.with_name(database_file.name + ".serve.lock")
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip()[:80] or "unknown"
+            fh.close()
+            raise ConfigError(
+                f"another `hotline serve` ({holder}) already serves the SQLite database {self.database}; "
+                "SQLite serves one gateway. For several, use PostgreSQL ([database] url) and Redis "
+                "([cluster] redis_url)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a file-backed SQLite URL; None for PostgreSQL and in-memory databases."""
+    for prefix in ("sqlite:///", "sqlite+aiosqlite:///", "sqlite+pysqlite:///"):
+        if database_url.startswith(prefix):
+            rest = database_url[len(prefix):].split("?", 1)[0]
+            return None if not rest or ":memory:" in rest else Path(rest)
+    return None
