@@ -100,7 +100,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
         if settings.database_url.startswith("sqlite"):
             raise ConfigError("[cluster] redis_url is set but the database is SQLite: replicas share one "
                               "PostgreSQL ([database] url = postgresql://...)")
-        app[CLUSTER] = Cluster(settings.cluster.redis_url, instance_name(settings.cluster.instance))
+        app[CLUSTER] = Cluster(settings.cluster.redis_url, instance_name(settings.cluster.instance),
+                               settings.cluster.namespace)
         app[HUB] = app[CLUSTER].hub
     else:
         app[HUB] = EventHub()

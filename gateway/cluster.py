@@ -35,11 +35,9 @@ from gateway.events import EventHub
 
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "hotline:events"
 # Replicas tell each other what changed in state they keep in memory: {"type": "kb_changed"},
 # {"type": "contacts_changed"}.
 CLUSTER_TOPIC = "cluster"
-KEY_PREFIX = "hotline:rl:"
 
 # One sliding window per key: a sorted set of event times (Redis's own clock, so replicas whose clocks
 # differ count alike), trimmed to the window, added to only while under the limit. Atomic: a script.
@@ -77,9 +75,9 @@ class RedisWindow:
     Redis away: the event is allowed (and a warning logged) — the hotline keeps answering; abuse limits
     are a protection, not a condition of service."""
 
-    def __init__(self, redis: "aioredis.Redis", name: str, limit: int, seconds: float) -> None:
+    def __init__(self, redis: "aioredis.Redis", prefix: str, limit: int, seconds: float) -> None:
         self._redis = redis
-        self._prefix = f"{KEY_PREFIX}{name}:"
+        self._prefix = prefix
         self._limit = limit
         self._window_us = int(seconds * 1_000_000)
         self._script = redis.register_script(_WINDOW_SCRIPT)
@@ -100,9 +98,10 @@ class RedisHub(EventHub):
     at once, and a writer task sends it on. Events from this replica come back from Redis and are dropped
     by their origin id."""
 
-    def __init__(self, redis: "aioredis.Redis", listener: "aioredis.Redis", origin: str,
+    def __init__(self, redis: "aioredis.Redis", listener: "aioredis.Redis", origin: str, channel: str,
                  queue_size: int = 256, outgoing: int = 10_000) -> None:
         super().__init__(queue_size)
+        self.channel = channel
         self._redis = redis
         self._listener = listener
         self.origin = origin
@@ -145,7 +144,7 @@ class RedisHub(EventHub):
         while True:
             data = await self._out.get()
             try:
-                await self._redis.publish(EVENTS_CHANNEL, data)
+                await self._redis.publish(self.channel, data)
             except (RedisError, OSError) as exc:
                 # Notifications only: the record is in the database, clients reload it on reconnect.
                 log.warning("cluster events: publish failed, event dropped: %s", type(exc).__name__)
@@ -155,7 +154,7 @@ class RedisHub(EventHub):
         while True:
             pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(EVENTS_CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.connected.set()
                 async for message in pubsub.listen():
                     self._receive(message.get("data"))
@@ -173,7 +172,7 @@ class RedisHub(EventHub):
             envelope = json.loads(data)
             origin, topic, event = envelope["o"], envelope["t"], envelope["e"]
         except (TypeError, ValueError, KeyError):
-            log.warning("cluster events: malformed message on %s ignored", EVENTS_CHANNEL)
+            log.warning("cluster events: malformed message on %s ignored", self.channel)
             return
         if origin != self.origin and isinstance(topic, str) and isinstance(event, dict):
             EventHub.publish(self, topic, event)
@@ -182,14 +181,15 @@ class RedisHub(EventHub):
 class Cluster:
     """The Redis connections of one replica: its hub and its abuse windows."""
 
-    def __init__(self, url: str, instance: str) -> None:
+    def __init__(self, url: str, instance: str, namespace: str = "hotline") -> None:
         self.url = url
         self.instance = instance
+        self.namespace = namespace
         # Commands answer within seconds or count as failed; the subscription waits for events as long as
         # it takes (its health checks find a dead connection).
         self.redis = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
         self._listener = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=15)
-        self.hub = RedisHub(self.redis, self._listener, f"{instance}:{uuid.uuid4().hex[:8]}")
+        self.hub = RedisHub(self.redis, self._listener, f"{instance}:{uuid.uuid4().hex[:8]}", f"{namespace}:events")
 
     async def start(self) -> None:
         """Configured and unreachable is a start failure, not a gateway that quietly runs alone."""
@@ -203,7 +203,7 @@ class Cluster:
         log.info("cluster: replica %s on Redis %s", self.instance, redacted(self.url))
 
     def windows(self, name: str, limit: int, seconds: float) -> Limiter:
-        return RedisWindow(self.redis, name, limit, seconds)
+        return RedisWindow(self.redis, f"{self.namespace}:rl:{name}:", limit, seconds)
 
     async def health(self) -> dict[str, Any]:
         await self.redis.ping()

@@ -256,6 +256,8 @@ class ClusterSettings(_Section):
     # redis://host:port/db: events every replica must see (console, web chat, KB reloads, blocks) and the
     # abuse counters go through it. Checked at start: configured and unreachable is a start failure.
     redis_url: str = ""
+    # Prefix of the pub/sub channel and the counters' keys: two hotlines (or test runs) may share one Redis.
+    namespace: str = Field(default="hotline", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     # Names this replica in logs and /healthz (default: host name and process id).
     instance: str = ""
     # SIGTERM: requests in flight get this long to finish before the process stops (the balancer has

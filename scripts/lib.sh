@@ -21,10 +21,11 @@ ensure_venv() {  # ensure_venv DIR EXTRAS: the gateway's virtualenv with the pro
   fi
 }
 
-ensure_debian_tools() {  # test peers from Debian: chromium (browser tests), swaks (SMTP client)
+ensure_debian_tools() {  # test peers from Debian: chromium (browser tests), swaks (SMTP client), haproxy (cluster)
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v swaks >/dev/null || missing+=(swaks)
+  [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
     echo "!! missing ${missing[*]}: run 'apt-get install ${missing[*]}' as root" >&2

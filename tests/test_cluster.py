@@ -1,0 +1,387 @@
+"""Several gateways (real `hotline serve` processes) on one PostgreSQL and Redis, behind Debian's HAProxy
+with deploy/haproxy.cfg; and the refusals that keep a single-process set-up single.
+
+The cluster tests run when HOTLINE_TEST_PG_URL is set (as the store's PostgreSQL tests do) and use the
+Redis at HOTLINE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0) under a namespace of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import aiohttp
+import asyncpg
+import pytest
+
+from deploy.haproxy_render import TEMPLATE, render
+from gateway.cluster import RedisWindow
+from gateway.settings import PROJECT_ROOT
+from tests.conftest import API_TOKEN, PG_URL
+
+REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "correct horse battery"
+needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (HOTLINE_TEST_PG_URL) and Redis")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gateway_env(tmp: Path, db_url: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update({
+        "PYTHONPATH": str(PROJECT_ROOT), "HOTLINE_API_TOKEN": API_TOKEN, "HOTLINE_DATABASE_URL": db_url,
+        "HOTLINE_SERVER_PORT": str(port), "HOTLINE_MEDIA_ROOT": str(tmp / "media"),
+        "HOTLINE_EMAIL_ENABLED": "false", "HOTLINE_BOT_ENABLED": "false",
+        "HOTLINE_SERVER_TRUSTED_PROXIES": "127.0.0.1",
+        # One loopback address plays every citizen; the limits' sharing has its own test.
+        "HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION": "10000",
+        "HOTLINE_ABUSE_NEW_SESSIONS_PER_HOUR_PER_ADDRESS": "10000",
+        "HOTLINE_ABUSE_MESSAGES_PER_TEN_MINUTES_PER_CONTACT": "10000",
+        "HOTLINE_OUTBOX_POLL_SECONDS": "0.2", "HOTLINE_LOGGING_LEVEL": "WARNING",
+    })
+    env.update(extra)
+    return env
+
+
+def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=PROJECT_ROOT,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} not healthy within {seconds}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- one process per SQLite file; a configured Redis must be there
+
+
+def test_a_second_gateway_on_the_same_sqlite_file_is_refused_with_the_reason(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'hotline.db'}"
+    first_port, second_port = _free_port(), _free_port()
+    first = _serve(_gateway_env(tmp_path, db, first_port), tmp_path / "first.log")
+    try:
+        _wait_healthy(f"http://127.0.0.1:{first_port}", first)
+        second = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], cwd=PROJECT_ROOT, timeout=60,
+                                env=_gateway_env(tmp_path, db, second_port), capture_output=True, text=True)
+        assert second.returncode == 2
+        assert "another `hotline serve`" in second.stderr and f"pid {first.pid}" in second.stderr
+        assert "PostgreSQL" in second.stderr and "redis_url" in second.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{first_port}/healthz", timeout=2) as resp:
+            assert resp.status == 200  # the first one serves on
+    finally:
+        _stop(first)
+    # The lock ends with its process: the next gateway starts.
+    third = _serve(_gateway_env(tmp_path, db, second_port), tmp_path / "third.log")
+    try:
+        _wait_healthy(f"http://127.0.0.1:{second_port}", third)
+    finally:
+        _stop(third)
+
+
+def test_a_gateway_whose_redis_is_unreachable_does_not_start(tmp_path: Path) -> None:
+    env = _gateway_env(tmp_path, "postgresql://nobody@127.0.0.1:9/never", _free_port(),
+                       HOTLINE_CLUSTER_REDIS_URL="redis://:s3cret-pw@127.0.0.1:9/0")
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], cwd=PROJECT_ROOT, env=env, timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "[cluster] redis_url redis://:***@127.0.0.1:9/0 is unreachable" in done.stderr
+    assert "s3cret-pw" not in done.stderr
+
+
+def test_replicas_on_sqlite_are_refused(tmp_path: Path) -> None:
+    env = _gateway_env(tmp_path, f"sqlite:///{tmp_path / 'h.db'}", _free_port(),
+                       HOTLINE_CLUSTER_REDIS_URL=REDIS_URL)
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], cwd=PROJECT_ROOT, env=env, timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "the database is SQLite" in done.stderr
+
+
+# --- the cluster
+
+
+@dataclass
+class Cluster:
+    tmp: Path
+    db_url: str
+    namespace: str
+    lb: str
+    rasa: str
+    gateways: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("cluster")
+    name = f"hotline_c_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    db_url = f"{PG_URL.rsplit('/', 1)[0]}/{name}"  # type: ignore[union-attr]
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    rasa_port, lb_port = _free_port(), _free_port()
+    ports = {"a": _free_port(), "b": _free_port()}
+    c = Cluster(tmp, db_url, namespace, f"http://127.0.0.1:{lb_port}", f"http://127.0.0.1:{rasa_port}",
+                {k: f"http://127.0.0.1:{p}" for k, p in ports.items()})
+    try:
+        c.procs["rasa"] = subprocess.Popen([sys.executable, "-m", "tests.cluster_rasa", str(rasa_port)],
+                                           cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        for key, port in ports.items():
+            c.procs[key] = _serve(_gateway_env(tmp, db_url, port, HOTLINE_CLUSTER_REDIS_URL=REDIS_URL,
+                                               HOTLINE_CLUSTER_NAMESPACE=namespace, HOTLINE_CLUSTER_INSTANCE=key,
+                                               HOTLINE_BOT_ENABLED="true", HOTLINE_BOT_RASA_URL=c.rasa),
+                                  tmp / f"gateway-{key}.log")
+        cfg = tmp / "haproxy.cfg"
+        cfg.write_text(render(TEMPLATE.read_text(encoding="utf-8"), {
+            "gateways": [f"127.0.0.1:{p}" for p in ports.values()], "gateways_smtp": [],
+            "rasa_servers": [], "action_servers": []}), encoding="utf-8")
+        lb_env = {**os.environ, "HOTLINE_LB_BIND": "127.0.0.1", "HOTLINE_LB_PORT": str(lb_port),
+                  "HOTLINE_LB_SMTP_PORT": str(_free_port()), "HOTLINE_LB_RASA_PORT": str(_free_port()),
+                  "HOTLINE_LB_ACTIONS_PORT": str(_free_port())}
+        c.procs["haproxy"] = subprocess.Popen(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], env=lb_env,
+                                              stdout=(tmp / "haproxy.log").open("ab"), stderr=subprocess.STDOUT)
+        for key in ports:
+            _wait_healthy(c.gateways[key], c.procs[key])
+        _wait_healthy(c.lb, c.procs["haproxy"], 20)
+        yield c
+    finally:
+        for proc in c.procs.values():
+            _stop(proc)
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _agent(c: Cluster, username: str) -> None:
+    from gateway.store import open_store
+    store = await open_store(c.db_url, auto_migrate=False)
+    try:
+        await store.agents.add(username, f"坐席{username}", "agent", PASSWORD)
+    finally:
+        await store.db.dispose()
+
+
+async def _login(http: aiohttp.ClientSession, base: str, username: str) -> str:
+    async with http.post(f"{base}/console/api/login", json={"username": username, "password": PASSWORD}) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["csrf"])
+
+
+async def _say(http: aiohttp.ClientSession, base: str, session: str, text: str,
+               client_id: str | None = None) -> dict[str, Any]:
+    body = {"session": session, "text": text, **({"client_id": client_id} if client_id else {})}
+    async with http.post(f"{base}/api/v1/web/messages", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return dict(await resp.json())
+
+
+async def _turns(c: Cluster) -> list[dict[str, str]]:
+    async with aiohttp.ClientSession() as http, http.get(f"{c.rasa}/turns") as resp:
+        return list(await resp.json())
+
+
+@needs_pg
+async def test_an_agent_on_replica_a_sees_a_message_that_reached_b_within_a_second(cluster: Cluster) -> None:
+    await _agent(cluster, "ana")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as agent, \
+            aiohttp.ClientSession() as citizen:
+        await _login(agent, cluster.gateways["a"], "ana")
+        async with agent.ws_connect(f"{cluster.gateways['a']}/console/api/ws") as ws:
+            session = f"s{uuid.uuid4().hex[:12]}"
+            await _say(citizen, cluster.gateways["b"], session, "小区路灯坏了三天了")
+
+            async def message_event() -> dict[str, Any]:
+                while True:
+                    event = json.loads((await ws.receive()).data)
+                    if event.get("type") == "message" and event.get("channel") == "web":
+                        return dict(event)
+            event = await asyncio.wait_for(message_event(), 1.0)
+            assert "路灯" in event["text"]
+            # And the web page open on A hears of a reply stored by B (the web chat's own topic).
+            async with citizen.ws_connect(f"{cluster.gateways['a']}/api/v1/web/ws?session={session}") as page:
+                await asyncio.sleep(0.2)  # subscribed on A before B answers
+                await _say(citizen, cluster.gateways["b"], session, "在泰山区")
+                reply = json.loads((await asyncio.wait_for(page.receive(), 1.0)).data)
+                assert reply["type"] == "reply" and reply["text"] == "机器人收到：在泰山区"
+
+
+@needs_pg
+async def test_a_takeover_on_replica_a_silences_the_bot_for_messages_arriving_at_b(cluster: Cluster) -> None:
+    await _agent(cluster, "bo")
+    session = f"s{uuid.uuid4().hex[:12]}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as agent, \
+            aiohttp.ClientSession() as citizen:
+        first = await _say(citizen, cluster.gateways["b"], session, "我要投诉噪音")
+        assert first["replies"][0]["text"] == "机器人收到：我要投诉噪音"
+        csrf = await _login(agent, cluster.gateways["a"], "bo")
+        cid = await _conversation_of(cluster, session)
+        async with agent.post(f"{cluster.gateways['a']}/console/api/conversations/{cid}/takeover",
+                              headers={"X-CSRF-Token": csrf}) as resp:
+            assert resp.status == 200, await resp.text()
+        before = len(await _turns(cluster))
+        later = await _say(citizen, cluster.gateways["b"], session, "人呢？")
+        assert later["replies"] == []
+        assert len(await _turns(cluster)) == before  # the bot was not asked
+        # The agent's reply, sent on A, is what the citizen reads (stored once, whichever replica serves).
+        async with agent.post(f"{cluster.gateways['a']}/console/api/conversations/{cid}/reply",
+                              json={"text": "您好，我是坐席，正在为您处理。"}, headers={"X-CSRF-Token": csrf}) as resp:
+            assert resp.status == 200, await resp.text()
+        async with citizen.get(f"{cluster.gateways['b']}/api/v1/web/history?session={session}") as resp:
+            texts = [m["text"] for m in (await resp.json())["messages"]]
+        assert texts.count("您好，我是坐席，正在为您处理。") == 1
+
+
+async def _conversation_of(c: Cluster, session: str) -> int:
+    conn = await asyncpg.connect(c.db_url)
+    try:
+        return int(await conn.fetchval("SELECT id FROM conversations WHERE key = $1", session))
+    finally:
+        await conn.close()
+
+
+@needs_pg
+async def test_a_knowledge_base_edit_on_a_is_answered_on_b_at_once(cluster: Cluster) -> None:
+    entry = {"id": f"cluster-{uuid.uuid4().hex[:8]}", "question": "集群测试专用的问题怎么办理",
+             "answer": "集群测试专用的答案。", "department": "市政务服务中心", "status": "published"}
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{cluster.gateways['a']}/api/v1/kb/entries", json=entry, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+
+        async def found_on_b() -> None:
+            while True:
+                async with http.get(f"{cluster.gateways['b']}/api/v1/kb/search",
+                                    params={"q": "集群测试专用的问题怎么办理"}) as resp:
+                    hits = (await resp.json())["results"]
+                if hits and hits[0]["id"] == entry["id"]:
+                    return
+                await asyncio.sleep(0.1)
+        # B polls every 10 s; the cluster event makes it seconds at most (the rebuild is jieba work).
+        await asyncio.wait_for(found_on_b(), 5.0)
+
+
+@needs_pg
+async def test_abuse_windows_are_counted_once_for_all_replicas() -> None:
+    from redis import asyncio as aioredis
+    a, b = aioredis.Redis.from_url(REDIS_URL), aioredis.Redis.from_url(REDIS_URL)
+    prefix = f"t{uuid.uuid4().hex[:10]}:rl:web_session:"
+    try:
+        on_a, on_b = RedisWindow(a, prefix, 3, 60), RedisWindow(b, prefix, 3, 60)
+        assert [await on_a.hit("s1"), await on_b.hit("s1"), await on_a.hit("s1")] == [True, True, True]
+        assert await on_b.hit("s1") is False and await on_a.hit("s1") is False
+        assert await on_b.hit("s2") is True  # per key
+        gone = RedisWindow(aioredis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5), prefix, 1, 60)
+        assert await gone.hit("s1") is True and await gone.hit("s1") is True  # Redis away: allowed, logged
+    finally:
+        await a.delete(*[k async for k in a.scan_iter(f"{prefix}*")] or ["none"])
+        await a.aclose()
+        await b.aclose()
+
+
+@needs_pg
+async def test_kill_9_of_one_gateway_under_load_loses_no_acknowledged_message_and_answers_none_twice(
+        cluster: Cluster) -> None:
+    """30 web conversations of 6 messages each through the balancer; gateway A is killed with SIGKILL
+    once a third of the messages are answered. The page's behaviour: a failed POST is retried with the
+    same client_id (to whichever gateway the balancer picks)."""
+    conversations, per_conversation = 30, 6
+    acknowledged: dict[str, dict[str, Any]] = {}   # client_id -> the answer the page got
+    killed = asyncio.Event()
+    retries = 0
+
+    async def post(http: aiohttp.ClientSession, session: str, text: str, client_id: str) -> dict[str, Any]:
+        nonlocal retries
+        for attempt in range(40):
+            try:
+                async with http.post(f"{cluster.lb}/api/v1/web/messages",
+                                     json={"session": session, "text": text, "client_id": client_id}) as resp:
+                    if resp.status == 200:
+                        return dict(await resp.json())
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            retries += 1
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"{client_id} never acknowledged")
+
+    async def citizen(n: int, http: aiohttp.ClientSession) -> None:
+        session = f"load{n:03d}{uuid.uuid4().hex[:8]}"
+        for i in range(per_conversation):
+            client_id = f"c{n}m{i}"
+            acknowledged[f"{session}/{client_id}"] = await post(http, session, f"第{n}位市民的第{i}条消息", client_id)
+            if len(acknowledged) >= conversations * per_conversation // 3 and not killed.is_set():
+                killed.set()
+                cluster.procs["a"].send_signal(signal.SIGKILL)
+
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await asyncio.gather(*(citizen(n, http) for n in range(conversations)))
+    assert killed.is_set() and cluster.procs["a"].wait(5) == -signal.SIGKILL
+
+    conn = await asyncpg.connect(cluster.db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT m.external_id, m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.direction = 'in' AND c.key LIKE 'load%'")
+        stored = {r["external_id"].replace(":", "/", 1): r["id"] for r in rows}
+        replies = await conn.fetch(
+            "SELECT r.text, count(*) AS n FROM messages r JOIN conversations c ON c.id = r.conversation_id "
+            "WHERE r.direction = 'out' AND c.key LIKE 'load%' GROUP BY r.text")
+    finally:
+        await conn.close()
+    # 0 acknowledged messages lost: every one the page was answered for is stored, exactly once.
+    assert set(acknowledged) <= set(stored) and len(stored) == len(rows) == conversations * per_conversation
+    # 0 duplicate replies: no message was answered twice (each text is unique, so is its reply).
+    assert [r["text"] for r in replies if r["n"] > 1] == []
+    turns = [t["message"] for t in await _turns(cluster) if t["sender"].startswith("load")]
+    assert len(turns) == len(set(turns))
+    # An acknowledged answer is the stored one (a retry after the kill got what the first attempt stored).
+    answered = [a for a in acknowledged.values() if a["replies"]]
+    assert all(a["replies"][0]["text"].startswith("机器人收到：") for a in answered)
+    orphaned = len(acknowledged) - len(answered)
+    print(f"\n{len(acknowledged)} acknowledged, {retries} retries, {orphaned} stored by A whose turn died with it")
+    # Every conversation continues on B.
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        sessions = {key.split("/")[0] for key in acknowledged}
+        for session in sessions:
+            answer = await post(http, session, f"{session}继续说", "after")
+            assert answer["replies"][0]["text"] == f"机器人收到：{session}继续说"
