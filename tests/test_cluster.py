@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 
 from deploy.haproxy_render import TEMPLATE, render
+from channels.base import Channel
 from gateway.cluster import RedisWindow
 from gateway.settings import PROJECT_ROOT
 from tests.conftest import API_TOKEN, PG_URL
@@ -385,3 +386,50 @@ async def test_kill_9_of_one_gateway_under_load_loses_no_acknowledged_message_an
         for session in sessions:
             answer = await post(http, session, f"{session}继续说", "after")
             assert answer["replies"][0]["text"] == f"机器人收到：{session}继续说"
+
+
+# --- graceful stop
+
+
+class _SlowPlatform:
+    """Accepts the first reply, then hangs: a stop arrives while the platform has the second."""
+
+    channel = Channel.TELEGRAM
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.hanging = asyncio.Event()
+
+    async def deliver(self, message: Any) -> None:
+        if self.sent:
+            self.hanging.set()
+            await asyncio.Event().wait()
+        self.sent.append(message.text)
+
+
+async def test_a_stopping_gateway_releases_the_replies_it_leased_but_never_tried(store: Any) -> None:
+    """What went out is marked sent (no replica sends it again), the attempt cut off keeps its lease (the
+    platform may have it), and what was never tried is due at once for the other replicas."""
+    from channels.registry import Capabilities
+    from gateway.outbox import OutboxDispatcher
+    from gateway.settings import OutboxSettings
+    from gateway.store.messages import OutboundDraft
+    from channels.base import InboundMessage
+    from datetime import timedelta
+
+    r = await store.messages.record_inbound(InboundMessage(
+        channel=Channel.TELEGRAM, external_id="u1", sender="42", conversation_key="42", text="路灯坏了"), None)
+    items = await store.messages.record_outbound(r.conversation, "42", r.message_id,
+                                                 [OutboundDraft("一"), OutboundDraft("二"), OutboundDraft("三")])
+    for item in items:  # as if their first attempt had failed: due for the worker now
+        await store.outbox.mark_retry(item.id, "first attempt failed", timedelta(seconds=-1))
+    platform = _SlowPlatform()
+    outbox = OutboxDispatcher(store.outbox, {Channel.TELEGRAM: platform},
+                              {Channel.TELEGRAM: Capabilities(conversational=True)}, OutboxSettings(poll_seconds=0.1))
+    worker = asyncio.create_task(outbox.run_forever())
+    await asyncio.wait_for(platform.hanging.wait(), 5)
+    await outbox.stop(worker, grace_seconds=0.2)
+    assert worker.done() and platform.sent == ["一"]
+    due = await store.outbox.claim()
+    assert [d.text for d in due] == ["三"] and due[0].attempts == 2  # the release gave back its claim's count
+    assert await store.outbox.counts() == {"sent": 1, "pending": 2}
