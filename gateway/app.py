@@ -273,7 +273,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                              app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
                              app[SETTINGS].kb.choice_minutes, app[METRICS],
                              frozenset(ch for ch, c in capabilities.items() if c.conversational),
-                             _windows(app))
+                             _windows(app), app[CLUSTER].turns if CLUSTER in app else None)
     # Channels start last: a mail or webhook arriving the moment a channel listens finds the pipeline.
     started: list[tuple[ChannelPlugin, Any]] = []
     for plugin in app[PLUGINS]:

@@ -178,8 +178,79 @@ class RedisHub(EventHub):
             EventHub.publish(self, topic, event)
 
 
+class TurnClaims:
+    """Which gateway is answering a message (by its channel and external id, claimed before it is
+    stored). One process (the default): nothing to share — every claim is "new", and a re-delivery is
+    answered from the store as it always was."""
+
+    async def claim(self, key: str) -> str:
+        """"new" (nobody had it: now this gateway), "mine" (this gateway already has it), "running" (a
+        live gateway has it: wait for its replies) or "taken" (its gateway died: now this one has it)."""
+        return "new"
+
+    async def finish(self, key: str) -> None:
+        return None
+
+
+# A claim names its gateway; a gateway proves it lives by a key it renews every second.
+_CLAIM_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return 'mine' end
+if holder and redis.call('EXISTS', ARGV[3] .. holder) == 1 then return 'running' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if holder then return 'taken' end
+return 'new'
+"""
+_FINISH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+class RedisTurnClaims(TurnClaims):
+    """A gateway killed between storing a message and storing its answer leaves the message stored and
+    unanswered; the citizen's retry reaches another gateway, which sees a duplicate with no replies. The
+    claim, taken before the message is stored, says whether the first gateway still lives (then its
+    answer is awaited) or not (then this one answers). Redis away: "new" — the retry is answered from the
+    store, as with one process."""
+
+    ALIVE_MS = 3000            # a gateway silent this long is dead (renewed every second)
+    CLAIM_MS = 10 * 60 * 1000  # a claim outlives any turn; it only needs to outlive its gateway
+
+    def __init__(self, redis: "aioredis.Redis", namespace: str, origin: str) -> None:
+        self._redis = redis
+        self._prefix = f"{namespace}:turn:"
+        self._alive = f"{namespace}:alive:"
+        self._origin = origin
+        self._claim = redis.register_script(_CLAIM_SCRIPT)
+        self._finish = redis.register_script(_FINISH_SCRIPT)
+
+    async def heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.set(self._alive + self._origin, 1, px=self.ALIVE_MS)
+            await asyncio.sleep(self.ALIVE_MS / 3000)
+
+    async def claim(self, key: str) -> str:
+        try:
+            found = await self._claim(keys=[self._prefix + key], args=[self._origin, self.CLAIM_MS, self._alive])
+        except (RedisError, OSError) as exc:
+            log.warning("turn claims: Redis unavailable: %s", type(exc).__name__)
+            return "new"
+        return found.decode() if isinstance(found, bytes) else str(found)
+
+    async def finish(self, key: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._finish(keys=[self._prefix + key], args=[self._origin])
+
+    async def stop(self) -> None:
+        """A graceful stop has finished its turns: it stops claiming to live at once."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._alive + self._origin)
+
+
 class Cluster:
-    """The Redis connections of one replica: its hub and its abuse windows."""
+    """The Redis connections of one replica: its hub, its abuse windows, its turn claims."""
 
     def __init__(self, url: str, instance: str, namespace: str = "hotline") -> None:
         self.url = url
@@ -190,12 +261,15 @@ class Cluster:
         self.redis = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
         self._listener = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=15)
         self.hub = RedisHub(self.redis, self._listener, f"{instance}:{uuid.uuid4().hex[:8]}", f"{namespace}:events")
+        self.turns = RedisTurnClaims(self.redis, namespace, self.hub.origin)
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Configured and unreachable is a start failure, not a gateway that quietly runs alone."""
         try:
             await asyncio.wait_for(self.redis.ping(), 5)
             await self.hub.start()
+            self._heartbeat = asyncio.create_task(self.turns.heartbeat(), name="cluster-heartbeat")
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             await self.close()
             raise ConfigError(f"[cluster] redis_url {redacted(self.url)} is unreachable: "
@@ -210,6 +284,11 @@ class Cluster:
         return {"ok": True, "instance": self.instance}
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            await self.turns.stop()
         await self.hub.stop()
         await self.redis.aclose()
         await self._listener.aclose()

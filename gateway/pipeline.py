@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import UNKNOWN_SENDER, Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
+from gateway.cluster import TurnClaims
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
@@ -104,7 +105,7 @@ class Pipeline:
                  hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
                  metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None,
-                 windows: Windows = local_windows) -> None:
+                 windows: Windows = local_windows, claims: TurnClaims | None = None) -> None:
         self._metrics = metrics or Metrics()
         # Channels where the citizen converses with the bot (from the channels' capabilities); the others
         # (e-mail) send one whole message that is answered from the knowledge base or becomes a ticket.
@@ -120,16 +121,51 @@ class Pipeline:
         self._per_contact = windows("contact", messages_per_ten_minutes_per_contact, 600)
         self._told = windows("told", 1, 600)  # a refused contact hears why at most every ten minutes
         self._choice_window = timedelta(minutes=choice_minutes)
+        self._claims = claims or TurnClaims()
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
         msg = msg.storable()
         triage = await self._triage(msg.text) if msg.text.strip() else None
         emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
-        ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
-        if ingest.duplicate:
-            log.info("duplicate delivery %s/%s answered from the store", msg.channel.value, msg.external_id[:64])
-            return [_reply_from_stored(m) for m in await self._store.messages.replies_to(ingest.message_id)]
+        # Claimed before it is stored: a gateway that dies between the two leaves a claim that says so.
+        claim_key = f"{msg.channel.value}:{msg.external_id}"
+        claim = await self._claims.claim(claim_key)
+        try:
+            ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
+            if ingest.duplicate:
+                replies, claim = await self._answered(ingest.message_id, claim_key, claim)
+                if replies is not None:
+                    log.info("duplicate delivery %s/%s answered from the store", msg.channel.value,
+                             msg.external_id[:64])
+                    return replies
+                log.warning("message %d: the gateway that took it stopped before answering; answered here",
+                            ingest.message_id)
+            return await self._turn(msg, ingest, triage, emergency)
+        finally:
+            if claim in ("new", "taken"):  # this call holds it ("mine": another task here has the turn)
+                await self._claims.finish(claim_key)
+
+    async def _answered(self, message_id: int, claim_key: str, claim: str,
+                        wait_seconds: float = 30.0) -> tuple[list[Reply] | None, str]:
+        """A re-delivery's answer: the stored replies; while none are stored and a live gateway has the
+        turn, those it stores meanwhile; None when its gateway died mid-turn (gateway.cluster.TurnClaims).
+        With the claim as it stands now."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            stored = await self._store.messages.replies_to(message_id)
+            if stored:
+                return [_reply_from_stored(m) for m in stored], claim
+            if claim == "taken":
+                return None, claim
+            if claim == "new" or loop.time() > deadline:
+                return [], claim  # its turn finished without a reply (an agent's conversation, a suppressed mail)
+            await asyncio.sleep(0.2)
+            claim = await self._claims.claim(claim_key)
+
+    async def _turn(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None,
+                    emergency: tuple[Any, str] | None) -> list[Reply]:
         self._count(msg, triage)
         log.info("message %d on %s (conversation %d, %s): %s", ingest.message_id, msg.channel.value,
                  ingest.conversation.id, ingest.conversation.state,

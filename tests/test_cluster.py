@@ -373,13 +373,17 @@ async def test_kill_9_of_one_gateway_under_load_loses_no_acknowledged_message_an
     assert set(acknowledged) <= set(stored) and len(stored) == len(rows) == conversations * per_conversation
     # 0 duplicate replies: no message was answered twice (each text is unique, so is its reply).
     assert [r["text"] for r in replies if r["n"] > 1] == []
+    # The bot is asked twice only about a message whose first gateway died mid-turn (B took the turn over;
+    # the reply A never stored was never sent).
     turns = [t["message"] for t in await _turns(cluster) if t["sender"].startswith("load")]
-    assert len(turns) == len(set(turns))
-    # An acknowledged answer is the stored one (a retry after the kill got what the first attempt stored).
-    answered = [a for a in acknowledged.values() if a["replies"]]
-    assert all(a["replies"][0]["text"].startswith("机器人收到：") for a in answered)
-    orphaned = len(acknowledged) - len(answered)
-    print(f"\n{len(acknowledged)} acknowledged, {retries} retries, {orphaned} stored by A whose turn died with it")
+    taken_over = (cluster.tmp / "gateway-b.log").read_text(encoding="utf-8").count("answered here")
+    assert len(turns) - len(set(turns)) <= taken_over
+    # Every message was answered: a retry got what the first attempt stored, or — when A died between
+    # storing the message and its answer — B answered it once A's heartbeat had stopped.
+    assert [k for k, a in acknowledged.items() if not a["replies"]] == []
+    assert all(len(a["replies"]) == 1 and a["replies"][0]["text"].startswith("机器人收到：")
+               for a in acknowledged.values())
+    print(f"\n{len(acknowledged)} acknowledged, {retries} retries after the kill, {taken_over} turns taken over")
     # Every conversation continues on B.
     async with aiohttp.ClientSession(timeout=timeout) as http:
         sessions = {key.split("/")[0] for key in acknowledged}
