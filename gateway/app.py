@@ -129,7 +129,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     async def calendar_check(planner: TicketPlanner = app[PLANNER]) -> dict[str, Any]:
         return planner.calendar.coverage(planner.clock.today()).as_json()
     app[HEALTH].add("calendar", calendar_check, required=False)
-    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE])
+    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE],
+                             _windows(app), tuple(settings.server.trusted_proxies))
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())
                    if settings.secrets.unit_tokens else {})
@@ -157,7 +158,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
                          lambda: app[KB], lambda: tickets_api, app[HUB],
                          secure_cookies=settings.server.secure_cookies,
                          trusted_proxies=tuple(settings.server.trusted_proxies),
-                         session_recheck_seconds=settings.server.console_session_recheck_seconds)
+                         session_recheck_seconds=settings.server.console_session_recheck_seconds,
+                         presence=app[CLUSTER].presence if CLUSTER in app else None)
     app.router.add_routes(console.routes())
     app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
     if CLUSTER in app:

@@ -225,11 +225,9 @@ class RedisTurnClaims(TurnClaims):
         self._claim = redis.register_script(_CLAIM_SCRIPT)
         self._finish = redis.register_script(_FINISH_SCRIPT)
 
-    async def heartbeat(self) -> None:
-        while True:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.set(self._alive + self._origin, 1, px=self.ALIVE_MS)
-            await asyncio.sleep(self.ALIVE_MS / 3000)
+    async def renew(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.set(self._alive + self._origin, 1, px=self.ALIVE_MS)
 
     async def claim(self, key: str) -> str:
         try:
@@ -249,8 +247,64 @@ class RedisTurnClaims(TurnClaims):
             await self._redis.delete(self._alive + self._origin)
 
 
+class SharedPresence:
+    """Who has the console open on the other replicas: each replica keeps its agents in a set of its own
+    that expires unless renewed (a killed replica's agents drop out within seconds)."""
+
+    TTL_MS = 3000
+
+    def __init__(self, redis: "aioredis.Redis", namespace: str, origin: str) -> None:
+        self._redis = redis
+        self._replicas = f"{namespace}:replicas"
+        self._prefix = f"{namespace}:online:"
+        self._origin = origin
+        self._here: frozenset[str] = frozenset()
+
+    async def publish(self, usernames: frozenset[str]) -> None:
+        """This replica's agents now (called on every change and every second)."""
+        self._here = usernames
+        key = self._prefix + self._origin
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if usernames:
+                    pipe.sadd(key, *sorted(usernames))
+                    pipe.pexpire(key, self.TTL_MS)
+                pipe.sadd(self._replicas, self._origin)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("presence: Redis unavailable: %s", type(exc).__name__)
+
+    async def renew(self) -> None:
+        await self.publish(self._here)
+
+    async def elsewhere(self) -> set[str]:
+        """Agents online on the other replicas (Redis away: none known)."""
+        try:
+            origins = [o.decode() for o in await self._redis.smembers(self._replicas)]
+            others = [o for o in origins if o != self._origin]
+            if not others:
+                return set()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for origin in others:
+                    pipe.smembers(self._prefix + origin)
+                found = await pipe.execute()
+            gone = [o for o, members in zip(others, found) if not members]
+            if gone:
+                await self._redis.srem(self._replicas, *gone)  # re-added by its next renewal if it lives
+            return {m.decode() for members in found for m in members}
+        except (RedisError, OSError) as exc:
+            log.warning("presence: Redis unavailable: %s", type(exc).__name__)
+            return set()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._prefix + self._origin)
+
+
 class Cluster:
-    """The Redis connections of one replica: its hub, its abuse windows, its turn claims."""
+    """The Redis connections of one replica: its hub, its abuse windows, its turn claims, its console
+    presence."""
 
     def __init__(self, url: str, instance: str, namespace: str = "hotline") -> None:
         self.url = url
@@ -262,6 +316,7 @@ class Cluster:
         self._listener = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=15)
         self.hub = RedisHub(self.redis, self._listener, f"{instance}:{uuid.uuid4().hex[:8]}", f"{namespace}:events")
         self.turns = RedisTurnClaims(self.redis, namespace, self.hub.origin)
+        self.presence = SharedPresence(self.redis, namespace, self.hub.origin)
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -269,12 +324,19 @@ class Cluster:
         try:
             await asyncio.wait_for(self.redis.ping(), 5)
             await self.hub.start()
-            self._heartbeat = asyncio.create_task(self.turns.heartbeat(), name="cluster-heartbeat")
+            self._heartbeat = asyncio.create_task(self._beat(), name="cluster-heartbeat")
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             await self.close()
             raise ConfigError(f"[cluster] redis_url {redacted(self.url)} is unreachable: "
                               f"{type(exc).__name__}: {exc}") from exc
         log.info("cluster: replica %s on Redis %s", self.instance, redacted(self.url))
+
+    async def _beat(self) -> None:
+        """Every second: this replica lives (its turn claims hold) and its console agents are online."""
+        while True:
+            await self.turns.renew()
+            await self.presence.renew()
+            await asyncio.sleep(1)
 
     def windows(self, name: str, limit: int, seconds: float) -> Limiter:
         return RedisWindow(self.redis, f"{self.namespace}:rl:{name}:", limit, seconds)
@@ -289,6 +351,7 @@ class Cluster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             await self.turns.stop()
+            await self.presence.stop()
         await self.hub.stop()
         await self.redis.aclose()
         await self._listener.aclose()

@@ -244,6 +244,23 @@ async def test_an_agent_on_replica_a_sees_a_message_that_reached_b_within_a_seco
                 await _say(citizen, cluster.gateways["b"], session, "在泰山区")
                 reply = json.loads((await asyncio.wait_for(page.receive(), 1.0)).data)
                 assert reply["type"] == "reply" and reply["text"] == "机器人收到：在泰山区"
+            # Presence: B lists the agent whose console is open on A as online.
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as on_b:
+                await _login(on_b, cluster.gateways["b"], "ana")
+                async with on_b.get(f"{cluster.gateways['b']}/console/api/agents") as resp:
+                    listed = {a["username"]: a["online"] for a in (await resp.json())["items"]}
+                assert listed["ana"] is True
+        # The console on A closed: B sees it within a few seconds (A's set is rewritten at once).
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as on_b:
+            await _login(on_b, cluster.gateways["b"], "ana")
+
+            async def offline_on_b() -> None:
+                while True:
+                    async with on_b.get(f"{cluster.gateways['b']}/console/api/agents") as resp:
+                        if not {a["username"]: a["online"] for a in (await resp.json())["items"]}["ana"]:
+                            return
+                    await asyncio.sleep(0.1)
+            await asyncio.wait_for(offline_on_b(), 3.0)
 
 
 @needs_pg
