@@ -28,15 +28,23 @@ from deploy.haproxy_render import TEMPLATE, render
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process still there."""
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return found
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
 
 
 def pids_named(name: str) -> list[int]:
@@ -82,15 +90,20 @@ async def run(replicas: int, seconds: float, concurrency: int, pg_server: str, r
                 await wait_ready(url, lb)
                 await asyncio.sleep(2.5)  # HAProxy's checks mark every gateway up
                 wrk_load(url, 3, concurrency)  # warm-up
-                groups = {"gateways": [p.pid for p in gateways], "postgres": pids_named("postgres"),
-                          "redis": pids_named("redis-server"), "haproxy": [lb.pid]}
-                before_cpu = {k: cpu_seconds(v) for k, v in groups.items()}
+                def groups() -> dict[str, list[int]]:
+                    # PostgreSQL: every backend of the server (other users' too, on a shared machine).
+                    return {"gateways": [p.pid for p in gateways], "postgres": pids_named("postgres"),
+                            "redis": pids_named("redis-server"), "haproxy": [lb.pid]}
+                before_cpu = {k: cpu_of(v) for k, v in groups().items()}
+                before_machine = machine_busy()
                 before_children = os.times()
                 before = await stored_counts(db_url)
                 result = wrk_load(url, seconds, concurrency)
                 after = await stored_counts(db_url)
                 after_children = os.times()
-                cpu = {k: (cpu_seconds(v) - before_cpu[k]) / result["seconds"] for k, v in groups.items()}
+                after_machine = machine_busy()
+                cpu = {k: sum(t - before_cpu[k].get(pid, 0.0) for pid, t in cpu_of(v).items()) / result["seconds"]
+                       for k, v in groups().items()}
                 # wrk ran as our child and has exited: its time is in the children's totals.
                 cpu["wrk"] = ((after_children.children_user + after_children.children_system)
                               - (before_children.children_user + before_children.children_system)) / result["seconds"]
@@ -103,8 +116,10 @@ async def run(replicas: int, seconds: float, concurrency: int, pg_server: str, r
     print(f"{replicas} gateway(s){'' if redis_url else ' without Redis'}: {rate:,.0f} messages/s  p50 {result['p50_ms']:.1f} ms  "
           f"p95 {result['p95_ms']:.1f} ms  errors {result['errors']:.0f}  "
           f"({result['requests']:.0f} answered, {after[0] - before[0]} stored)")
+    busy = (after_machine[0] - before_machine[0]) / (after_machine[1] - before_machine[1]) * (os.cpu_count() or 1)
     print("  CPU (cores busy): " + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-          + f"  total {sum(cpu.values()):.2f} of {os.cpu_count()}")
+          + f"  = {sum(cpu.values()):.2f}; the machine: {busy:.2f} of {os.cpu_count()} "
+            f"(other work: {max(busy - sum(cpu.values()), 0):.2f})")
     per_message = {k: v / rate * 1000 for k, v in cpu.items()}
     print("  CPU ms per message: " + "  ".join(f"{k} {v:.2f}" for k, v in per_message.items()))
     return {"rate": rate, **cpu}
