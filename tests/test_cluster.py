@@ -142,6 +142,7 @@ class Cluster:
     db_url: str
     namespace: str
     lb: str
+    lb_smtp: int
     rasa: str
     gateways: dict[str, str]
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -162,24 +163,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     db_url = f"{PG_URL.rsplit('/', 1)[0]}/{name}"  # type: ignore[union-attr]
     namespace = f"t{uuid.uuid4().hex[:10]}"
-    rasa_port, lb_port = _free_port(), _free_port()
+    rasa_port, relay_port, lb_port, lb_smtp = _free_port(), _free_port(), _free_port(), _free_port()
     ports = {"a": _free_port(), "b": _free_port()}
-    c = Cluster(tmp, db_url, namespace, f"http://127.0.0.1:{lb_port}", f"http://127.0.0.1:{rasa_port}",
+    smtp_ports = {"a": _free_port(), "b": _free_port()}
+    c = Cluster(tmp, db_url, namespace, f"http://127.0.0.1:{lb_port}", lb_smtp, f"http://127.0.0.1:{rasa_port}",
                 {k: f"http://127.0.0.1:{p}" for k, p in ports.items()})
     try:
-        c.procs["rasa"] = subprocess.Popen([sys.executable, "-m", "tests.cluster_rasa", str(rasa_port)],
-                                           cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        c.procs["standins"] = subprocess.Popen(
+            [sys.executable, "-m", "tests.cluster_standins", str(rasa_port), str(relay_port)],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
         for key, port in ports.items():
             c.procs[key] = _serve(_gateway_env(tmp, db_url, port, HOTLINE_CLUSTER_REDIS_URL=REDIS_URL,
                                                HOTLINE_CLUSTER_NAMESPACE=namespace, HOTLINE_CLUSTER_INSTANCE=key,
-                                               HOTLINE_BOT_ENABLED="true", HOTLINE_BOT_RASA_URL=c.rasa),
+                                               HOTLINE_BOT_ENABLED="true", HOTLINE_BOT_RASA_URL=c.rasa,
+                                               HOTLINE_EMAIL_ENABLED="true", HOTLINE_EMAIL_PORT=str(smtp_ports[key]),
+                                               HOTLINE_EMAIL_RELAY_PORT=str(relay_port),
+                                               HOTLINE_EMAIL_MAX_MAILS_PER_SENDER_PER_HOUR="10000",
+                                               HOTLINE_EMAIL_MAX_AUTO_REPLIES_PER_HOUR="10000"),
                                   tmp / f"gateway-{key}.log")
         cfg = tmp / "haproxy.cfg"
         cfg.write_text(render(TEMPLATE.read_text(encoding="utf-8"), {
-            "gateways": [f"127.0.0.1:{p}" for p in ports.values()], "gateways_smtp": [],
+            "gateways": [f"127.0.0.1:{p}" for p in ports.values()],
+            "gateways_smtp": [f"127.0.0.1:{p}" for p in smtp_ports.values()],
             "rasa_servers": [], "action_servers": []}), encoding="utf-8")
         lb_env = {**os.environ, "HOTLINE_LB_BIND": "127.0.0.1", "HOTLINE_LB_PORT": str(lb_port),
-                  "HOTLINE_LB_SMTP_PORT": str(_free_port()), "HOTLINE_LB_RASA_PORT": str(_free_port()),
+                  "HOTLINE_LB_SMTP_PORT": str(lb_smtp), "HOTLINE_LB_RASA_PORT": str(_free_port()),
                   "HOTLINE_LB_ACTIONS_PORT": str(_free_port())}
         c.procs["haproxy"] = subprocess.Popen(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], env=lb_env,
                                               stdout=(tmp / "haproxy.log").open("ab"), stderr=subprocess.STDOUT)
@@ -219,6 +227,36 @@ async def _say(http: aiohttp.ClientSession, base: str, session: str, text: str,
 async def _turns(c: Cluster) -> list[dict[str, str]]:
     async with aiohttp.ClientSession() as http, http.get(f"{c.rasa}/turns") as resp:
         return list(await resp.json())
+
+
+async def _relayed(c: Cluster) -> list[dict[str, str]]:
+    async with aiohttp.ClientSession() as http, http.get(f"{c.rasa}/relay") as resp:
+        return list(await resp.json())
+
+
+def _mail(n: int) -> tuple[str, bytes]:
+    """A citizen's mail with its own Message-ID (what a real MTA resends unchanged)."""
+    from email.message import EmailMessage
+    mail = EmailMessage()
+    mail["From"] = f"citizen{n}@example.com"
+    mail["To"] = "12345@hotline.taian.gov.cn"
+    mail["Subject"] = f"第{n}封来信：小区路灯坏了"
+    mail["Message-ID"] = f"<cluster-{n}-{uuid.uuid4().hex[:8]}@example.com>"
+    mail.set_content(f"我是第{n}位写信的市民，我们小区门口的路灯坏了一个星期，晚上很黑，请派人修理。")
+    return str(mail["Message-ID"]), mail.as_bytes()
+
+
+def _send_mail(port: int, n: int, raw: bytes) -> int:
+    """Like an MTA: the same mail again until the server answers 250; the number of retries."""
+    import smtplib
+    for attempt in range(60):
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                smtp.sendmail(f"citizen{n}@example.com", ["12345@hotline.taian.gov.cn"], raw)
+                return attempt
+        except (smtplib.SMTPException, OSError):
+            time.sleep(0.3)
+    raise AssertionError(f"mail {n} never accepted")
 
 
 @needs_pg
@@ -370,9 +408,16 @@ async def test_kill_9_of_one_gateway_under_load_loses_no_acknowledged_message_an
                 killed.set()
                 cluster.procs["a"].send_signal(signal.SIGKILL)
 
+    mails = [_mail(n) for n in range(20)]
+
+    async def writer(n: int) -> int:
+        await asyncio.sleep(n * 0.15)  # the mails arrive before, during and after the kill
+        return await asyncio.to_thread(_send_mail, cluster.lb_smtp, n, mails[n][1])
+
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        await asyncio.gather(*(citizen(n, http) for n in range(conversations)))
+        mail_retries = await asyncio.gather(*(citizen(n, http) for n in range(conversations)),
+                                            *(writer(n) for n in range(len(mails))))
     assert killed.is_set() and cluster.procs["a"].wait(5) == -signal.SIGKILL
 
     conn = await asyncpg.connect(cluster.db_url)
@@ -400,7 +445,9 @@ async def test_kill_9_of_one_gateway_under_load_loses_no_acknowledged_message_an
     assert [k for k, a in acknowledged.items() if not a["replies"]] == []
     assert all(len(a["replies"]) == 1 and a["replies"][0]["text"].startswith("机器人收到：")
                for a in acknowledged.values())
-    print(f"\n{len(acknowledged)} acknowledged, {retries} retries after the kill, {taken_over} turns taken over")
+    print(f"\n{len(acknowledged)} web messages acknowledged, {retries} retries after the kill, "
+          f"{taken_over} turns taken over, {sum(r for r in mail_retries if r)} mail retries")
+    await _every_mail_answered_once(cluster, [m[0] for m in mails])
     # Every conversation continues on B.
     async with aiohttp.ClientSession(timeout=timeout) as http:
         sessions = {key.split("/")[0] for key in acknowledged}
@@ -454,3 +501,34 @@ async def test_a_stopping_gateway_releases_the_replies_it_leased_but_never_tried
     due = await store.outbox.claim()
     assert [d.text for d in due] == ["三"] and due[0].attempts == 2  # the release gave back its claim's count
     assert await store.outbox.counts() == {"sent": 1, "pending": 2}
+
+
+async def _every_mail_answered_once(c: Cluster, message_ids: list[str]) -> None:
+    """Every accepted mail is stored once and answered once: replies A had leased and not sent go out
+    from B when the lease ends (moved forward here instead of waiting its 60 s)."""
+    conn = await asyncpg.connect(c.db_url)
+    try:
+        stored = await conn.fetch("SELECT external_id, count(*) AS n FROM messages WHERE channel = 'email' "
+                                  "AND direction = 'in' GROUP BY external_id")
+        assert {r["external_id"] for r in stored} == set(message_ids) and all(r["n"] == 1 for r in stored)
+        await asyncio.sleep(1)  # B's own background deliveries finish
+        await conn.execute("UPDATE outbox SET next_attempt_at = now() - interval '1 second' "
+                           "WHERE status = 'pending' AND channel = 'email'")
+    finally:
+        await conn.close()
+
+    async def all_answered() -> list[dict[str, str]]:
+        while True:
+            relayed = await _relayed(c)
+            if {r["in_reply_to"] for r in relayed} >= set(message_ids):
+                return relayed
+            await asyncio.sleep(0.2)
+    relayed = await asyncio.wait_for(all_answered(), 15)
+    await asyncio.sleep(1.5)  # anything that would go out twice has had time to
+    relayed = await _relayed(c)
+    replies = {m: {r["message_id"] for r in relayed if r["in_reply_to"] == m} for m in message_ids}
+    assert all(len(ids) == 1 for ids in replies.values()), replies
+    resent = len([r for r in relayed if r["in_reply_to"] in replies]) - len(message_ids)
+    # A reply the relay had accepted from A just before A died, not yet marked sent, goes out again from
+    # B after the lease with the same Message-ID (at least once; a receiving server sees the same mail).
+    print(f"{len(message_ids)} mails answered once each ({resent} re-sent with the same Message-ID)")
