@@ -112,6 +112,11 @@ async def run(replicas: int, seconds: float, concurrency: int, pg_server: str, r
                     proc.terminate()
                 for proc in [lb, *gateways]:
                     proc.wait(30)
+                import redis
+                r = redis.Redis.from_url(redis_url or "redis://127.0.0.1:6379/0")
+                for key in r.scan_iter(f"{namespace}:*", count=1000):
+                    r.delete(key)
+                r.close()
     rate = result["requests"] / result["seconds"]
     print(f"{replicas} gateway(s){'' if redis_url else ' without Redis'}: {rate:,.0f} messages/s  p50 {result['p50_ms']:.1f} ms  "
           f"p95 {result['p95_ms']:.1f} ms  errors {result['errors']:.0f}  "

@@ -199,6 +199,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for proc in c.procs.values():
             _stop(proc)
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _forget(namespace)
+
+
+def _forget(namespace: str) -> None:
+    """The test's keys out of the shared Redis (some windows would otherwise live for hours)."""
+    import redis
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(r.scan_iter(f"{namespace}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            r.delete(*keys[start:start + 500])
+    finally:
+        r.close()
 
 
 async def _agent(c: Cluster, username: str) -> None:
