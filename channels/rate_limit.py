@@ -47,6 +47,18 @@ class SlidingWindow:
         """`allow` behind the `Limiter` interface (the Redis windows must await)."""
         return self.allow(key)
 
+    async def full(self, key: str) -> bool:
+        now = time.monotonic()
+        q = self._events.get(key)
+        while q and now - q[0] > self.seconds:
+            q.popleft()
+        return q is not None and len(q) >= self.limit
+
+    async def add(self, key: str) -> None:
+        now = time.monotonic()
+        self._sweep(now)
+        self._events.setdefault(key, deque()).append(now)
+
     def _sweep(self, now: float) -> None:
         """Forget idle keys now and then: memory stays bounded by the active clients."""
         if now - self._last_sweep < self.seconds:
@@ -60,6 +72,13 @@ class Limiter(Protocol):
 
     async def hit(self, key: str) -> bool:
         """Count one event for `key` if it fits; False (and nothing counted) when over the limit."""
+
+    async def full(self, key: str) -> bool:
+        """Whether the window is at its limit (nothing counted): for a limit checked before the work and
+        counted after it succeeded (e-mail's automatic replies)."""
+
+    async def add(self, key: str) -> None:
+        """Count one event whatever the window holds."""
 
 
 # name (unique per use: the counters' namespace when shared), limit, seconds -> a limiter.

@@ -55,6 +55,21 @@ return 1
 """
 
 
+_FULL_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+return redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) and 1 or 0
+"""
+_ADD_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) / 1000))
+return 1
+"""
+
+
 def redacted(url: str) -> str:
     """The URL for logs: a password never appears."""
     parts = urlsplit(url)
@@ -81,6 +96,21 @@ class RedisWindow:
         self._limit = limit
         self._window_us = int(seconds * 1_000_000)
         self._script = redis.register_script(_WINDOW_SCRIPT)
+        self._full = redis.register_script(_FULL_SCRIPT)
+        self._add = redis.register_script(_ADD_SCRIPT)
+
+    async def full(self, key: str) -> bool:
+        try:
+            return bool(await self._full(keys=[self._prefix + key], args=[self._window_us, self._limit]))
+        except (RedisError, OSError) as exc:
+            log.warning("rate window %s: Redis unavailable, allowing: %s", self._prefix, type(exc).__name__)
+            return False
+
+    async def add(self, key: str) -> None:
+        try:
+            await self._add(keys=[self._prefix + key], args=[self._window_us, uuid.uuid4().hex])
+        except (RedisError, OSError) as exc:
+            log.warning("rate window %s: Redis unavailable, not counted: %s", self._prefix, type(exc).__name__)
 
     async def hit(self, key: str) -> bool:
         try:

@@ -379,6 +379,12 @@ async def test_abuse_windows_are_counted_once_for_all_replicas() -> None:
         assert [await on_a.hit("s1"), await on_b.hit("s1"), await on_a.hit("s1")] == [True, True, True]
         assert await on_b.hit("s1") is False and await on_a.hit("s1") is False
         assert await on_b.hit("s2") is True  # per key
+        # Checked before the work, counted after it (e-mail's automatic replies), across replicas too.
+        mail_a, mail_b = RedisWindow(a, prefix + "mail:", 2, 3600), RedisWindow(b, prefix + "mail:", 2, 3600)
+        assert await mail_a.full("x@example.com") is False
+        await mail_a.add("x@example.com")
+        await mail_b.add("x@example.com")
+        assert await mail_b.full("x@example.com") is True and await mail_a.full("y@example.com") is False
         gone = RedisWindow(aioredis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5), prefix, 1, 60)
         assert await gone.hit("s1") is True and await gone.hit("s1") is True  # Redis away: allowed, logged
     finally:
