@@ -551,3 +551,48 @@ async def _every_mail_answered_once(c: Cluster, message_ids: list[str]) -> None:
     # A reply the relay had accepted from A just before A died, not yet marked sent, goes out again from
     # B after the lease with the same Message-ID (at least once; a receiving server sees the same mail).
     print(f"{len(message_ids)} mails answered once each ({resent} re-sent with the same Message-ID)")
+
+
+# --- per-process state that must not decide where a reply goes
+
+
+async def test_a_wechat_reply_sent_by_a_gateway_that_never_saw_the_message_uses_the_citizens_account(
+        make_client: Any, tmp_path: Path) -> None:
+    """With two official accounts, a reply the outbox sends from another gateway (or after a restart) goes
+    out from the account the citizen wrote to, which the stored message names — not the first account."""
+    from aiohttp import web
+    from channels.base import InboundMessage
+    from gateway.app import STORE
+    from gateway.store.messages import OutboundDraft
+    from tests.conftest import loopback
+
+    sent: list[tuple[str, str]] = []
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": f"T-{request.query['appid']}", "expires_in": 7200})
+
+    async def custom_send(request: web.Request) -> web.Response:
+        sent.append((request.query["access_token"], (await request.json())["touser"]))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    platform = web.Application()
+    platform.router.add_get("/cgi-bin/token", token)
+    platform.router.add_post("/cgi-bin/message/custom/send", custom_send)
+    accounts = [{"app_id": app_id, "token": "hotlinetoken", "app_secret": "s3"} for app_id in ("wxfirst", "wxsecond")]
+    async with loopback(platform) as base:
+        client = await make_client(db_url=f"sqlite:///{tmp_path / 'wx.db'}",
+                                   wechat={"api_base": base, "accounts": accounts})
+        store = client.app[STORE]
+        # Received by another gateway: stored with its account, never seen by this process's adapter.
+        ingest = await store.messages.record_inbound(InboundMessage(
+            channel=Channel.WECHAT, external_id="wxsecond:1", sender="o_second", conversation_key="o_second",
+            text="路灯坏了", meta={"app_id": "wxsecond", "msg_type": "text"}), None)
+        await store.messages.record_outbound(ingest.conversation, "o_second", ingest.message_id,
+                                             [OutboundDraft("您的诉求已受理。")])
+        await store.db.run(lambda conn: conn.exec_driver_sql("UPDATE outbox SET next_attempt_at = '2000-01-01'"))
+
+        async def delivered() -> None:
+            while not sent:
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(delivered(), 5)
+    assert sent == [("T-wxsecond", "o_second")]
