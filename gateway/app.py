@@ -34,6 +34,7 @@ from gateway.unit_portal.api import UnitPortalApi
 from gateway.events import EventHub
 from gateway.cluster import CLUSTER_TOPIC, Cluster, follow, instance_name
 from gateway.kb_service import KbService
+from gateway.media_reading import MediaReader
 from gateway.api.openapi import OpenApi
 from gateway.metrics import Metrics, MetricsApi
 from routing.intake import TicketIntake
@@ -73,6 +74,7 @@ INTAKE = web.AppKey("ticket_intake", TicketIntake)
 PLUGINS = web.AppKey("channel_plugins", list)
 CHANNELS = web.AppKey("channels", dict)
 METRICS = web.AppKey("metrics", Metrics)
+READER = web.AppKey("media_reader", MediaReader)
 # Set only with [cluster] redis_url: the Redis hub and shared abuse windows of this replica.
 CLUSTER = web.AppKey("cluster", Cluster)
 
@@ -167,8 +169,18 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
+    app.cleanup_ctx.append(_reading_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
+    app.cleanup_ctx.append(_reading_sweep_ctx)
     return app
+
+
+def _reading_wait(settings: Settings) -> Any:
+    waits, default = settings.media_reading.wait_seconds, settings.media_reading.default_wait_seconds
+
+    def wait(channel: str) -> float:
+        return float(waits.get(channel, default))
+    return wait
 
 
 def _screen(app: web.Application) -> Any:
@@ -251,6 +263,42 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP].close()
 
 
+async def _reading_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Worker processes that read citizens' images and videos; off with `[media_reading] enabled = false`."""
+    s = app[SETTINGS].media_reading
+    if not s.enabled:
+        yield
+        return
+    from channels.reading.pool import ReadingPool
+    from channels.reading.reader import ReadingLimits
+    from nlu.positions import BoundaryFileError, DistrictMap
+
+    try:
+        districts = DistrictMap.load(app[SETTINGS].path(s.districts))
+    except BoundaryFileError as exc:
+        raise ConfigError(f"[media_reading] districts: {exc}") from exc
+    pool = ReadingPool(s.workers, ReadingLimits(max_pixels=s.max_pixels, video_frames=s.video_frames),
+                       s.seconds_per_file, s.memory_bytes_per_worker)
+    app[READER] = MediaReader(app[STORE].readings, app[MEDIA], pool, districts)
+    warming = asyncio.create_task(pool.warm_up(), name="media-reading-warm-up") if s.warm_up else None
+    yield
+    if warming is not None:
+        warming.cancel()
+    await app[READER].close()
+
+
+async def _reading_sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Readings a restart left pending are read once the pipeline can follow them up."""
+    if READER not in app:
+        yield
+        return
+    sweeper = asyncio.create_task(app[READER].run_forever(), name="media-reading-sweep")
+    yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+
+
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
 
@@ -268,13 +316,14 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         events=app[HUB], agents_topic=CONSOLE_TOPIC, history=history, attachment=store.messages.attachment,
         conversation_state=store.messages.state_of, ticket_thread=ticket_thread,
         reply_context=store.messages.reply_context, token_get=store.tokens.get, token_put=store.tokens.put,
-        add_health=app[HEALTH].add)
+        add_health=app[HEALTH].add, windows=_windows(app))
     capabilities = {p.channel: p.capabilities for p in app[PLUGINS]}
     app[OUTBOX] = OutboxDispatcher(store.outbox, {}, capabilities, app[SETTINGS].outbox, app[METRICS])
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[INTAKE],
                              app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
                              app[SETTINGS].kb.choice_minutes, app[METRICS],
                              frozenset(ch for ch, c in capabilities.items() if c.conversational),
+                             app.get(READER), _reading_wait(app[SETTINGS]),
                              _windows(app), app[CLUSTER].turns if CLUSTER in app else None)
     # Channels start last: a mail or webhook arriving the moment a channel listens finds the pipeline.
     started: list[tuple[ChannelPlugin, Any]] = []

@@ -9,6 +9,7 @@ replies stored for the first delivery.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from gateway.cluster import TurnClaims
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
+from gateway.media_reading import MediaReader, ReadMedia, texts
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
@@ -43,6 +45,10 @@ log = logging.getLogger(__name__)
 
 UNSUPPORTED_REPLY = "抱歉，暂不支持这种消息类型。您的消息已记录，请用文字、图片或视频描述您的诉求。"
 MEDIA_ONLY_REPLY = "已收到您发送的图片/视频。请再用文字简单说明您要反映的问题、地点和时间，便于我们办理。"
+MEDIA_BEING_READ_REPLY = ("已收到您发送的图片/视频，正在识别其中的文字，稍后回复您。"
+                          "您也可以直接用文字说明问题、地点和时间。")
+# What the bot, the ticket and agents get of a photo's text: after the citizen's own words, marked as read.
+READ_TEXT_MARK = "【图片/视频中的文字】"
 FALLBACK_PROMPT = ("您好，智能客服暂时无法应答。请直接用文字描述您的诉求（什么事、在哪里、什么时候、联系电话），"
                    "我们会记录并生成工单，由工作人员尽快处理。")
 BLOCKED_REPLY = ("根据《泰安市12345政务服务便民热线管理办法》第三十二条，您的来信暂停受理，消息已记录。"
@@ -105,6 +111,7 @@ class Pipeline:
                  hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
                  metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None,
+                 reader: MediaReader | None = None, reading_wait: Callable[[str], float] | None = None,
                  windows: Windows = local_windows, claims: TurnClaims | None = None) -> None:
         self._metrics = metrics or Metrics()
         # Channels where the citizen converses with the bot (from the channels' capabilities); the others
@@ -122,6 +129,10 @@ class Pipeline:
         self._told = windows("told", 1, 600)  # a refused contact hears why at most every ten minutes
         self._choice_window = timedelta(minutes=choice_minutes)
         self._claims = claims or TurnClaims()
+        self._reader = reader
+        self._reading_wait = reading_wait or (lambda channel: 0.0)
+        if reader is not None:
+            reader.on_late = self.after_reading
 
     async def handle(self, msg: InboundMessage) -> list[Reply]:
         """The entry point channel adapters are given (`channels.base.MessageHandler`)."""
@@ -166,6 +177,12 @@ class Pipeline:
 
     async def _turn(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None,
                     emergency: tuple[Any, str] | None) -> list[Reply]:
+        if self._reader is not None and self._reader.readable(msg):
+            read = await self._reader.read_within(ingest.message_id, self._reading_wait(msg.channel.value))
+            if read is None:
+                msg = dataclasses.replace(msg, meta={**msg.meta, "reading": "pending"})
+            else:
+                msg, triage, emergency = await self._with_readings(msg, ingest, triage, read)
         self._count(msg, triage)
         log.info("message %d on %s (conversation %d, %s): %s", ingest.message_id, msg.channel.value,
                  ingest.conversation.id, ingest.conversation.state,
@@ -187,6 +204,70 @@ class Pipeline:
             await self._outbox.deliver_now(decision.items)
             return [_reply_from_item(item) for item in decision.items]
         return await self._send(ingest, msg.sender, decision)
+
+    async def _with_readings(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None,
+                             read: list[ReadMedia]) -> tuple[InboundMessage, TriageResult | None, Any]:
+        """The message as the citizen's words plus what their photos say: screened and triaged together
+        (an emergency photographed is an emergency), and the text the bot and a ticket get."""
+        emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
+        raw, shown = texts(read)
+        position = next((r.position for r in read if r.position), None)
+        if raw:
+            combined = await self._triage(f"{msg.text}\n{raw}".strip())
+            if position and not combined.district and position.get("district"):
+                combined = dataclasses.replace(combined, district=position["district"])
+            await self._store.readings.set_triage(ingest.message_id, combined.as_json())
+            if combined.emergency is not None and emergency is None:
+                emergency = (combined.emergency.lines, combined.emergency.reason)
+                await self._store.readings.refer(ingest.message_id, ingest.conversation.id, *emergency)
+            msg = dataclasses.replace(msg, text=_with_read_text(msg.text, shown))
+            triage = combined
+        if position:
+            msg = dataclasses.replace(msg, meta={**msg.meta, "position": position})
+        return msg, triage, emergency
+
+    async def after_reading(self, message_id: int, read: list[ReadMedia]) -> None:
+        """What a photo said, read after the message was answered (WeChat cannot wait; a slow video): an
+        emergency is referred at once; a conversation's open ticket gets the text; a photo sent alone is
+        handled as if its text had been typed; unreadable, the citizen is asked to type."""
+        context = await self._store.readings.context(message_id)
+        if context is None:
+            return
+        msg, conv = context.message, context.conversation
+        ingest = IngestResult(message_id, conv, duplicate=False)
+        raw, shown = texts(read)
+        position = next((r.position for r in read if r.position), None)
+        decision: list[_Draft] | _Recorded = []
+        if not raw:
+            if not msg.text.strip():
+                decision = [_Draft(MEDIA_ONLY_REPLY, None, "system")]
+        else:
+            msg, triage, _ = await self._with_readings(msg, ingest, None, read)
+            assert triage is not None
+            ticket = await self._store.tickets.open_for_conversation(conv.id)
+            if triage.emergency is not None and not context.referred:
+                log.warning("EMERGENCY in a photo on %s conversation %d: lines %s (%s)", msg.channel.value,
+                            conv.id, ",".join(triage.emergency.lines), triage.emergency.reason)
+                self._hub.publish(CONSOLE_TOPIC, {"type": "emergency", "conversation_id": conv.id,
+                                                  "message_id": message_id, "lines": list(triage.emergency.lines),
+                                                  "reason": triage.emergency.reason})
+                decision = [_Draft(triage.reply_zh, {"emergency_lines": list(triage.emergency.lines)}, "system")]
+            if ticket is not None:
+                await self._store.tickets.add_event(ticket.id, "citizen", "media_text",
+                                                    {"message_id": message_id, "text": shown})
+            elif not decision and not context.message.text.strip():
+                decision = await self._decide(msg, ingest, triage)
+        if position:
+            ticket = await self._store.tickets.open_for_conversation(conv.id)
+            if ticket is not None:
+                await self._store.readings.locate_ticket(ticket.id, position)
+        self._hub.publish(CONSOLE_TOPIC, {"type": "reading", "conversation_id": conv.id, "message_id": message_id})
+        log.info("message %d followed up after its media were read (%s)", message_id,
+                 "text found" if raw else "no text")
+        if isinstance(decision, _Recorded):
+            await self._outbox.deliver_now(decision.items)
+        elif decision and not msg.meta.get("suppress_reply"):
+            await self._send(ingest, msg.sender, decision)
 
     def _count(self, msg: InboundMessage, triage: TriageResult | None) -> None:
         m = self._metrics
@@ -352,7 +433,11 @@ class Pipeline:
         if ticket is not None:
             await self._store.tickets.add_event(ticket.id, "citizen", "citizen_media",
                                                 {"message_id": ingest.message_id, "attachments": len(msg.attachments)})
+            if msg.meta.get("position"):
+                await self._store.readings.locate_ticket(ticket.id, msg.meta["position"])
             return [_Draft(_ticket_appended_reply(ticket.number), {"ticket_number": ticket.number}, "system")]
+        if msg.meta.get("reading") == "pending":
+            return [_Draft(MEDIA_BEING_READ_REPLY, None, "system")]
         return [_Draft(MEDIA_ONLY_REPLY, None, "system")]
 
     async def _fallback(self, msg: InboundMessage, ingest: IngestResult,
@@ -426,6 +511,10 @@ class Pipeline:
             OutboundDraft(d.text, d.role, None, d.payload) for d in drafts], queue=self._outbox.queues(channel))
         await self._outbox.deliver_now(items)
         return [_reply(d, item.message_id) for d, item in zip(drafts, items)]
+
+
+def _with_read_text(typed: str, read: str) -> str:
+    return f"{typed.strip()}\n{READ_TEXT_MARK}{read}".strip() if typed.strip() else f"{READ_TEXT_MARK}{read}"
 
 
 def _from_bot(answer: BotAnswer) -> _Draft:

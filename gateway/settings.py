@@ -272,6 +272,26 @@ class ClusterSettings(_Section):
         return value
 
 
+class MediaReadingSettings(_Section):
+    """Reading citizens' images and videos (OCR, EXIF position, video frames): gateway/media_reading.py."""
+
+    enabled: bool = True
+    # Worker processes (each holds the OCR models, ~300 MB): one per two cores leaves the rest for answering.
+    workers: int = Field(1, ge=1, le=32)
+    seconds_per_file: float = Field(60.0, gt=0)
+    memory_bytes_per_worker: int = Field(3 * 1024 ** 3, ge=0)   # address-space limit; 0 = none
+    max_pixels: int = Field(40_000_000, ge=1)
+    video_frames: int = Field(3, ge=1, le=20)
+    # How long a reply may wait for the reading before it goes without it (the rest follows when read),
+    # per channel; a channel not named waits `default_wait_seconds`. WeChat's 5 s include the bot's turn; a mail is
+    # answered inside its SMTP transaction.
+    wait_seconds: dict[str, float] = Field(default_factory=lambda: {"wechat": 0.0, "ivr": 0.0, "email": 0.0})
+    default_wait_seconds: float = Field(4.0, ge=0)
+    districts: str = "config/districts.geojson"
+    # Start the workers and load the models at start-up, so the first citizen's photo does not wait for them.
+    warm_up: bool = True
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
     # "text" for a terminal, "json" (one object per line) for a log collector.
@@ -299,6 +319,7 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    media_reading: MediaReadingSettings = Field(default_factory=MediaReadingSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
@@ -358,7 +379,8 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], d
             secrets[_SECRET_ENV[var]] = value
             continue
         rest = var[len("HOTLINE_"):].lower()
-        section = next((s for s in section_names if rest.startswith(s + "_")), None)
+        # The longest section name that fits: HOTLINE_MEDIA_READING_ENABLED is [media_reading], not [media].
+        section = max((s for s in section_names if rest.startswith(s + "_")), key=len, default=None)
         if section is None:
             raise ConfigError(f"unknown setting in environment: {var}")
         key = rest[len(section) + 1:]

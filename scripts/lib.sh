@@ -21,10 +21,12 @@ ensure_venv() {  # ensure_venv DIR EXTRAS: the gateway's virtualenv with the pro
   fi
 }
 
-ensure_debian_tools() {  # test peers from Debian: chromium (browser tests), swaks (SMTP client), haproxy (cluster)
+ensure_debian_tools() {  # from Debian: chromium (browser tests), swaks (SMTP client), ffmpeg (video frames), CJK fonts, haproxy (cluster)
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v swaks >/dev/null || missing+=(swaks)
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
   [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
@@ -34,6 +36,17 @@ ensure_debian_tools() {  # test peers from Debian: chromium (browser tests), swa
   echo ">> installing Debian's ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_media_tools() {  # Debian's ffmpeg: frames, duration and sound of citizens' videos (gateway/media_reading.py)
+  command -v ffmpeg >/dev/null && return
+  if [ "$(id -u)" != 0 ]; then
+    echo "!! ffmpeg is missing: videos are stored but not read; run 'apt-get install ffmpeg' as root" >&2
+    return 0
+  fi
+  echo ">> installing Debian's ffmpeg"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
 }
 
 ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright cannot download browsers here)

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_venv .venv run
+ensure_media_tools
 ensure_rasa_venv
 mkdir -p var/log
 if [ -z "${HOTLINE_API_TOKEN:-}" ]; then

@@ -46,6 +46,8 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "abuse": {"messages_per_minute_per_session": 10_000, "new_sessions_per_hour_per_address": 10_000,
                   "messages_per_ten_minutes_per_contact": 10_000},
         "clock": {"start_at": TEST_CLOCK_AT},
+        # Hundreds of apps start in the suite: the OCR worker starts with the first photo, not with each app.
+        "media_reading": {"warm_up": False},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}

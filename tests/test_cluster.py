@@ -33,6 +33,7 @@ from tests.conftest import API_TOKEN, PG_URL
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery"
+SESSION_LIMIT = 30  # web messages per minute per session in the cluster
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (HOTLINE_TEST_PG_URL) and Redis")
 
 
@@ -179,7 +180,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                                HOTLINE_EMAIL_ENABLED="true", HOTLINE_EMAIL_PORT=str(smtp_ports[key]),
                                                HOTLINE_EMAIL_RELAY_PORT=str(relay_port),
                                                HOTLINE_EMAIL_MAX_MAILS_PER_SENDER_PER_HOUR="10000",
-                                               HOTLINE_EMAIL_MAX_AUTO_REPLIES_PER_HOUR="10000"),
+                                               HOTLINE_EMAIL_MAX_AUTO_REPLIES_PER_HOUR="10000",
+                                               # Low enough for a test to reach, above any test's session.
+                                               HOTLINE_ABUSE_MESSAGES_PER_MINUTE_PER_SESSION=str(SESSION_LIMIT)),
                                   tmp / f"gateway-{key}.log")
         cfg = tmp / "haproxy.cfg"
         cfg.write_text(render(TEMPLATE.read_text(encoding="utf-8"), {
@@ -391,6 +394,18 @@ async def test_abuse_windows_are_counted_once_for_all_replicas() -> None:
         await a.delete(*[k async for k in a.scan_iter(f"{prefix}*")] or ["none"])
         await a.aclose()
         await b.aclose()
+
+
+@needs_pg
+async def test_a_web_sessions_limit_is_counted_across_the_replicas(cluster: Cluster) -> None:
+    session = f"s{uuid.uuid4().hex[:12]}"
+    async with aiohttp.ClientSession() as http:
+        for i in range(SESSION_LIMIT):
+            await _say(http, cluster.gateways["ab"[i % 2]], session, f"第{i}条")
+        for key in "ab":
+            async with http.post(f"{cluster.gateways[key]}/api/v1/web/messages",
+                                 json={"session": session, "text": "再来一条"}) as resp:
+                assert resp.status == 429  # each gateway alone has seen only half
 
 
 @needs_pg

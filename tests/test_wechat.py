@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any, AsyncIterator
@@ -373,3 +374,43 @@ async def test_a_signed_query_replayed_with_another_body_is_refused(wx: TestClie
     forged = await wx.post(f"/channels/wechat/{APP_ID}", params=q, data=text_xml("伪造的内容", msg_id="9002").encode())
     assert forged.status == 403 and "replayed_nonce" in await forged.text()
     assert len(await rows(wx, messages, messages.c.direction == "in")) == 1
+
+
+async def test_a_photographed_emergency_is_answered_at_once_and_referred_when_read(wx: TestClient, fake_wechat) -> None:
+    """WeChat's 5 s cannot wait for OCR: the passive reply says the photo is being read; the referral to
+    119 follows through the customer-service API once it is read (issue 18)."""
+    from tests.media_samples import text_image
+    from gateway.store.schema import emergency_referrals, media_readings
+
+    fake, _ = fake_wechat
+    fake.media["m_fire"] = text_image(["紧急！3号楼2单元楼道着火了", "浓烟很大 有老人困在楼上"])
+    xml = (f"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o_fire]]></FromUserName>"
+           f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+           f"<PicUrl><![CDATA[http://x]]></PicUrl><MediaId><![CDATA[m_fire]]></MediaId><MsgId>778</MsgId></xml>")
+    started = time.monotonic()
+    status, body = await push(wx, xml)
+    assert status == 200 and time.monotonic() - started < 5.0
+    assert "正在识别" in parse_message(body).content
+    for _ in range(1200):
+        if fake.sent:
+            break
+        await asyncio.sleep(0.1)
+    [sent] = fake.sent
+    assert sent["touser"] == "o_fire" and "119" in sent["text"]["content"]
+    [ref] = await rows(wx, emergency_referrals)
+    assert "119" in ref.lines
+    [reading] = await rows(wx, media_readings)
+    assert reading.state == "done" and reading.applied and "着火" in reading.text
+
+
+async def test_agents_are_shown_whether_a_voice_message_came_with_its_transcript(wx: TestClient, fake_wechat) -> None:
+    fake, _ = fake_wechat
+    fake.media["media_id"] = b"#!AMR\n" + b"\x00" * 100
+    with_text = (SAMPLES / "voice_with_recognition.xml").read_text().replace("1357290913", str(int(time.time())))
+    without = re.sub(r"<Recognition>.*?</Recognition>", "<Recognition><![CDATA[]]></Recognition>",
+                     with_text.replace("<MsgId>", "<MsgId>9"), flags=re.S)
+    await push(wx, with_text)
+    await push(wx, without)
+    history = await wx.app[STORE].messages.history("wechat", parse_message(with_text).source)
+    shown = [a for m in history for a in m.attachments]
+    assert [a["transcript"] for a in shown] == [True, False]

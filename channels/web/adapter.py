@@ -193,7 +193,7 @@ class WebChannel:
         session = _session(request.query.get("session"))
         return web.json_response({"messages": await self._history(Channel.WEB.value, session)})
 
-    async def get_media(self, request: web.Request) -> web.FileResponse:
+    async def get_media(self, request: web.Request) -> web.StreamResponse:
         session = _session(request.query.get("session"))
         found = await self._attachment(int(request.match_info["attachment_id"]))
         if found is None or found[1] != Channel.WEB.value or found[2] != session:
@@ -201,6 +201,11 @@ class WebChannel:
             raise Forbidden("attachment not in this session", code="not_your_attachment",
                             message_zh="无法查看该文件。")
         row = found[0]
+        if row["kind"] == "image":
+            # The citizen's own photo, without its EXIF (GPS position, camera, time): only agents and units
+            # get the original.
+            body, headers = await asyncio.to_thread(self._media.serve_public, row["storage_key"], row.get("filename"))
+            return web.Response(body=body, headers=headers)  # type: ignore[return-value]
         path, headers = self._media.serve(row["storage_key"], row.get("filename"))
         return web.FileResponse(path, headers=headers)
 

@@ -11,6 +11,7 @@ the customer-service API otherwise, so nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import re
@@ -196,6 +197,11 @@ class WechatChannel:
         if mtype in MEDIA_KINDS:
             attachments = await self._download(account, message.media_id, MEDIA_KINDS[mtype])
             text = (getattr(message, "recognition", None) or "").strip() if mtype == "voice" else ""
+            if mtype == "voice":
+                # WeChat's own speech recognition (when the account has it on) is the message's text; agents
+                # are shown whether a voice message came with it.
+                attachments = tuple(dataclasses.replace(a, meta={**a.meta, "transcript": bool(text)})
+                                    for a in attachments)
             return InboundMessage(text=text, kind=MessageKind.MEDIA, attachments=attachments, **common)
         if mtype == "location":
             text = f"[位置] {message.label or ''} ({message.location_x}, {message.location_y})".strip()

@@ -131,6 +131,8 @@ class Ticket(_Model):
     updated_at: str
     unit_id: Optional[str]
     due_date: Optional[str]
+    reported_position: Optional[dict[str, Any]] = Field(
+        None, description="where the citizen's photo was taken (EXIF GPS): latitude, longitude, district, approximate")
     events: Optional[list[TicketEvent]] = None
 
 

@@ -17,7 +17,7 @@ from nlu.pii import find, mask_phone
 
 _MASKED_KINDS = frozenset({"phone", "id_card", "bank_card", "email", "name"})
 # Events whose data name the citizen's message: its attachments are this ticket's citizen media.
-_MESSAGE_KINDS = frozenset({"created", "citizen_message", "citizen_media", "repeat"})
+_MESSAGE_KINDS = frozenset({"created", "citizen_message", "citizen_media", "media_text", "repeat"})
 
 
 def mask_numbers(text: str | None) -> str | None:
@@ -78,6 +78,7 @@ _ALLOWED: dict[str, dict[str, Field]] = {
                 "location": _masked_diff, "description": _masked_diff},
     "citizen_message": {"text": mask_numbers},
     "citizen_media": {"attachments": _keep},
+    "media_text": {"text": mask_numbers},   # what a photo the citizen sent says (issue 18)
     "repeat": {},
 }
 # Events that mean nothing without their data (an edit of the contact only) are left out entirely.

@@ -155,6 +155,7 @@ class ConsoleApi:
             web.post("/console/api/conversations/{id:\\d+}/close", self.close),
             web.get("/console/api/ws", self.websocket),
             web.get("/console/api/media/{attachment_id:\\d{1,18}}", self.media),
+            web.get("/console/api/media/{attachment_id:\\d{1,18}}/{derived:poster|audio}", self.derived_media),
             web.get("/console/api/ticket-files/{file_id:\\d{1,18}}", self.ticket_file),
             web.post("/console/api/contacts/{contact_id:\\d{1,18}}/block", self.block_contact),
             web.post("/console/api/contacts/{contact_id:\\d{1,18}}/unblock", self.unblock_contact),
@@ -718,6 +719,16 @@ class ConsoleApi:
             raise NotFound("no such attachment", code="attachment_not_found")
         row = found[0]
         path, headers = self._media().serve(row["storage_key"], row.get("filename"))
+        return web.FileResponse(path, headers=headers)
+
+    async def derived_media(self, request: web.Request) -> web.FileResponse:
+        """A video's poster frame or sound track, made when it was read (issue 18)."""
+        await self._agent(request)
+        result = await self._store().readings.result_of(int(request.match_info["attachment_id"]))
+        key = (result or {}).get(f"{request.match_info['derived']}_key")
+        if not isinstance(key, str):
+            raise NotFound("nothing derived from this attachment", code="attachment_not_found")
+        path, headers = self._media().serve(key, None)
         return web.FileResponse(path, headers=headers)
 
     async def ticket_file(self, request: web.Request) -> web.FileResponse:

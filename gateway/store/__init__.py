@@ -11,6 +11,7 @@ from gateway.store.kb import KbChoices, KbStore, UnitKb
 from gateway.store.messages import MessageStore
 from gateway.store.migrate import ensure_schema
 from gateway.store.outbox import OutboxStore
+from gateway.store.readings import MediaReadings
 from gateway.store.tickets import TicketStore
 from gateway.store.tokens import TokenStore
 from gateway.store.turns import ticket_turn
@@ -36,6 +37,7 @@ class Store:
     ticket_files: TicketFiles
     unit_kb: UnitKb
     workspace: Workspace
+    readings: MediaReadings
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -45,7 +47,8 @@ class Store:
     def over(cls, db: Database, clock: Clock = SYSTEM_CLOCK) -> "Store":
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
                    TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock),
-                   UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock), Workspace(db, clock))
+                   UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock), Workspace(db, clock),
+                   MediaReadings(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

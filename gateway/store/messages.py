@@ -24,7 +24,8 @@ from routing.clock import Clock
 from routing.seats import seat_for
 from gateway.store.database import Database
 from gateway.store.outbox import OUTBOX_LEASE, OutboxItem
-from gateway.store.schema import attachments, contacts, conversations, emergency_referrals, messages, outbox
+from gateway.store.schema import (attachments, contacts, conversations, emergency_referrals, media_readings, messages,
+                                  outbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,9 @@ _CONVERSATION_INSERT = conversations.insert().returning(*_CONV_COLS)
 _CONVERSATION_FLAG = conversations.update().where(conversations.c.id == sa.bindparam("b_id")).values(
     emergency=True)
 _MESSAGE_INSERT = messages.insert().returning(messages.c.id)
+_ATTACHMENT_INSERT = attachments.insert().returning(attachments.c.id)
+# Attachment kinds whose content is read (OCR, EXIF, video frames): see gateway/media_reading.py.
+READABLE_KINDS = frozenset({"image", "video"})
 _OUTBOX_INSERT = outbox.insert().returning(outbox.c.id)
 
 
@@ -254,8 +258,13 @@ def _record_inbound(conn: Connection, now: datetime, msg: InboundMessage, triage
             .where(messages.c.channel == channel, messages.c.external_id == msg.external_id)).one()
         first_conv = conn.execute(sa.select(*_CONV_COLS).where(conversations.c.id == existing.conversation_id)).one()
         raise _Duplicate(IngestResult(existing.id, _conv(first_conv), duplicate=True))
-    if msg.attachments:
-        conn.execute(attachments.insert(), [_attachment_row(message_id, a, now) for a in msg.attachments])
+    for a in msg.attachments:
+        attachment_id = conn.execute(_ATTACHMENT_INSERT, _attachment_row(message_id, a, now)).scalar_one()
+        if a.kind.value in READABLE_KINDS:
+            # Queued with the message: a reading is never lost to a crash between the two writes.
+            conn.execute(media_readings.insert().values(
+                attachment_id=attachment_id, message_id=message_id, kind=a.kind.value, state="pending",
+                attempts=0, created_at=now))
     if emergency is not None:
         lines, reason = emergency
         conn.execute(emergency_referrals.insert().values(
@@ -301,10 +310,27 @@ def _history(conn: Connection, channel: str, key: str, limit: int) -> list[Store
     atts: dict[int, list[dict[str, Any]]] = {}
     ids = [r.id for r in rows]
     if ids:
+        read = {r.attachment_id: r for r in conn.execute(
+            sa.select(media_readings).where(media_readings.c.message_id.in_(ids))).all()}
         for a in conn.execute(sa.select(attachments).where(attachments.c.message_id.in_(ids))).all():
-            atts.setdefault(a.message_id, []).append(
-                {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size, "filename": a.filename})
+            shown = {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size,
+                     "filename": a.filename}
+            if a.id in read:
+                shown["reading"] = reading_shown(read[a.id])
+            elif a.kind == "voice":
+                # The platform's speech recognition, when it sent one, is the message's text (WeChat's
+                # Recognition); agents are told when a voice message came without it.
+                shown["transcript"] = bool((a.meta or {}).get("transcript"))
+            atts.setdefault(a.message_id, []).append(shown)
     return [_stored(r, tuple(atts.get(r.id, ()))) for r in reversed(rows)]
+
+
+def reading_shown(r: sa.Row[Any]) -> dict[str, Any]:
+    """What agents and units see of a reading (masked text, confidence, state, facts); no raw text exists."""
+    result = dict(r.result or {})
+    return {"state": r.state, "text": r.text, "confidence": r.confidence,
+            **{k: result[k] for k in ("reason", "location", "duration", "lines") if result.get(k) is not None},
+            "poster": bool(result.get("poster_key")), "audio": bool(result.get("audio_key"))}
 
 
 def _attachment_row(message_id: int, a: Attachment, now: datetime) -> dict[str, Any]:

@@ -134,6 +134,27 @@ attachments = sa.Table(
     _created(),
 )
 
+# What was read from an image or video (issue 18): a durable queue (pending rows survive a restart and are
+# read then) and the result. `text` is masked for personal data; the raw text lives only in memory, for
+# triage. `applied`: the message's answer has taken the reading into account (once, by one process).
+media_readings = sa.Table(
+    "media_readings", metadata,
+    sa.Column("attachment_id", Id, sa.ForeignKey("attachments.id"), primary_key=True),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_until", UTCDateTime()),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("confidence", sa.Float),
+    sa.Column("result", sa.JSON),
+    sa.Column("applied", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+    sa.Column("done_at", UTCDateTime()),
+    sa.CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+    sa.Index("ix_media_readings_state_lease", "state", "lease_until"),
+)
+
 TICKET_STATUSES = STATUSES  # routing/lifecycle.py owns them
 OPEN_STATUSES = ("open", "dispatched", "in_progress")  # still being worked on
 REQUEST_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
@@ -158,6 +179,8 @@ tickets = sa.Table(
     sa.Column("utility", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("unit_id", sa.String(32), index=True),  # the lead handling unit (routing/units)
     sa.Column("due_date", sa.Date),                   # in working days (routing/deadlines)
+    # Where a photo the citizen sent was taken (EXIF GPS): latitude, longitude, district when known.
+    sa.Column("reported_position", sa.JSON),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint(

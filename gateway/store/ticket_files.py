@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from channels.base import Attachment
 from gateway.store.database import Database
-from gateway.store.schema import attachments, messages, ticket_files, tickets
+from gateway.store.schema import attachments, media_readings, messages, ticket_files, tickets
 from routing.clock import Clock
 
 
@@ -114,8 +114,10 @@ class TicketFiles:
         if not message_ids:
             return []
         query = (sa.select(attachments.c.id, attachments.c.kind, attachments.c.content_type, attachments.c.size,
-                           attachments.c.filename, attachments.c.storage_key)
+                           attachments.c.filename, attachments.c.storage_key,
+                           media_readings.c.text.label("read_text"), media_readings.c.result.label("read_result"))
                  .join(messages, messages.c.id == attachments.c.message_id)
+                 .outerjoin(media_readings, media_readings.c.attachment_id == attachments.c.id)
                  .where(messages.c.id.in_(sorted(set(message_ids))), messages.c.direction == "in")
                  .order_by(attachments.c.id))
         if attachment_id is not None:

@@ -23,8 +23,8 @@ from routing.lifecycle import ENDED, FINISHED, RequestPending, TransitionRefused
 from routing.supervision import REQUESTS, pending_request
 from routing.tickets import TicketDraft
 from gateway.store.ticket_files import claim_files
-from gateway.store.schema import (attachments, contacts, conversations, messages, ticket_counters, ticket_events,
-                                  tickets)
+from gateway.store.schema import (attachments, contacts, conversations, media_readings, messages, ticket_counters,
+                                  ticket_events, tickets)
 
 
 
@@ -63,6 +63,8 @@ class TicketRecord:
     events: tuple[TicketEvent, ...] = field(default=())
     unit_id: str | None = None
     due_date: date | None = None
+    # Where the citizen's photo was taken (EXIF): latitude, longitude and, when known, district.
+    reported_position: dict[str, Any] | None = None
 
     def as_json(self, with_events: bool = True) -> dict[str, Any]:
         data = asdict(self)
@@ -105,7 +107,8 @@ def _record(row: sa.Row[Any], events: Sequence[TicketEvent] = ()) -> TicketRecor
         district=m["district"], location=m["location"], contact_name=m["contact_name"],
         contact_phone=m["contact_phone"], anonymous=bool(m["anonymous"]), utility=bool(m["utility"]),
         conversation_id=m["conversation_id"], created_at=m["created_at"], updated_at=m["updated_at"],
-        events=tuple(events), unit_id=m["unit_id"], due_date=m["due_date"])
+        events=tuple(events), unit_id=m["unit_id"], due_date=m["due_date"],
+        reported_position=m.get("reported_position"))
 
 
 _COUNTER_NEXT = PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
@@ -176,6 +179,16 @@ def _media_messages_since_last_ticket(conn: Connection, conversation_id: int, ti
     return sorted(m for m in found if m not in taken)
 
 
+def _photo_position(conn: Connection, message_ids: list[int]) -> dict[str, Any] | None:
+    """Where the newest of the citizen's photos for this ticket was taken, when its EXIF said."""
+    for result in conn.execute(sa.select(media_readings.c.result).where(
+            media_readings.c.message_id.in_(message_ids), media_readings.c.state == "done")
+            .order_by(media_readings.c.attachment_id.desc())).scalars():
+        if isinstance(result, dict) and isinstance(result.get("location"), dict):
+            return result["location"]
+    return None
+
+
 def named_messages(data: Any) -> list[int]:
     """The citizen's messages a trail event names: one for the pipeline's tickets, the conversation's media
     messages for those the bot, an agent or the API opened (`create_ticket`)."""
@@ -204,6 +217,10 @@ def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str
         shown = _media_messages_since_last_ticket(conn, draft.conversation_id, ticket_id)
         if shown:
             created["message_ids"] = shown
+    named = named_messages(created)
+    position = _photo_position(conn, named) if named else None
+    if position is not None:
+        conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(reported_position=position))
     events = [TicketEvent(now, actor, "created", True, created)]
     if draft.dispatch is not None:
         events.append(TicketEvent(now, "system", "dispatch_proposed", False, draft.dispatch))

@@ -171,7 +171,9 @@ class UnitPortalApi:
                 "contact_phone": None if ticket.anonymous else mask_phone(ticket.contact_phone),
                 "events": unit_trail(ticket.events, user.unit_id),
                 "files": [f.as_json() for f in files if may_open(f.unit_id, user.unit_id)],
-                "citizen_media": [{k: m[k] for k in ("id", "kind", "content_type", "filename")} for m in citizen_media],
+                "citizen_media": [{**{k: m[k] for k in ("id", "kind", "content_type", "filename")},
+                                   "read_text": mask_numbers(m.get("read_text")) or None,
+                                   "location": (m.get("read_result") or {}).get("location")} for m in citizen_media],
                 "actions": [a for a in UNIT_ACTIONS if allowed(a)],
                 "head_only": [a for a in UNIT_ACTIONS if not may(user.role, a)]}
 

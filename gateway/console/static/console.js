@@ -492,9 +492,48 @@
       var src = "/console/api/media/" + a.id;
       var media = a.kind === "image" ? el("img") : a.kind === "video" ? el("video") : a.kind === "voice" ? el("audio") : el("a", "", a.filename || "附件");
       if (media.tagName === "A") media.href = src; else { media.src = src; media.controls = true; }
+      if (a.kind === "video" && a.reading && a.reading.poster) { media.poster = src + "/poster"; media.preload = "none"; }
       li.appendChild(media);
+      var shown = readingBlock(a);
+      if (shown) li.appendChild(shown);
     });
+    li.dataset.reading = readingKey(m);
     return li;
+  }
+
+  // What was read from a photo or video (issue 18), under it: the text (masked like any shown text), how sure
+  // the reader was, where the photo was taken, a video's length and its sound track; or why nothing was read.
+  function readingBlock(a) {
+    if (a.kind === "voice" && a.transcript === false) return el("div", "reading none", "语音未附识别文字，请收听录音");
+    var r = a.reading;
+    if (!r) return null;
+    var box = el("div", "reading");
+    if (r.state === "pending") { box.appendChild(el("span", "reading-head", "正在识别图片/视频中的文字…")); return box; }
+    if (r.state === "failed") {
+      box.className = "reading none";
+      box.appendChild(el("span", "reading-head", "未能识别（文件过大、损坏或格式不支持），请直接查看原件"));
+      return box;
+    }
+    var head = (a.kind === "video" ? "视频画面中的文字" : "图片中的文字") +
+      (r.text ? "（识别置信度 " + Math.round((r.confidence || 0) * 100) + "%，仅供参考，以原件为准）" : "：未发现文字");
+    box.appendChild(el("span", "reading-head", head));
+    if (r.text) box.appendChild(el("div", "reading-text", r.text));
+    if (r.duration) box.appendChild(el("span", "reading-fact", "时长 " + Math.round(r.duration) + " 秒"));
+    if (r.location) {
+      var loc = r.location;
+      box.appendChild(el("span", "reading-fact", "拍摄位置：" + loc.latitude.toFixed(5) + ", " + loc.longitude.toFixed(5) +
+        (loc.district ? "（" + (loc.approximate ? "约在" : "") + loc.district + (loc.approximate ? "，按坐标估计" : "") + "）" : "")));
+    }
+    if (r.audio) {
+      box.appendChild(el("span", "reading-fact", "视频原声："));
+      var audio = el("audio"); audio.src = "/console/api/media/" + a.id + "/audio"; audio.controls = true; audio.preload = "none";
+      box.appendChild(audio);
+    }
+    return box;
+  }
+
+  function readingKey(m) {
+    return (m.attachments || []).map(function (a) { return a.reading ? a.reading.state : ""; }).join(",");
   }
 
   function noteItem(n) {
@@ -769,7 +808,9 @@
     var atEnd = ol.scrollTop + ol.clientHeight >= ol.scrollHeight - 40;
     var added = 0;
     c.messages.forEach(function (m) {
-      if (!ol.querySelector("li[data-key='m" + m.id + "']")) { place(ol, messageItem(m)); added++; }
+      var had = ol.querySelector("li[data-key='m" + m.id + "']");
+      if (!had) { place(ol, messageItem(m)); added++; }
+      else if (had.dataset.reading !== readingKey(m)) had.replaceWith(messageItem(m));  // a photo read since
     });
     (c.notes || []).forEach(function (n) {
       if (!ol.querySelector("li[data-key='n" + n.id + "']")) { place(ol, noteItem(n)); added++; }

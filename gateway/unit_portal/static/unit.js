@@ -12,7 +12,7 @@
     extension_rejected: "延期申请未批准", termination: "申请终止办理", termination_approved: "终止办理已批准",
     termination_rejected: "终止办理申请未批准", rating: "市民评价", status_changed: "状态变更", updated: "工单信息修改",
     rehandle: "退回重办", close: "办结", supervision: "督办", needs_supervisor: "转值班长派单", linked: "关联工单（并单）",
-    citizen_message: "市民补充", citizen_media: "市民补充图片", repeat: "市民再次反映"
+    citizen_message: "市民补充", citizen_media: "市民补充图片", media_text: "市民图片中的文字", repeat: "市民再次反映"
   };
   var STATUS = { open: "待派单", dispatched: "已派单", in_progress: "办理中", resolved: "已办结，待回访", closed: "已办结", terminated: "已终止办理" };
   var TYPE = { consultation: "咨询", help: "求助", complaint: "投诉", report: "举报", suggestion: "意见建议" };
@@ -177,6 +177,10 @@
         var name = m.filename || ({ image: "图片", voice: "录音", video: "视频" }[m.kind] || "文件") + m.id;
         media.querySelector(".att").appendChild(fileNode({ id: m.id, filename: name, content_type: m.content_type },
           "/unit/api/tickets/" + encodeURIComponent(t.number) + "/citizen-media/" + m.id));
+        if (m.read_text) media.querySelector(".att").appendChild(el("div", "read-text", name + "中的文字（自动识别，以原件为准）：" + m.read_text));
+        if (m.location) media.querySelector(".att").appendChild(el("div", "read-text", name + "拍摄位置：" +
+          m.location.latitude.toFixed(5) + ", " + m.location.longitude.toFixed(5) +
+          (m.location.district ? "（" + (m.location.approximate ? "约在" : "") + m.location.district + "）" : "")));
       });
     }
     var contact = node.querySelector(".contact-text");
