@@ -1,6 +1,7 @@
 """How often one client may write (Art. 11, 32): sliding windows per key, and the client's address.
 
-Counters live in this process; with several gateways they move to Redis (issue 20). A limited
+Counters live in this process (`SlidingWindow`), or in Redis when several gateways share them
+(`gateway/cluster.py`'s windows, same `Limiter` interface): callers get a `Windows` factory. A limited
 client is told politely and where to call in an emergency; the text is still screened first, so a
 limited sender in danger still hears the emergency lines (the caller decides that, see web adapter).
 """
@@ -12,7 +13,7 @@ import ipaddress
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable, Protocol
 
 from aiohttp import web
 
@@ -42,12 +43,51 @@ class SlidingWindow:
         q.append(now)
         return True
 
+    async def hit(self, key: str) -> bool:
+        """`allow` behind the `Limiter` interface (the Redis windows must await)."""
+        return self.allow(key)
+
+    async def full(self, key: str) -> bool:
+        now = time.monotonic()
+        q = self._events.get(key)
+        while q and now - q[0] > self.seconds:
+            q.popleft()
+        return q is not None and len(q) >= self.limit
+
+    async def add(self, key: str) -> None:
+        now = time.monotonic()
+        self._sweep(now)
+        self._events.setdefault(key, deque()).append(now)
+
     def _sweep(self, now: float) -> None:
         """Forget idle keys now and then: memory stays bounded by the active clients."""
         if now - self._last_sweep < self.seconds:
             return
         self._last_sweep = now
         self._events = {k: q for k, q in self._events.items() if q and now - q[-1] <= self.seconds}
+
+
+class Limiter(Protocol):
+    """At most `limit` events per key per window, counted wherever the implementation keeps them."""
+
+    async def hit(self, key: str) -> bool:
+        """Count one event for `key` if it fits; False (and nothing counted) when over the limit."""
+
+    async def full(self, key: str) -> bool:
+        """Whether the window is at its limit (nothing counted): for a limit checked before the work and
+        counted after it succeeded (e-mail's automatic replies)."""
+
+    async def add(self, key: str) -> None:
+        """Count one event whatever the window holds."""
+
+
+# name (unique per use: the counters' namespace when shared), limit, seconds -> a limiter.
+Windows = Callable[[str, int, float], Limiter]
+
+
+def local_windows(name: str, limit: int, seconds: float) -> Limiter:
+    """One process's counters (the single-gateway default)."""
+    return SlidingWindow(limit, seconds)
 
 
 @functools.lru_cache(maxsize=16)

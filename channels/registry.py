@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from aiohttp import web
 
+from channels.rate_limit import local_windows
 from channels.base import Channel, ChannelAdapter, MessageHandler
 
 
@@ -59,6 +60,8 @@ class ChannelServices:
     token_get: Callable[[str, str], Awaitable[Any]]                         # platform, account
     token_put: Callable[[str, str, str, Any], Awaitable[None]]
     add_health: Callable[[str, HealthCheck, bool], None]
+    # Abuse counters: this process's, or every gateway's through Redis (channels.rate_limit.Windows).
+    windows: Callable[[str, int, float], Any] = local_windows
 
 
 class ChannelPlugin(Protocol):

@@ -32,6 +32,7 @@ from gateway.api.triage import TriageApi
 from gateway.api.units import UnitActions, UnitsApi, parse_tokens
 from gateway.unit_portal.api import UnitPortalApi
 from gateway.events import EventHub
+from gateway.cluster import CLUSTER_TOPIC, Cluster, follow, instance_name
 from gateway.kb_service import KbService
 from gateway.media_reading import MediaReader
 from gateway.api.openapi import OpenApi
@@ -74,6 +75,8 @@ PLUGINS = web.AppKey("channel_plugins", list)
 CHANNELS = web.AppKey("channels", dict)
 METRICS = web.AppKey("metrics", Metrics)
 READER = web.AppKey("media_reader", MediaReader)
+# Set only with [cluster] redis_url: the Redis hub and shared abuse windows of this replica.
+CLUSTER = web.AppKey("cluster", Cluster)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -95,7 +98,15 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
         raise ConfigError(f"[clock] {exc}") from exc
     if settings.clock.start_at:
         log.warning("the clock starts at %s (%s), not at the real time", settings.clock.start_at, settings.clock.timezone)
-    app[HUB] = EventHub()
+    if settings.cluster.redis_url:
+        if settings.database_url.startswith("sqlite"):
+            raise ConfigError("[cluster] redis_url is set but the database is SQLite: replicas share one "
+                              "PostgreSQL ([database] url = postgresql://...)")
+        app[CLUSTER] = Cluster(settings.cluster.redis_url, instance_name(settings.cluster.instance),
+                               settings.cluster.namespace)
+        app[HUB] = app[CLUSTER].hub
+    else:
+        app[HUB] = EventHub()
     app[METRICS] = Metrics()
     app[TRIAGER] = Triager.from_settings(settings)
     m = settings.media
@@ -120,7 +131,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     async def calendar_check(planner: TicketPlanner = app[PLANNER]) -> dict[str, Any]:
         return planner.calendar.coverage(planner.clock.today()).as_json()
     app[HEALTH].add("calendar", calendar_check, required=False)
-    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE])
+    tickets_api = TicketsApi(lambda: app[STORE].tickets, app[TRIAGER], _categories(settings), token, app[INTAKE],
+                             _windows(app), tuple(settings.server.trusted_proxies))
     app.router.add_routes(tickets_api.routes())
     unit_tokens = (json.loads(settings.secrets.unit_tokens.get_secret_value())
                    if settings.secrets.unit_tokens else {})
@@ -148,9 +160,12 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
                          lambda: app[KB], lambda: tickets_api, app[HUB],
                          secure_cookies=settings.server.secure_cookies,
                          trusted_proxies=tuple(settings.server.trusted_proxies),
-                         session_recheck_seconds=settings.server.console_session_recheck_seconds)
+                         session_recheck_seconds=settings.server.console_session_recheck_seconds,
+                         presence=app[CLUSTER].presence if CLUSTER in app else None)
     app.router.add_routes(console.routes())
     app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
+    if CLUSTER in app:
+        app.cleanup_ctx.append(_cluster_ctx)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
@@ -177,6 +192,21 @@ def _screen(app: web.Application) -> Any:
     return screen
 
 
+async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """First: a replica that cannot reach Redis must not start and serve alone."""
+    cluster = app[CLUSTER]
+    await cluster.start()
+    app[HEALTH].add("cluster", cluster.health, required=False)
+    yield
+    await cluster.close()
+
+
+def _windows(app: web.Application) -> Any:
+    """The abuse counters: every replica's through Redis, or this process's."""
+    from channels.rate_limit import local_windows
+    return app[CLUSTER].windows if CLUSTER in app else local_windows
+
+
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     app[STORE] = await open_store(s.database_url, auto_migrate=s.database.auto_migrate,
@@ -200,14 +230,25 @@ async def _kb_ctx(app: web.Application) -> AsyncIterator[None]:
         synonyms = Synonyms.load(app[SETTINGS].path(kb.synonyms))
     except (OSError, SynonymFormatError) as exc:
         raise ConfigError(f"[kb] synonyms: {exc}") from exc
+    hub = app[HUB]
     app[KB] = KbService(app[STORE].kb, Analyzer(app[TRIAGER].segmenter, synonyms), app[CLOCK], kb.thresholds,
-                        app[STORE].kb_choices)
+                        app[STORE].kb_choices,
+                        notify=lambda: hub.publish(CLUSTER_TOPIC, {"type": "kb_changed"}))
     await app[KB].refresh(force=True)
-    refresher = asyncio.create_task(app[KB].run_refresher(), name="kb-refresher")
+    tasks = [asyncio.create_task(app[KB].run_refresher(), name="kb-refresher")]
+    if CLUSTER in app:
+        # In-memory state other replicas change: the KB index (rebuilt only when the newest edit differs
+        # from what this one has seen) and the blocked contacts (the console's block event).
+        tasks.append(asyncio.create_task(follow(hub, CLUSTER_TOPIC, {"kb_changed": app[KB].refresh}),
+                                         name="cluster-kb"))
+        tasks.append(asyncio.create_task(follow(hub, CONSOLE_TOPIC, {"contact_block": app[STORE].contacts.load}),
+                                         name="cluster-blocks"))
     yield
-    refresher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await refresher
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -275,14 +316,15 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         events=app[HUB], agents_topic=CONSOLE_TOPIC, history=history, attachment=store.messages.attachment,
         conversation_state=store.messages.state_of, ticket_thread=ticket_thread,
         reply_context=store.messages.reply_context, token_get=store.tokens.get, token_put=store.tokens.put,
-        add_health=app[HEALTH].add)
+        add_health=app[HEALTH].add, windows=_windows(app))
     capabilities = {p.channel: p.capabilities for p in app[PLUGINS]}
     app[OUTBOX] = OutboxDispatcher(store.outbox, {}, capabilities, app[SETTINGS].outbox, app[METRICS])
     app[PIPELINE] = Pipeline(store, app[TRIAGER], app[BOT], app[OUTBOX], app[HUB], app[KB], app[INTAKE],
                              app[SETTINGS].abuse.messages_per_ten_minutes_per_contact,
                              app[SETTINGS].kb.choice_minutes, app[METRICS],
                              frozenset(ch for ch, c in capabilities.items() if c.conversational),
-                             app.get(READER), _reading_wait(app[SETTINGS]))
+                             app.get(READER), _reading_wait(app[SETTINGS]),
+                             _windows(app), app[CLUSTER].turns if CLUSTER in app else None)
     # Channels start last: a mail or webhook arriving the moment a channel listens finds the pipeline.
     started: list[tuple[ChannelPlugin, Any]] = []
     for plugin in app[PLUGINS]:
@@ -303,8 +345,6 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HEALTH].add("outbox", outbox_check, required=False)
     worker = asyncio.create_task(app[OUTBOX].run_forever(), name="outbox-worker")
     yield
-    worker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker
+    await app[OUTBOX].stop(worker)
     for plugin, adapter in reversed(started):
         await plugin.stop(adapter)

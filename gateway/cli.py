@@ -26,10 +26,23 @@ def _serve(settings: Settings) -> int:
     import uvloop
 
     from gateway.app import create_app
+    from gateway.cluster import SingleServeLock, sqlite_file
 
-    # uvloop's event loop handles the same traffic with noticeably less CPU (docs/benchmarks.md).
-    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
-                access_log=None, print=lambda s: log.info("%s", s.strip()), loop=uvloop.new_event_loop())
+    # SQLite: one gateway per database file (a second is refused with the reason); PostgreSQL: any number.
+    database_file = sqlite_file(settings.database_url)
+    lock = SingleServeLock(database_file) if database_file is not None else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        # uvloop's event loop handles the same traffic with noticeably less CPU (docs/benchmarks.md).
+        # SIGTERM: the listening socket closes (the balancer sends new requests elsewhere), requests in flight
+        # get `shutdown_seconds` to finish, then the cleanup contexts stop the outbox (releasing its leases).
+        web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
+                    access_log=None, print=lambda s: log.info("%s", s.strip()), loop=uvloop.new_event_loop(),
+                    shutdown_timeout=settings.cluster.shutdown_seconds)
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

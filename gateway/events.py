@@ -36,7 +36,13 @@ class EventHub:
         return delivered
 
     def subscribers(self, topic: str) -> int:
+        """Subscribers in this process."""
         return len(self._subs.get(topic, ()))
+
+    def listened(self, topic: str) -> bool:
+        """Whether anyone may want `topic`'s events: publishers skip building an event nobody reads. The
+        Redis hub says yes (another replica's subscribers are not counted here)."""
+        return bool(self._subs.get(topic))
 
     @contextlib.contextmanager
     def subscribe(self, topic: str) -> Any:

@@ -1,7 +1,8 @@
 """The knowledge base as the gateway serves it: the store plus a search index kept current.
 
-The index is rebuilt after local edits at once, and when another replica
-changed the KB (seen by polling the newest `updated_at`, every few seconds).
+The index is rebuilt after local edits at once; other replicas are told through
+`notify` (the cluster's event, gateway/cluster.py) and also poll the newest
+`updated_at` every few seconds, which catches edits no gateway made (`hotline kb import`).
 Building is CPU work (jieba): it runs in a worker thread.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gateway.store.kb import KbChoices, KbStore, SaveResult
 from nlu.kb import KbEntry
@@ -31,8 +32,9 @@ CONSOLE_MIN_CONFIDENCE = 0.2
 
 class KbService:
     def __init__(self, store: KbStore, analyzer: Analyzer, clock: Clock, thresholds: DecisionThresholds,
-                 choices: KbChoices | None = None) -> None:
+                 choices: KbChoices | None = None, notify: Callable[[], None] | None = None) -> None:
         self._store = store
+        self._notify = notify
         self.choices = choices
         self._clock = clock
         self._analyzer = analyzer
@@ -111,5 +113,11 @@ class KbService:
     async def save(self, entries: Sequence[KbEntry], author: str) -> list[SaveResult]:
         results = await self._store.save_many(list(entries), author)
         if any(r.changed for r in results):
-            await self.refresh(force=True)
+            await self.changed()
         return results
+
+    async def changed(self) -> None:
+        """After an edit here: this index at once, the other replicas told."""
+        await self.refresh(force=True)
+        if self._notify is not None:
+            self._notify()

@@ -34,6 +34,10 @@ class OutboxDispatcher:
         self._settings = settings
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        # Items this process leased and has not tried yet: released (due at once for another replica)
+        # when it stops, instead of waiting out the lease.
+        self._untried: set[int] = set()
 
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.channel] = adapter
@@ -70,7 +74,7 @@ class OutboxDispatcher:
         return len(items)
 
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 n = await self.run_once()
             except StoreUnavailable as exc:
@@ -83,9 +87,39 @@ class OutboxDispatcher:
                     pass
                 self._wake.clear()
 
+    async def stop(self, worker: "asyncio.Task[None]", grace_seconds: float = 5.0) -> None:
+        """Graceful stop: the worker finishes its batch, background attempts get `grace_seconds`, then
+        what this process leased but never tried is released for the other replicas at once. An item
+        whose attempt was cut off keeps its lease: the platform may have it, and a second send after the
+        lease ends is safer than a second send now."""
+        self._stopping = True
+        self._wake.set()
+        pending = [worker, *self._background]
+        _done, cut = await asyncio.wait(pending, timeout=grace_seconds)
+        for task in cut:
+            task.cancel()
+        await asyncio.gather(*cut, return_exceptions=True)
+        if self._untried:
+            released = await self._store.release(sorted(self._untried))
+            log.info("outbox: %d leased items released for other replicas", released)
+            self._untried.clear()
+
     async def _deliver(self, items: Sequence[OutboxItem]) -> None:
         sent: list[int] = []
+        self._untried.update(i.id for i in items if i.id is not None)
+        try:
+            await self._attempt(items, sent)
+        except asyncio.CancelledError:
+            # Stopping mid-batch: what went out is marked sent, so no replica sends it again.
+            await asyncio.shield(self._store.mark_sent(sent))
+            raise
+        await self._store.mark_sent(sent)
+
+    async def _attempt(self, items: Sequence[OutboxItem], sent: list[int]) -> None:
         for item in items:
+            if self._stopping and item.id is not None:
+                continue  # left for another replica (released by `stop`)
+            self._untried.discard(item.id)  # type: ignore[arg-type]
             adapter = self._adapters.get(Channel(item.channel))
             if adapter is None:
                 await self._retry_or_fail(item, "no adapter for channel", permanent=False)
@@ -108,7 +142,6 @@ class OutboxDispatcher:
                 sent.append(item.id)
             if self._metrics is not None:
                 self._metrics.messages.labels(item.channel, "out").inc()
-        await self._store.mark_sent(sent)
 
     async def _retry_or_fail(self, item: OutboxItem, reason: str, permanent: bool,
                              retry_after: float | None = None) -> None:

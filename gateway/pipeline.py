@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from bot.engine import BotAnswer, BotEngine, BotTurn, BotUnavailableError, DisabledBot
 from channels.base import UNKNOWN_SENDER, Channel, InboundMessage, MessageKind, Reply
 from channels.keyed_lock import KeyedLock
+from gateway.cluster import TurnClaims
 from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
@@ -31,7 +32,7 @@ from gateway.store.tickets import Placement, TicketRecord
 from nlu.kb_choice import NONE_OF_THEM, looks_like_choice, read_choice
 from nlu.pii import mask, phone_in, wants_agent
 from nlu.triage import TriageResult, Triager
-from channels.rate_limit import ART32_WARNING, SlidingWindow
+from channels.rate_limit import ART32_WARNING, Windows, local_windows
 from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused
 from routing.links import LOOKBACK
@@ -110,7 +111,8 @@ class Pipeline:
                  hub: EventHub, kb: KbService, intake: TicketIntake,
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
                  metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None,
-                 reader: MediaReader | None = None, reading_wait: Callable[[str], float] | None = None) -> None:
+                 reader: MediaReader | None = None, reading_wait: Callable[[str], float] | None = None,
+                 windows: Windows = local_windows, claims: TurnClaims | None = None) -> None:
         self._metrics = metrics or Metrics()
         # Channels where the citizen converses with the bot (from the channels' capabilities); the others
         # (e-mail) send one whole message that is answered from the knowledge base or becomes a ticket.
@@ -123,9 +125,10 @@ class Pipeline:
         self._kb = kb
         self._turns = KeyedLock()
         self._intake = intake
-        self._per_contact = SlidingWindow(messages_per_ten_minutes_per_contact, 600)
-        self._told = SlidingWindow(1, 600)  # a refused contact hears why at most every ten minutes
+        self._per_contact = windows("contact", messages_per_ten_minutes_per_contact, 600)
+        self._told = windows("told", 1, 600)  # a refused contact hears why at most every ten minutes
         self._choice_window = timedelta(minutes=choice_minutes)
+        self._claims = claims or TurnClaims()
         self._reader = reader
         self._reading_wait = reading_wait or (lambda channel: 0.0)
         if reader is not None:
@@ -136,10 +139,44 @@ class Pipeline:
         msg = msg.storable()
         triage = await self._triage(msg.text) if msg.text.strip() else None
         emergency = (triage.emergency.lines, triage.emergency.reason) if triage and triage.emergency else None
-        ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
-        if ingest.duplicate:
-            log.info("duplicate delivery %s/%s answered from the store", msg.channel.value, msg.external_id[:64])
-            return [_reply_from_stored(m) for m in await self._store.messages.replies_to(ingest.message_id)]
+        # Claimed before it is stored: a gateway that dies between the two leaves a claim that says so.
+        claim_key = f"{msg.channel.value}:{msg.external_id}"
+        claim = await self._claims.claim(claim_key)
+        try:
+            ingest = await self._store.messages.record_inbound(msg, triage.as_json() if triage else None, emergency)
+            if ingest.duplicate:
+                replies, claim = await self._answered(ingest.message_id, claim_key, claim)
+                if replies is not None:
+                    log.info("duplicate delivery %s/%s answered from the store", msg.channel.value,
+                             msg.external_id[:64])
+                    return replies
+                log.warning("message %d: the gateway that took it stopped before answering; answered here",
+                            ingest.message_id)
+            return await self._turn(msg, ingest, triage, emergency)
+        finally:
+            if claim in ("new", "taken"):  # this call holds it ("mine": another task here has the turn)
+                await self._claims.finish(claim_key)
+
+    async def _answered(self, message_id: int, claim_key: str, claim: str,
+                        wait_seconds: float = 30.0) -> tuple[list[Reply] | None, str]:
+        """A re-delivery's answer: the stored replies; while none are stored and a live gateway has the
+        turn, those it stores meanwhile; None when its gateway died mid-turn (gateway.cluster.TurnClaims).
+        With the claim as it stands now."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            stored = await self._store.messages.replies_to(message_id)
+            if stored:
+                return [_reply_from_stored(m) for m in stored], claim
+            if claim == "taken":
+                return None, claim
+            if claim == "new" or loop.time() > deadline:
+                return [], claim  # its turn finished without a reply (an agent's conversation, a suppressed mail)
+            await asyncio.sleep(0.2)
+            claim = await self._claims.claim(claim_key)
+
+    async def _turn(self, msg: InboundMessage, ingest: IngestResult, triage: TriageResult | None,
+                    emergency: tuple[Any, str] | None) -> list[Reply]:
         if self._reader is not None and self._reader.readable(msg):
             read = await self._reader.read_within(ingest.message_id, self._reading_wait(msg.channel.value))
             if read is None:
@@ -152,7 +189,7 @@ class Pipeline:
                  triage.disposition if triage else msg.kind.value)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message %d text: %s", ingest.message_id, mask(msg.text))
-        if self._hub.subscribers(CONSOLE_TOPIC):
+        if self._hub.listened(CONSOLE_TOPIC):
             self._hub.publish(CONSOLE_TOPIC, {
                 "type": "message", "conversation_id": ingest.conversation.id, "channel": msg.channel.value,
                 "message_id": ingest.message_id, "state": ingest.conversation.state,
@@ -261,7 +298,7 @@ class Pipeline:
             if triage.carries_request and len(msg.text.strip()) >= MIN_TICKET_TEXT:
                 return await self._emergency_with_request(msg, ingest, triage)
             return [_Draft(triage.reply_zh, {"emergency_lines": lines}, "system")]
-        refused = self._refuse(msg, conv)
+        refused = await self._refuse(msg, conv)
         if refused is not None:
             return refused
         if msg.kind is MessageKind.EVENT:
@@ -349,16 +386,16 @@ class Pipeline:
         return await self._open_ticket(msg, ingest, await self._triage(question), question,
                                        kb_answers.none_of_them_reply)
 
-    def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
+    async def _refuse(self, msg: InboundMessage, conv: Any) -> list[_Draft] | None:
         """Art. 11, 32: a blocked contact, or one over its limit, is stored (nothing is lost) but neither
         answered by the bot nor ticketed; it hears why once in a while. Emergencies never get here."""
         if self._store.contacts.is_blocked(conv.contact_id):
             log.info("message from blocked contact %d on %s stored, not handled", conv.contact_id, msg.channel.value)
-            return [_Draft(BLOCKED_REPLY, None, "system")] if self._told.allow(f"blocked:{conv.contact_id}") else []
-        if self._per_contact.allow(str(conv.contact_id)):
+            return [_Draft(BLOCKED_REPLY, None, "system")] if await self._told.hit(f"blocked:{conv.contact_id}") else []
+        if await self._per_contact.hit(str(conv.contact_id)):
             return None
         log.warning("contact %d on %s over its message limit: stored, not handled", conv.contact_id, msg.channel.value)
-        if not self._told.allow(f"limited:{conv.contact_id}"):
+        if not await self._told.hit(f"limited:{conv.contact_id}"):
             return []
         self._hub.publish(CONSOLE_TOPIC, {"type": "abuse", "channel": msg.channel.value, "conversation_id": conv.id,
                                           "contact_id": conv.contact_id, "reason": "messages from one contact",

@@ -249,6 +249,29 @@ class KbSettings(_Section):
                                   self.choice_relative_score, self.choice_min_confidence, self.max_choices)
 
 
+class ClusterSettings(_Section):
+    """Several gateways on one PostgreSQL (docs/architecture.md, "Replicas"). Empty `redis_url`: one
+    process, everything in memory, no Redis needed."""
+
+    # redis://host:port/db: events every replica must see (console, web chat, KB reloads, blocks) and the
+    # abuse counters go through it. Checked at start: configured and unreachable is a start failure.
+    redis_url: str = ""
+    # Prefix of the pub/sub channel and the counters' keys: two hotlines (or test runs) may share one Redis.
+    namespace: str = Field(default="hotline", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    # Names this replica in logs and /healthz (default: host name and process id).
+    instance: str = ""
+    # SIGTERM: requests in flight get this long to finish before the process stops (the balancer has
+    # already been told by the closed socket and /healthz).
+    shutdown_seconds: float = Field(default=20.0, ge=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must be redis://host:port/db, rediss://... or unix://...")
+        return value
+
+
 class MediaReadingSettings(_Section):
     """Reading citizens' images and videos (OCR, EXIF position, video frames): gateway/media_reading.py."""
 
@@ -308,6 +331,7 @@ class Settings(BaseModel):
     kb: KbSettings = Field(default_factory=KbSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
 

@@ -21,12 +21,13 @@ ensure_venv() {  # ensure_venv DIR EXTRAS: the gateway's virtualenv with the pro
   fi
 }
 
-ensure_debian_tools() {  # from Debian: chromium (browser tests), swaks (SMTP client), ffmpeg (video frames), CJK fonts
+ensure_debian_tools() {  # from Debian: chromium (browser tests), swaks (SMTP client), ffmpeg (video frames), CJK fonts, haproxy (cluster)
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v swaks >/dev/null || missing+=(swaks)
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+  [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
     echo "!! missing ${missing[*]}: run 'apt-get install ${missing[*]}' as root" >&2

@@ -14,8 +14,6 @@ import base64
 import hashlib
 import logging
 import ssl
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -29,6 +27,7 @@ from channels.email.auth import DnsTxt, authenticate, dns_txt
 from channels.email.parse import ParsedMail, parse_mail
 from channels.errors import DeliveryError, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from channels.media import MediaStore
+from channels.rate_limit import Windows, local_windows
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +49,6 @@ class EmailSettings:
     relay_port: int
     max_auto_replies_per_hour: int
     max_mails_per_sender_per_hour: int
-
-
-class _Window:
-    """Events per key within the last hour (in this process)."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def count(self, key: str) -> int:
-        hits, cutoff = self._hits[key], time.monotonic() - 3600
-        while hits and hits[0] < cutoff:
-            hits.popleft()
-        return len(hits)
-
-    def add(self, key: str) -> None:
-        self._hits[key].append(time.monotonic())
 
 
 def encode_key(key: str) -> str:
@@ -98,22 +81,25 @@ class EmailChannel:
     # The outbox sends replies after the SMTP transaction has been answered (deliver_in_background).
 
     def __init__(self, handle: MessageHandler, media: MediaStore, settings: EmailSettings,
-                 ticket_thread: TicketThread, reply_context: ReplyContext, dns: DnsTxt | None = None) -> None:
+                 ticket_thread: TicketThread, reply_context: ReplyContext, dns: DnsTxt | None = None,
+                 windows: Windows = local_windows) -> None:
         self._handle = handle
         self._dns = dns or dns_txt(3.0)
         self._media = media
         self.settings = settings
         self._ticket_thread = ticket_thread
         self._reply_context = reply_context
-        self._received = _Window()
-        self._auto_replied = _Window()
+        # Per sender and hour, counted by every gateway when `windows` is the cluster's (an MTA's next
+        # connection may reach another): mail transactions begun, and automatic replies sent.
+        self._received = windows("mail_sender", settings.max_mails_per_sender_per_hour, 3600)
+        self._auto_replied = windows("mail_auto_reply", settings.max_auto_replies_per_hour, 3600)
 
     # --- SMTP server hooks (aiosmtpd handler protocol)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         sender = address.lower()
-        if sender and self._received.count(sender) >= self.settings.max_mails_per_sender_per_hour:
+        if sender and await self._received.full(sender):
             log.warning("smtp: sender over %d mails/hour, deferred", self.settings.max_mails_per_sender_per_hour)
             return "451 4.7.1 Too many messages from this sender, try again later"
         envelope.mail_from = address
@@ -165,7 +151,7 @@ class EmailChannel:
                 meta={"suppress_reply": True, "unreadable": True}))
             return
         sender = parsed.from_addr or envelope_from or NO_SENDER
-        self._received.add(sender)
+        await self._received.add(sender)
         auth = await asyncio.to_thread(authenticate, raw, envelope_from, parsed.from_addr, self._dns)
         if not auth.may_act:
             log.info("email: unauthenticated sender (%s): a new request, not an action on a ticket",
@@ -174,7 +160,7 @@ class EmailChannel:
         key = await self._conversation_key(parsed, sender) if auth.may_act else _own_key(parsed, raw)
         automatic = parsed.automatic
         suppress = automatic is not None
-        if not suppress and self._auto_replied.count(sender) >= self.settings.max_auto_replies_per_hour:
+        if not suppress and await self._auto_replied.full(sender):
             suppress, automatic = True, None
             log.warning("email: sender already got %d automatic replies this hour; this one is not answered",
                         self.settings.max_auto_replies_per_hour)
@@ -190,7 +176,7 @@ class EmailChannel:
                   **({"automatic": automatic} if automatic else {})})
         replies = await self._handle(msg)
         if replies and not suppress:
-            self._auto_replied.add(sender)
+            await self._auto_replied.add(sender)
 
     async def _store_part(self, data: bytes, filename: str | None, declared: str) -> Any:
         try:

@@ -42,7 +42,7 @@ class EmailPlugin:
             max_message_bytes=e.max_message_bytes, relay_host=e.relay_host, relay_port=e.relay_port,
             max_auto_replies_per_hour=e.max_auto_replies_per_hour,
             max_mails_per_sender_per_hour=e.max_mails_per_sender_per_hour),
-            ticket_thread, services.reply_context, dns_txt(e.dns_timeout_seconds, e.dns_server))
+            ticket_thread, services.reply_context, dns_txt(e.dns_timeout_seconds, e.dns_server), services.windows)
         tls = None
         if e.tls_cert and e.tls_key:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -23,7 +23,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 from channels.base import Attachment, AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.errors import BadRequest, Forbidden, TooManyRequests
 from channels.http_body import json_object, read_part
-from channels.rate_limit import ART32_WARNING, SlidingWindow, client_address
+from channels.rate_limit import ART32_WARNING, SlidingWindow, Windows, client_address, local_windows
 from channels.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,18 @@ class WebChannel:
     def __init__(self, handle: MessageHandler, media: MediaStore, history: HistoryProvider,
                  attachment: AttachmentLookup, events: EventBus, reply_wait_seconds: float,
                  limits: WebLimits = WebLimits(), screen: EmergencyScreen = lambda text: None,
-                 agents_topic: str = "console") -> None:
+                 agents_topic: str = "console", windows: Windows = local_windows) -> None:
         self._handle = handle
         self._limits = limits
         self._screen = screen
         self._agents_topic = agents_topic
-        self._per_session = SlidingWindow(limits.messages_per_minute_per_session, 60)
-        self._new_sessions = SlidingWindow(limits.new_sessions_per_hour_per_address, 3600)
-        self._known_sessions = SlidingWindow(1, 6 * 3600)  # sessions seen lately (1 = "seen")
-        self._flagged = SlidingWindow(1, 3600)             # agents are told once an hour per client
-        self._typing = SlidingWindow(1, 2)                 # "the citizen is typing" at most every 2 s
+        # Shared by every gateway when `windows` is the cluster's (a client's next request may reach another).
+        self._per_session = windows("web_session", limits.messages_per_minute_per_session, 60)
+        self._new_sessions = windows("web_address", limits.new_sessions_per_hour_per_address, 3600)
+        self._known_sessions = windows("web_known", 1, 6 * 3600)  # sessions seen lately (1 = "seen")
+        self._flagged = windows("web_flagged", 1, 3600)           # agents are told once an hour per client
+        # "The citizen is typing" at most every 2 s: a throttle for this socket's process only.
+        self._typing = SlidingWindow(1, 2)
         self._in_flight: dict[str, "asyncio.Future[Any]"] = {}  # external id -> the answer being prepared
         self._media = media
         self._history = history
@@ -111,7 +113,7 @@ class WebChannel:
             # A retry while the first attempt is still being answered: it waits for the same answer
             # (the store would answer a finished one the same way).
             return await self._answer(task, [])
-        self._check_limits(request, session, text)
+        await self._check_limits(request, session, text)
         # Stored only now: a client over its limit writes nothing to disk.
         files = [await self._media.save(data, filename=name, allowed_kinds=WEB_KINDS) for data, name in blobs]
         msg = InboundMessage(
@@ -137,15 +139,15 @@ class WebChannel:
         return web.json_response({"replies": [r.as_json() for r in replies], "pending": False,
                                   "attachments": [_attachment_json(a) for a in files]})
 
-    def _check_limits(self, request: web.Request, session: str, text: str) -> None:
+    async def _check_limits(self, request: web.Request, session: str, text: str) -> None:
         """Over a limit: 429 with a polite reason, unless the text reports an emergency (then it goes
         through: screening never depends on who is asking or how often)."""
         address = client_address(request, self._limits.trusted_proxies)
-        new_session = self._known_sessions.allow(session)  # True the first time a session is seen
+        new_session = await self._known_sessions.hit(session)  # True the first time a session is seen
         over = None
-        if new_session and not self._new_sessions.allow(address):
+        if new_session and not await self._new_sessions.hit(address):
             over = "new sessions from one address"
-        elif not self._per_session.allow(session):
+        elif not await self._per_session.hit(session):
             over = "messages in one session"
         if over is None:
             return
@@ -153,7 +155,7 @@ class WebChannel:
             log.warning("web: %s over the limit (%s), let through: emergency", session[:12], over)
             return
         log.warning("web: 429 for session %s from %s: too many %s", session[:12], address, over)
-        if self._flagged.allow(address):
+        if await self._flagged.hit(address):
             # Agents get the typing digest, never the session: the session opens the citizen's history.
             self._events.publish(self._agents_topic, {"type": "abuse", "channel": "web", "ref": typing_ref(session),
                                                       "reason": over, "warning": ART32_WARNING})

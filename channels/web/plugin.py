@@ -33,7 +33,8 @@ class WebPlugin:
         return WebChannel(services.handle, services.media, services.history, services.attachment, services.events,
                           s.server.reply_wait_seconds,
                           WebLimits(a.messages_per_minute_per_session, a.new_sessions_per_hour_per_address,
-                                    tuple(s.server.trusted_proxies)), services.screen, services.agents_topic)
+                                    tuple(s.server.trusted_proxies)), services.screen, services.agents_topic,
+                          services.windows)
 
     async def stop(self, adapter: Any) -> None:
         return None

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from wechatpy import parse_message
@@ -65,8 +65,10 @@ class WechatChannel:
     channel = Channel.WECHAT
 
     def __init__(self, handle: MessageHandler, media: MediaStore, accounts: dict[str, WechatAccount],
-                 max_media_bytes: int, passive_wait: float = PASSIVE_WAIT_SECONDS) -> None:
+                 max_media_bytes: int, passive_wait: float = PASSIVE_WAIT_SECONDS,
+                 reply_context: Callable[[int], Awaitable[dict[str, Any] | None]] | None = None) -> None:
         self._handle = handle
+        self._reply_context = reply_context
         self._media = media
         self._accounts = accounts
         self._max_media = max_media_bytes
@@ -239,7 +241,14 @@ class WechatChannel:
         if passive is not None and passive.open:
             passive.texts.append(message.text)
             return
-        app_id = self._openid_account.get(message.conversation_key) or next(iter(self._accounts))
+        app_id = self._openid_account.get(message.conversation_key)
+        if app_id is None and len(self._accounts) > 1 and self._reply_context is not None:
+            # An openid belongs to one official account: the one the citizen wrote to, as stored with the
+            # message (another gateway, or this one before a restart, received it).
+            context = await self._reply_context(int(message.meta["message_id"])) or {}
+            app_id = context.get("app_id")
+        if app_id not in self._accounts:
+            app_id = next(iter(self._accounts))
         await self._accounts[app_id].api.send_text(message.recipient, message.text)
 
 

@@ -39,7 +39,8 @@ class WechatPlugin:
             a.encoding_aes_key.get_secret_value() if a.encoding_aes_key else None,
             WechatApi(services.http(), w.api_base, a.app_id, a.app_secret.get_secret_value(), token_get, token_put))
             for a in w.accounts}
-        return WechatChannel(services.handle, services.media, accounts, w.max_media_bytes, w.passive_wait_seconds)
+        return WechatChannel(services.handle, services.media, accounts, w.max_media_bytes, w.passive_wait_seconds,
+                             services.reply_context)
 
     async def stop(self, adapter: Any) -> None:
         return None

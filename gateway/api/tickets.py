@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from datetime import datetime, tzinfo
 from typing import Any, Callable
 
 from aiohttp import web
 
 from channels.http_body import json_object
+from channels.rate_limit import Windows, client_address, local_windows
 from gateway.api.auth import actor_of, require_token
 from gateway.errors import BadRequest, NotFound, ServiceError
 from gateway.store.schema import TICKET_STATUSES
@@ -40,28 +39,13 @@ class TooManyRequests(ServiceError):
     message_zh = "查询过于频繁，请稍后再试。"
 
 
-class _RateLimit:
-    """Per-client sliding window; enough to stop enumerating ticket numbers from one address."""
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self._limit, self._window = limit, window_seconds
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def check(self, key: str) -> None:
-        now = time.monotonic()
-        hits = self._hits[key]
-        while hits and hits[0] < now - self._window:
-            hits.popleft()
-        if len(hits) >= self._limit:
-            raise TooManyRequests(f"progress queries over {self._limit} per {self._window:.0f}s")
-        hits.append(now)
-        if len(self._hits) > 10000:
-            self._hits = defaultdict(deque, {k: v for k, v in self._hits.items() if v})
+PROGRESS_QUERIES_PER_MINUTE = 20
 
 
 class TicketsApi:
     def __init__(self, tickets: Callable[[], TicketStore], triager: Triager, categories: frozenset[str],
-                 token: str | None, intake: TicketIntake) -> None:
+                 token: str | None, intake: TicketIntake, windows: Windows = local_windows,
+                 trusted_proxies: tuple[str, ...] = ()) -> None:
         self.intake = intake
         self.planner: TicketPlanner = intake.planner
         # A getter: routes are registered before the database is opened.
@@ -69,7 +53,10 @@ class TicketsApi:
         self._triager = triager
         self._categories = categories
         self._token = token
-        self._progress_limit = _RateLimit(limit=20, window_seconds=60)
+        # Per client, enough to stop enumerating ticket numbers from one address; counted by every gateway
+        # (windows), the client being the one behind our balancer (trusted_proxies), not the balancer.
+        self._progress_limit = windows("progress", PROGRESS_QUERIES_PER_MINUTE, 60)
+        self._trusted_proxies = trusted_proxies
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -154,7 +141,8 @@ class TicketsApi:
     async def progress(self, request: web.Request) -> web.Response:
         """Citizen's query: ticket number plus the phone given with it. Same answer for
         'no such ticket' and 'wrong phone', so numbers cannot be probed for phones."""
-        self._progress_limit.check(request.remote or "?")
+        if not await self._progress_limit.hit(client_address(request, self._trusted_proxies)):
+            raise TooManyRequests(f"progress queries over {PROGRESS_QUERIES_PER_MINUTE} per minute")
         missing = ("missing_fields", "请输入工单号和提交诉求时留的联系电话。")
         query = parse_body(ProgressIn, await json_object(request), {"number": missing, "phone": missing})
         number, phone = query.number, query.phone

@@ -109,7 +109,7 @@ class ConsoleApi:
                  outbox: Callable[[], OutboxDispatcher], media: Callable[[], MediaStore],
                  kb: Callable[[], KbService], tickets: Callable[[], TicketsApi], hub: EventHub,
                  secure_cookies: bool, trusted_proxies: tuple[str, ...] = (),
-                 session_recheck_seconds: float = 30.0) -> None:
+                 session_recheck_seconds: float = 30.0, presence: Any = None) -> None:
         self._store = store
         self._media = media
         self._kb = kb
@@ -120,6 +120,9 @@ class ConsoleApi:
         self._secure = secure_cookies
         self._trusted_proxies = trusted_proxies
         self._online: dict[str, int] = {}
+        # Several gateways: the agents online on the others too (gateway.cluster.SharedPresence).
+        self._shared_presence = presence
+        self._background: set["asyncio.Future[None]"] = set()
         self._typing = SlidingWindow(1, 2)
         # Open console sockets per session (by token digest): logging out closes them at once, and each
         # re-checks its session every `session_recheck_seconds` (expiry, a logout in another process).
@@ -240,7 +243,8 @@ class ConsoleApi:
             return dataclasses.replace(query, seats=mine)
         if agent.role == "supervisor":
             return query
-        staffed = {s for a in everyone if a["username"] in self._online for s in a["skills"]}
+        online = await self._online_anywhere()
+        staffed = {s for a in everyone if a["username"] in online for s in a["skills"]}
         return dataclasses.replace(query, hide_seats=tuple(sorted(staffed - set(mine))))
 
     async def labels(self, request: web.Request) -> web.Response:
@@ -594,8 +598,13 @@ class ConsoleApi:
     async def agents(self, request: web.Request) -> web.Response:
         """Every agent, and who is online now (has the console open: a live WebSocket)."""
         await self._agent(request)
-        return web.json_response({"items": [{**a, "online": a["username"] in self._online}
+        online = await self._online_anywhere()
+        return web.json_response({"items": [{**a, "online": a["username"] in online}
                                             for a in await self._store().workspace.agents()]})
+
+    async def _online_anywhere(self) -> set[str]:
+        here = set(self._online)
+        return here | await self._shared_presence.elsewhere() if self._shared_presence is not None else here
 
     async def set_skills(self, request: web.Request) -> web.Response:
         """A supervisor names an agent's special seats (Art. 17); audited."""
@@ -789,6 +798,10 @@ class ConsoleApi:
             self._online.pop(username, None)
         if before != (username in self._online):
             self._hub.publish(CONSOLE_TOPIC, {"type": "presence", "agent": username, "online": not before})
+            if self._shared_presence is not None:
+                task = asyncio.ensure_future(self._shared_presence.publish(frozenset(self._online)))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
     async def _from_agent(self, agent: Agent, data: str) -> None:
         """What the console page sends on its socket: only "I am typing in conversation N" (for the web

@@ -37,7 +37,14 @@ def _current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+# Replicas starting together on PostgreSQL: one migrates, the others wait for it and then find the schema
+# current (the lock ends with the migrating transaction).
+MIGRATION_LOCK = 1234500012
+
+
 def _upgrade(conn: Connection, revision: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     cfg = _config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, revision)

@@ -91,6 +91,17 @@ class OutboxStore:
         """Retry the item `after` from now (the store's clock, the one `claim` compares with)."""
         await self._db.run(_mark_retry, item_id, error, self._clock.now() + after)
 
+    async def release(self, ids: Sequence[int]) -> int:
+        """Leased items due again now (a stopping replica never tried them); the count."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> int:
+            return conn.execute(outbox.update().where(outbox.c.id.in_(list(ids)), outbox.c.status == "pending")
+                                .values(next_attempt_at=now, attempts=sa.func.greatest(outbox.c.attempts - 1, 0)
+                                        if conn.dialect.name == "postgresql"
+                                        else sa.func.max(outbox.c.attempts - 1, 0))).rowcount or 0
+        return await self._db.run(work)
+
     async def mark_failed(self, item_id: int, error: str) -> None:
         await self._db.run(_mark_failed, item_id, error)
 

@@ -301,7 +301,7 @@ class UnitPortalApi:
             raise NotFound("no such entry for this unit", code="kb_entry_not_found", message_zh="没有找到该知识条目。")
         item, changed = done
         if changed:
-            await self._kb().refresh(force=True)  # citizens get the new answer at once
+            await self._kb().changed()  # citizens get the new answer at once, on every replica
         return web.json_response({**self._kb_json(item), "changed": changed})
 
 
