@@ -29,6 +29,10 @@ class Hazard:
     unless: re.Pattern[str] | None = None
     # Read over the whole sentence, not one clause: situations told in several short clauses.
     sentence_wide: bool = False
+    # A threat or a farewell: said conditionally by nature (不给钱我就跳下去) and often beside old history
+    # (以前说过要跳河), so neither a supposition nor a past event elsewhere in the sentence silences it;
+    # hearsay, news and a past event in its own clause still do.
+    threat: bool = False
 
 
 def _p(s: str) -> re.Pattern[str]:
@@ -79,7 +83,7 @@ HAZARDS: tuple[Hazard, ...] = (
         r"食物中毒|中毒了|酒精中毒|"
         r"(突然|一下子)?(倒地|摔倒)(了)?(起不来|不动)|摔得?起不来|快不行了|要不行了|"
         r"(叫|派|来|需要|快叫)(个|辆)?救护车|"
-        r"(要|快)生了|羊水破了|被(狗|蛇)咬|割腕|自杀|不想活了|想轻生|烧伤|烫伤得很重|触电|被电(到|了)|"
+        r"(要|快)生了|羊水破了|被(狗|蛇)咬|割腕|烧伤|烫伤得很重|触电|被电(到|了)|"
         r"栽倒|栽在地上|倒下了|倒在(地上|地下|路边|家里)|(口|嘴里).{0,4}吐(白)?沫|抽起来了|一动不动|"
         r"(腿|胳膊|骨头|脖子|腰).{0,3}(断了|折了)|骨折了|动不了了|"
         r"脸色(发白|苍白|发青|发紫|蜡黄)|没反应|剧痛|疼得(厉害|受不了|打滚|直叫)|(特别|非常|剧烈).{0,2}疼|"
@@ -173,7 +177,39 @@ HAZARDS: tuple[Hazard, ...] = (
         r"(往|被|强行).{0,6}(车上|车里)(拽|拖|拉|塞|推)|(拽|拖|拉|塞|推)(上|进)(了)?.{0,6}车|"
         r"(一直|大)?喊.{0,4}(我不认识你|救命|放开我)|(不认识|陌生).{0,10}(拽|拖|抱走|带走)")),
     Hazard("self_harm", ("110", "120"), _p(
-        r"遗言|(栏杆|楼顶|天台|桥)(外面|边上|上面).{0,12}(站|坐|往下|跳)|想不开|要(轻生|寻死|跳下去)|不想活")),
+        r"遗言|(栏杆|楼顶|天台|桥)(外面|边上|上面).{0,12}(站|坐|往下|跳)|想不开|要(轻生|寻死|跳下去)")),
+    # Someone about to end their life (issue 18's photographed notes; holdout E): a way of doing it with a
+    # word of intent before it, or the warning signs of a decision made — a note or will, saying goodbye,
+    # medicine hoarded, affairs handed over, petrol poured on oneself.
+    Hazard("self_harm", ("110", "120"), _p(
+        r"(就|要|准备|打算|想|去)[^，。]{0,8}(跳(下去|楼|河|湖|江|海|水库|桥|崖|井)|往下跳|"
+        r"(楼|楼顶|顶|天台|桥|塔吊|阳台)上?(跳|下去|往下)|喝(了)?(药|农药|敌敌畏|百草枯|老鼠药)|吃(了)?安眠药|"
+        r"上吊|割腕|自焚|卧轨|撞(死|火车)|死在|寻死|了结(自己|生命|此生)|结束(自己|生命|这条命)|"
+        r"(骑|开|冲)(到|上)高速)|"
+        r"遗书|绝笔|下辈子再|一了百了|不要怪任何人|别(再)?找我了|(药|安眠药)[^，。]{0,4}(攒|存)(够|着|好|全)|全攒着|"
+        r"(今天|今晚|今儿|今夜|马上)[^，。]{0,3}就?结束(了|吧)?(?!后)|"
+        r"((就|要)走了|要走了)[^。]{0,12}(再见|保重|照顾好)|"
+        r"汽油[^，。]{0,6}浇[^，。]{0,3}(身上|自己)|(身上|自己)[^，。]{0,3}浇[^，。]{0,4}汽油|"
+        r"(农药|安眠药|老鼠药|敌敌畏|百草枯)[^。]{0,10}(手边|手上|桌子上|床头|身边|兜里)|"
+        r"(塔吊|楼顶|天台|桥)[^。]{0,30}(松手|往下跳|跳下去)|"
+        r"(纸条|遗书|留言|信息|短信)[^。]{0,24}对不起[^。]{0,30}(不见了|关机|联系不上|找不到)|"
+        r"(托付给|交代(好)?后事|密码[^，。]{0,6}写在纸上)[^。]{0,30}(最后一步|走了|不用回|别找)"),
+        blockers=_p(r"跳楼机|蹦极|跳水(比赛|运动|馆)|跳伞|游乐|项目|药店|药房|医保|报销|买药|开药|配药|处方|"
+                    r"(气|烦|急|愁|郁闷|恨)得(我)?(都)?(想|要)"),
+        sentence_wide=True, threat=True),
+    # Despair in so many words: the same hazard, unless the text is plainly about paperwork or a joke
+    # (烦死了不想活了，这手续怎么这么麻烦).
+    Hazard("despair", ("110", "120"), _p(
+        r"(?<!烦死了)(?<!气死了)不想活(了)?|不活了|活着(也|还)?(没|有)(啥|什么)意思|活不下去了|不想再撑了|想轻生|(要|想)自杀"),
+        text_blockers=_p(r"手续|材料|办理|麻烦|窗口|排队|审批|系统|网站|app|APP|登(不上|录)|开玩笑|哈哈|"
+                         r"怎么这么|咋这么|太难办")),
+    # Harm to others threatened now: a killing said with intent, or a weapon in hand.
+    Hazard("threat_to_kill", ("110",), _p(
+        r"(要|去|就|准备|打算|扬言)[^，。]{0,6}(杀|砍|捅|烧|弄|毒)(死|掉)[^，。]{0,2}(他|她|你|全家|一家|老婆|孩子|前妻|前夫)|"
+        r"(把|要把)[^，。]{0,8}(全家|一家|他|她|老婆|媳妇|前妻|前夫|孩子)[^，。]{0,4}(都)?(杀|砍|捅|烧|毒|弄)(了|死)|"
+        r"刀(都)?(买|准备|磨)好了|(拿|提|举|拎)着(刀|菜刀|斧头|砍刀|汽油|汽油桶|棍子)[^。]{0,20}(要|说要|喊着要)"
+        r"(杀|砍|烧|捅|弄|拼命)(死)?"),
+        blockers=_p(r"杀价|杀猪|杀虫|杀毒|砍价|砍伐|砍树|弄死(蚊子|老鼠|虫)"), sentence_wide=True, threat=True),
     Hazard("family_violence", ("110",), _p(
         r"(在|正在|又在|还在)(打|揍|掐|砍|踢)(我|他|她)?(妈|爸|妈妈|爸爸|奶奶|爷爷|孩子|老婆|媳妇|弟弟|妹妹|姐姐|哥哥)|"
         r"(打|揍|掐)(妈妈|爸爸|奶奶|爷爷|我们)|躲在.{0,6}(柜子|床底|厕所|卫生间|房间)(里)?.{0,8}(害怕|不敢|出不来|哭)?")),
@@ -264,13 +300,15 @@ _NOW = _p(r"正在|现在(?!(已经|都)?(没事|好了|好多了|不))|刚刚|�
 # Said of a sentence: a suggestion, hearsay or news, or a narrated date, is not a call about now.
 _SENTENCE_BLOCKERS = _p(r"建议|提个意见|演练|演习|听说|据说|传言|谣言|是真的吗|网上(说|传)|群里(都)?在?传|新闻|报道|"
                         r"(19|20)\d\d年|\d+月\d+(日|号)|昨(天|晚|日)|前天|上午.{0,6}(发生|出)过")
+# Hearsay, news and suggestions: not a call about now, even for a threat.
+_HEARSAY = _p(r"建议|提个意见|演练|演习|听说|据说|传言|谣言|是真的吗|网上(说|传)|群里(都)?在?传|新闻|报道")
 # A letter to officials (尊敬的领导, 市长您好): ordinary board petitions narrate old harm; in one a hazard
 # counts only where its sentence says it is happening now.
 _LETTER = _p(r"尊敬的|领导(您|你)好|(厅|局|市|区|县|镇)长(您|你)?好|书记(您|你)?好|主任(您|你)好|恳请|特此|此致|"
              r"请求.{0,6}(领导|政府|部门)|致.{0,10}(一封|公开)信")
 _NEGATED_INSIDE = _p(r"(没|没有|无|未|不)(有)?(泄漏|泄露|漏气|漏|着火|起火|冒烟|事)")
 _NEGATED = _p(r"(没有|没|不是|并没有|并不是|未|无|别|不会|不要)[^，。]{0,2}$")
-_FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|救命(钱|稻草|药|恩|之恩|通道|的钱)|走火入魔|野火|气炸|炸了锅|炸毛|肺(都)?(要)?气炸|要(我|人)(的)?命|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
+_FIGURATIVE = _p(r"(吵|气|烦|热|冷|累|笑|馋|困|饿|急|忙|渴)(得)?(要)?死|(头|脑袋|脑子)(都)?(要)?炸(了|开)|救命(钱|稻草|药|恩|之恩|通道|的钱)|走火入魔|野火|气炸|炸了锅|炸毛|肺(都)?(要)?气炸|要(我|人)(的)?命|火大|上火|发火|火气|火爆|火锅|火车|火腿|火柴|"
                  r"火化|火葬|烟花|烟草|烟酒|抽烟|吸烟|香烟|烟头|烟囱|油烟|炊烟|烧烤|烧饼|烧烤摊|烧纸|"
                  r"(打|点)不着火|打着火|点着火|"
                  r"炸鸡|炸串|油炸|炸酱|火箭|网络诈骗|防诈骗|反诈|诈骗案件|小偷小摸")
@@ -303,6 +341,9 @@ def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     if hazard.blockers is not None and hazard.blockers.search(clause) and not (
             hazard.unless is not None and hazard.unless.search(clause)):
         return True
+    if hazard.threat:
+        near = clause[max(0, start - 8):end]
+        return bool(_PAST.search(near) or _ASKING.search(near))
     if _HABITUAL.search(clause) and not _NOW.search(clause):
         return True
     return bool(_PAST.search(clause) or _ASKING.search(clause) or _HYPOTHETICAL.search(clause))
@@ -358,15 +399,28 @@ def screen(text: str) -> EmergencyFinding | None:
         if not sentence.strip():
             continue
         offset = norm.find(sentence, offset)
-        sentence_blocked = bool(_SENTENCE_BLOCKERS.search(sentence) or _HABITUAL.search(sentence)
-                                or _PAST.search(sentence))
-        if not strict and sentence_blocked and not _NOW.search(sentence):
+        now = bool(_NOW.search(sentence))
+        sentence_blocked = not strict and not now and bool(
+            _SENTENCE_BLOCKERS.search(sentence) or _HABITUAL.search(sentence) or _PAST.search(sentence))
+        threats_blocked = not strict and not now and bool(_HEARSAY.search(sentence))
+        if sentence_blocked and threats_blocked:
             offset += len(sentence)
             continue
         clause_offset = offset
         for hazard in _SENTENCE_WIDE:
-            m = hazard.pattern.search(sentence) if hazard.reason not in text_blocked else None
-            if m is not None and not (strict and not _NOW.search(sentence)):
+            if (threats_blocked if hazard.threat else sentence_blocked) or hazard.reason in text_blocked:
+                continue
+            m = hazard.pattern.search(sentence)
+            if m is not None and hazard.blockers is not None and hazard.blockers.search(sentence):
+                m = None
+            if m is not None and hazard.threat and _clause_blocked(sentence, m.start(), m.end(), hazard):
+                m = None
+            if m is not None and strict:
+                # A letter or a long narrative: the threat counts with a word of "now" close to it.
+                at = offset + m.start()
+                if not _NOW.search(norm[max(0, at - NOW_WINDOW_BEFORE):at + len(m.group(0)) + NOW_WINDOW_AFTER]):
+                    m = None
+            if m is not None:
                 hits.append((0, offset + m.start(), hazard.reason, m.group(0), hazard.lines))
         for clause in clauses(sentence):
             clause_offset = norm.find(clause, clause_offset)
@@ -374,6 +428,8 @@ def screen(text: str) -> EmergencyFinding | None:
             present = set(masked)
             for hazard, starts in _CLAUSE_HAZARDS:
                 if hazard.reason in text_blocked or (starts is not None and starts.isdisjoint(present)):
+                    continue
+                if threats_blocked if hazard.threat else sentence_blocked:
                     continue
                 for m in hazard.pattern.finditer(masked):
                     if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):

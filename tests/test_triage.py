@@ -99,7 +99,7 @@ def test_taxonomy_terms_give_a_category_when_no_cue_does(triager: Triager) -> No
 
 
 @pytest.mark.parametrize("name", ["emergency_holdout_a.jsonl", "emergency_holdout_b.jsonl", "emergency_holdout_c.jsonl",
-                                  "emergency_holdout_d.jsonl"])
+                                  "emergency_holdout_d.jsonl", "emergency_holdout_e.jsonl"])
 def test_independently_written_emergencies_are_all_found(triager: Triager, name: str) -> None:
     """Sets written by helper sessions without sight of the rules (figures before tuning in
     docs/benchmarks.md); merged after they were measured, so every later change keeps them."""
