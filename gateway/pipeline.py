@@ -255,7 +255,8 @@ class Pipeline:
             if ticket is not None:
                 await self._store.tickets.add_event(ticket.id, "citizen", "media_text",
                                                     {"message_id": message_id, "text": shown})
-            elif not decision and not context.message.text.strip():
+            elif not decision and len(context.message.text.strip()) < MIN_TICKET_TEXT:
+                # Sent alone, or with a word or two (见图, 照片): what the photo says is the request.
                 decision = await self._decide(msg, ingest, triage)
         if position:
             ticket = await self._store.tickets.open_for_conversation(conv.id)
@@ -451,6 +452,8 @@ class Pipeline:
             log.info("conversation %d asked for a person without the bot: in the agents' queue", conv.id)
             return [_Draft(HANDOFF_WITHOUT_BOT_REPLY, {"handoff": True}, "system")]
         if triage.disposition != "accept" or len(msg.text.strip()) < MIN_TICKET_TEXT:
+            if msg.meta.get("reading") == "pending":
+                return [_Draft(MEDIA_BEING_READ_REPLY, None, "system")]
             return [_Draft(FALLBACK_PROMPT, None, "system")]
         if triage.request_type == "consultation":
             reply = self._kb.reply(msg.text, msg.channel.value)

@@ -24,6 +24,7 @@ from gateway.settings import PROJECT_ROOT
 from gateway.store.schema import attachments, emergency_referrals, media_readings, messages, tickets
 from nlu.positions import DistrictMap
 from tests.media_samples import text_image, text_video
+from tests.test_email import mail_client, relay  # noqa: F401 - the e-mail channel's fixtures
 
 FIRE_NOTICE = ["紧急！3号楼2单元楼道着火了", "浓烟很大 有老人困在楼上"]
 COMPLAINT = ["投诉：泰山区岱宗大街88号烧烤店", "每天夜里油烟和噪音扰民到凌晨两点", "多次反映无人处理"]
@@ -206,3 +207,36 @@ async def test_the_citizen_gets_their_photo_back_without_its_position(client: Te
     assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
     assert gps_of(body) is None and gps_of(photo) is not None
     assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(photo)).size
+
+
+async def test_a_reader_that_dies_on_a_file_is_reported_not_fatal(tmp_path) -> None:
+    """A worker over its memory limit (what a hostile file would make it) dies; the file is reported as not
+    read with the reason, and the gateway's process is untouched."""
+    path = tmp_path / "n.png"
+    path.write_bytes(text_image(COMPLAINT))
+    pool = ReadingPool(1, ReadingLimits(), seconds_per_file=120.0, memory_bytes=64 * 1024 * 1024)
+    try:
+        reading = await pool.read(str(path), "image")
+        assert not reading.ok and reading.reason and ("stopped" in reading.reason or "failed" in reading.reason)
+    finally:
+        pool.close()
+
+
+async def test_a_mailed_photo_without_words_is_read_and_ticketed_after_the_first_reply(mail_client, relay) -> None:
+    """E-mail is answered inside the SMTP transaction, so a photo alone first hears it is being read; the
+    ticket made from what it says follows in a second mail."""
+    from email.message import EmailMessage
+
+    from tests.test_email import HOTLINE, asend
+
+    r, _ = relay
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "li@example.com", HOTLINE, "照片"
+    mail["Message-ID"] = "<photo-only-1@example.com>"
+    mail.add_attachment(text_image(COMPLAINT), maintype="image", subtype="png", filename="complaint.png")
+    assert await asend(mail_client, mail) == {}
+    first, second = await r.wait_for(2, timeout=180)
+    assert "正在识别" in first.get_body(("plain",)).get_content()
+    [ticket] = await rows(mail_client, tickets)
+    assert ticket.number in second.get_body(("plain",)).get_content()
+    assert "烧烤店" in ticket.description and ticket.channel == "email"
