@@ -56,11 +56,12 @@ def _daily_select(days: Sequence[dt.date] | None) -> sa.Select[Any]:
         "satisfied": as_int(f.rating == "satisfied"), "basically_satisfied": as_int(f.rating == "basically_satisfied"),
         "dissatisfied": as_int(f.rating == "dissatisfied"), "first_contact": as_int(f.first_contact),
     }
-    query = sa.select(f.day, f.unit_id, sa.func.coalesce(f.category, "").label("category"),
-                      sa.func.coalesce(f.district, "").label("district"),
+    empty = sa.literal_column("''")  # one literal: PostgreSQL must see the same expression in GROUP BY
+    category, district = sa.func.coalesce(f.category, empty), sa.func.coalesce(f.district, empty)
+    query = sa.select(f.day, f.unit_id, category.label("category"), district.label("district"),
                       *[cols[c].label(c) for c in ANALYSIS_COUNTS],
                       sa.func.coalesce(sa.func.sum(f.handling_hours), 0.0).label("handling_hours")
-                      ).group_by(f.day, f.unit_id, sa.func.coalesce(f.category, ""), sa.func.coalesce(f.district, ""))
+                      ).group_by(f.day, f.unit_id, category, district)
     return query if days is None else query.where(f.day.in_(days))
 
 

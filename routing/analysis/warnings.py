@@ -159,18 +159,19 @@ def growing_groups(groups: Iterable[tuple[str, str | None, str | None, Sequence[
     return found
 
 
-def topic_warnings(new_topics: Iterable[Any], today: dt.date) -> list[Warning]:
-    """Warnings for new topics (routing.analysis.topics.Topic marked new)."""
+def topic_warnings(topics: Iterable[Mapping[str, Any]], today: dt.date) -> list[Warning]:
+    """Warnings for the topics marked new (`routing.analysis.topics.Topic.as_json()`)."""
     found = []
-    for t in new_topics:
-        cats = [d.category for d in t.docs if d.category]
-        category = max(set(cats), key=cats.count) if cats else None
-        label = "".join(t.label[:2])
-        found.append(Warning("new_topic", f"new_topic:{t.district}:{'+'.join(sorted(t.label[:2]))}", today,
-                             f"{t.district or ''}出现新问题「{' '.join(t.label)}」，近{t.recent}件",
-                             t.district, category, evidence={"label": t.label, "recent": t.recent, "size": t.size,
-                                                             "tickets": [d.number for d in t.docs][:50],
-                                                             "name": label}))
+    for t in topics:
+        if not t.get("new"):
+            continue
+        label = str(t["label"]).split()
+        cats = t.get("categories") or {}
+        found.append(Warning("new_topic", f"new_topic:{t['district']}:{'+'.join(sorted(label[:2]))}", today,
+                             f"{t['district'] or ''}出现新问题「{' '.join(label)}」，近7天{t['recent']}件",
+                             t["district"], max(cats, key=cats.get) if cats else None,
+                             evidence={"label": label, "recent": t["recent"], "size": t["size"],
+                                       "tickets": list(t.get("tickets") or [])[:50]}))
     return found
 
 
