@@ -275,7 +275,7 @@ class AnalysisSettings(_Section):
     # Hot topics: the window, the recent part of it, the clustering distance (cosine), the smallest group.
     topic_window_days: int = Field(28, ge=7)
     topic_recent_days: int = Field(7, ge=1)
-    topic_distance: float = Field(0.7, gt=0, le=1)
+    topic_distance: float = Field(0.8, gt=0, le=1)
     topic_min_size: int = Field(3, ge=2)
     new_topic_similarity: float = Field(0.35, gt=0, le=1)
     new_topic_min: int = Field(5, ge=2)

@@ -218,7 +218,7 @@ class AnalysisStore:
             col, hit = f.rated_day, f.rating == "dissatisfied"
             recent_end = today + dt.timedelta(days=1)
         else:
-            col, hit = f.due_date, sa.or_(f.late.is_(True), f.open.is_(True))
+            col, hit = f.due_date, f.on_time.is_(False)  # answered late or not answered by the due date
             recent_end = today  # due before today: overdue can be told
 
         def work(conn: Connection) -> dict[str, tuple[int, int, int, int]]:

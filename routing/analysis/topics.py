@@ -67,8 +67,15 @@ class Topic:
                 "tickets": [d.number for d in latest]}
 
 
+_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
 def words(cut: Cut, text: str) -> list[str]:
-    return [w for w in (t.lower() for t in cut(text)) if _WORD.match(w) and w not in STOP]
+    """Words (jieba) and the character bigrams of the words that are not stop words: "自来水停了" and
+    "停水" share nothing as words, but the same problem written two ways shares bigrams."""
+    kept = [w for w in (t.lower() for t in cut(text)) if _WORD.match(w) and w not in STOP]
+    grams = [run[i:i + 2] for w in kept for run in _RUN.findall(w) if len(run) > 2 for i in range(len(run) - 1)]
+    return kept + grams
 
 
 def _vectorizer(cut: Cut) -> TfidfVectorizer:
@@ -105,7 +112,7 @@ def cluster(docs: Sequence[Doc], cut: Cut, distance: float) -> list[tuple[list[i
 
 
 def hot_topics(docs: Iterable[Doc], cut: Cut, today: dt.date, window_days: int = 28, recent_days: int = 7,
-               distance: float = 0.7, min_size: int = 3, per_district: int = 2000) -> list[Topic]:
+               distance: float = 0.8, min_size: int = 3, per_district: int = 2000) -> list[Topic]:
     """Groups of the `window_days` before and including `today`, per district, of at least `min_size`
     tickets; the latest `per_district` tickets of each district are grouped (the clustering is quadratic)."""
     start, recent_start = today - dt.timedelta(days=window_days - 1), today - dt.timedelta(days=recent_days - 1)
