@@ -106,7 +106,7 @@ class AnalysisService:
             found += topic_warnings(snap[1].get("topics", []), today)
         stored = await a.add_warnings(found)
         for w in stored:
-            self._hub.publish(CONSOLE_TOPIC, {"type": "risk_warning", "warning": w})
+            self._hub.publish(CONSOLE_TOPIC, {"type": "risk_warning", "audience": "supervisor", "warning": w})
         if stored:
             log.info("%d new risk warnings (%s)", len(stored), ", ".join(sorted({w["kind"] for w in stored})))
         return stored
@@ -157,15 +157,16 @@ class AnalysisService:
             if sent is None or sent[1].get("day") != yesterday.isoformat():
                 summary = await self.daily_summary(yesterday)
                 await a.put_snapshot("daily_summary", summary)
-                self._hub.publish(CONSOLE_TOPIC, {"type": "daily_summary", "summary": summary})
+                self._hub.publish(CONSOLE_TOPIC, {"type": "daily_summary", "audience": "supervisor", "summary": summary})
 
     async def run_forever(self) -> None:
+        """Rounds every `refresh_seconds`, the first one after a wait (a starting gateway serves first)."""
         while True:
+            await asyncio.sleep(self.settings.refresh_seconds)
             try:
                 await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed round is logged and retried; the gateway keeps serving
                 log.exception("analysis round failed")
-            await asyncio.sleep(self.settings.refresh_seconds)
 

@@ -24,6 +24,8 @@ from channels.registry import ChannelConfigError, ChannelPlugin, ChannelServices
 from gateway.api.conversations import ConversationsApi
 from gateway.console.api import ConsoleApi
 from gateway.console.supervisor_api import SupervisorApi
+from gateway.console.analysis_api import AnalysisApi
+from gateway.analysis import AnalysisService
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
@@ -72,6 +74,7 @@ INTAKE = web.AppKey("ticket_intake", TicketIntake)
 PLUGINS = web.AppKey("channel_plugins", list)
 CHANNELS = web.AppKey("channels", dict)
 METRICS = web.AppKey("metrics", Metrics)
+ANALYSIS = web.AppKey("analysis", AnalysisService)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -149,10 +152,14 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
                          session_recheck_seconds=settings.server.console_session_recheck_seconds)
     app.router.add_routes(console.routes())
     app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
+    app[ANALYSIS] = AnalysisService(lambda: app[STORE], settings.analysis, app[CLOCK], app[PLANNER].add_workdays,
+                                    app[PLANNER].units, app[TRIAGER].segmenter.cut, app[HUB])
+    app.router.add_routes(AnalysisApi(lambda: app[ANALYSIS], console.supervisor).routes())
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
+    app.cleanup_ctx.append(_analysis_ctx)
     return app
 
 
@@ -259,3 +266,15 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker
     for plugin, adapter in reversed(started):
         await plugin.stop(adapter)
+
+
+async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Facts, warnings, hot topics and the daily summary in the background (Art. 22-25)."""
+    if not app[SETTINGS].analysis.enabled:
+        yield
+        return
+    task = asyncio.create_task(app[ANALYSIS].run_forever(), name="analysis")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
