@@ -387,12 +387,13 @@ async def write(url: str, gen: Generator, batch: int = 20000) -> dict[str, Any]:
     from gateway.store import open_store
     store = await open_store(url, auto_migrate=True)
     try:
-        return await _write(store, gen, batch, url.startswith(("postgresql", "postgres")))
+        return await _write(store, gen, batch, url if url.startswith(("postgresql", "postgres")) else None)
     finally:
         await store.db.dispose()
 
 
-async def _write(store: Any, gen: Generator, batch: int, pg: bool) -> dict[str, Any]:
+async def _write(store: Any, gen: Generator, batch: int, pg_url: str | None) -> dict[str, Any]:
+    """`pg_url`: PostgreSQL's URL (with its password) for COPY; None on SQLite."""
     import sqlalchemy as sa
 
     from gateway.store.analysis import resum_days, set_watermark
@@ -404,7 +405,7 @@ async def _write(store: Any, gen: Generator, batch: int, pg: bool) -> dict[str, 
     n_tickets = n_events = 0
     pending: list[SimTicket] = []
     delayed: list[SimTicket] = []  # incident tickets wait for their links (written at the end)
-    pg_conn = await _pg_connect(store.db.url) if pg else None
+    pg_conn = await _pg_connect(pg_url) if pg_url else None
 
     async def flush(items: list[SimTicket]) -> None:
         nonlocal n_tickets, n_events
@@ -456,7 +457,9 @@ async def _write(store: Any, gen: Generator, batch: int, pg: bool) -> dict[str, 
 
 async def _pg_connect(url: str) -> Any:
     import asyncpg
-    return await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+
+    from gateway.store.database import normalize_url
+    return await asyncpg.connect(normalize_url(url).replace("postgresql+asyncpg://", "postgresql://"))
 
 
 _T_COLS = ["id", "number", "conversation_id", "contact_id", "channel", "status", "source", "request_type", "category",
