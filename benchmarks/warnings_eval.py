@@ -88,13 +88,14 @@ def main() -> None:
     p = SpikeParams(s.spike_window_days, s.spike_baseline_days, s.spike_alpha, s.spike_min_count)
     first_day = gen.start
     replay_from = end - dt.timedelta(days=365)
+    shares = {k: Shares(rows, k, first_day, days + 400) for k in ("dissatisfaction", "overdue")}
     fired: dict[str, dt.date] = {}
     found: list[Warning] = []
     for i in range(365):
         today = replay_from + dt.timedelta(days=i)
         todays = spikes(daily, today, p, first_day)
         for kind in ("dissatisfaction", "overdue"):
-            todays += unit_rises(kind, _shares(rows, kind, today, s.unit_recent_days), today, s.unit_alpha,
+            todays += unit_rises(kind, shares[kind].on(today, s.unit_recent_days), today, s.unit_alpha,
                                  min_hits=s.unit_min_hits)
         groups = [(root, by_number[root].district, by_number[root].category,
                    [(root, (by_number[root].created_at + dt.timedelta(hours=8)).date())] + ms)
@@ -141,27 +142,42 @@ def _count(items: Any) -> dict[str, int]:
     return out
 
 
-def _shares(rows: list[Any], kind: str, today: dt.date, recent_days: int) -> dict[str, tuple[int, int, int, int]]:
-    """As gateway.store.analysis.AnalysisStore.unit_shares computes them (what was known on `today`)."""
-    recent_start = today - dt.timedelta(days=recent_days - 1)
-    earlier_start = recent_start - dt.timedelta(days=90)
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for f in rows:
-        if kind == "dissatisfaction":
-            day, end, hit = f.rated_day, today + dt.timedelta(days=1), f.rating == "dissatisfied"
-            if day is None or day > today:
+class Shares:
+    """Per unit and day, (hits, of) for one kind, with running sums: what
+    gateway.store.analysis.AnalysisStore.unit_shares returns for any day, without rescanning the rows."""
+
+    def __init__(self, rows: list[Any], kind: str, first: dt.date, days: int) -> None:
+        import numpy as np
+        self.first, self.kind = first, kind
+        units = sorted({f.unit_id for f in rows})
+        self.units = units
+        index = {u: k for k, u in enumerate(units)}
+        hits = np.zeros((len(units), days + 2), dtype=np.int64)
+        of = np.zeros_like(hits)
+        for f in rows:
+            day = f.rated_day if kind == "dissatisfaction" else f.due_date
+            if day is None:
                 continue
-        else:
-            day, end, hit = f.due_date, today, not f.on_time
-        if day is None:
-            continue
-        if recent_start <= day < end:
-            out[f.unit_id][0] += hit
-            out[f.unit_id][1] += 1
-        elif earlier_start <= day < recent_start:
-            out[f.unit_id][2] += hit
-            out[f.unit_id][3] += 1
-    return {u: (v[0], v[1], v[2], v[3]) for u, v in out.items()}
+            k = (day - first).days
+            if 0 <= k < days + 2:
+                of[index[f.unit_id], k] += 1
+                hits[index[f.unit_id], k] += (f.rating == "dissatisfied") if kind == "dissatisfaction" else (not f.on_time)
+        zero = np.zeros((len(units), 1), dtype=np.int64)
+        self.hits = np.concatenate([zero, hits.cumsum(axis=1)], axis=1)
+        self.of = np.concatenate([zero, of.cumsum(axis=1)], axis=1)
+
+    def _sum(self, table: Any, start: dt.date, end: dt.date) -> Any:
+        a = min(max((start - self.first).days, 0), table.shape[1] - 1)
+        b = min(max((end - self.first).days, 0), table.shape[1] - 1)
+        return table[:, b] - table[:, a]
+
+    def on(self, today: dt.date, recent_days: int) -> dict[str, tuple[int, int, int, int]]:
+        recent_start = today - dt.timedelta(days=recent_days - 1)
+        earlier_start = recent_start - dt.timedelta(days=90)
+        recent_end = today + dt.timedelta(days=1) if self.kind == "dissatisfaction" else today
+        rh, rn = self._sum(self.hits, recent_start, recent_end), self._sum(self.of, recent_start, recent_end)
+        bh, bn = self._sum(self.hits, earlier_start, recent_start), self._sum(self.of, earlier_start, recent_start)
+        return {u: (int(rh[k]), int(rn[k]), int(bh[k]), int(bn[k])) for k, u in enumerate(self.units)}
 
 
 if __name__ == "__main__":

@@ -93,13 +93,13 @@ async def test_unit_figures_match_the_hand_computed_ones(store: Store) -> None:
     assert figures["water"].overdue == 2
     assert figures["water"].median_hours == 39.0     # (6 + 72) / 2
     assert figures["housing"].median_hours == 384.0
-    assert figures["water"].rates() == {"accepted_in_time": 0.3333, "on_time": 0.3333, "satisfaction": 0.9,
+    assert figures["water"].rates() == {"accepted_in_time": 0.5, "on_time": 0.3333, "satisfaction": 0.9,
                                         "first_contact": 0.5, "not_returned": 1.0}
     assert figures["housing"].rates() == {"accepted_in_time": 1.0, "on_time": 1.0, "satisfaction": 1.0,
                                           "first_contact": 1.0, "not_returned": 0.5}
     ranked = evaluate(list(figures.values()), AnalysisSettings().score_weights)
-    # 100 * (.15*.3333 + .3*.3333 + .3*.9 + .15*.5 + .1*1) and 100 * (.15 + .3 + .3 + .15 + .1*.5)
-    assert [(e.unit_id, e.rank, e.score) for e in ranked] == [("housing", 1, 95.0), ("water", 2, 59.5)]
+    # 100 * (.15*.5 + .3*.3333 + .3*.9 + .15*.5 + .1*1) and 100 * (.15 + .3 + .3 + .15 + .1*.5)
+    assert [(e.unit_id, e.rank, e.score) for e in ranked] == [("housing", 1, 95.0), ("water", 2, 62.0)]
     # Every ticket counts once in the volumes, the one without a unit too.
     assert sum(n for _, _, n in await store.analysis.volume(nov, dec, "category")) == 5
     # Outside the period: nothing.

@@ -41,7 +41,9 @@ class UnitFigures:
             return round(num / den, 4) if den else None
         received, rated = self["received"], self.rated
         return {
-            "accepted_in_time": rate(self["accepted_in_time"], received - self["returned"] if received else 0),
+            # Of the tickets it accepted, those accepted in time (one not accepted yet is no failure until its
+            # due date, where `on_time` counts it).
+            "accepted_in_time": rate(self["accepted_in_time"], self["accepted"]),
             "on_time": rate(self["on_time"], self["resolved"] + self["overdue_open"]),
             "satisfaction": rate(self["satisfied"] + BASICALLY * self["basically_satisfied"], rated),
             "first_contact": rate(self["first_contact"], self["resolved"]),

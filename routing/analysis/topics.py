@@ -105,7 +105,13 @@ def cluster(docs: Sequence[Doc], cut: Cut, distance: float) -> list[tuple[list[i
     for label in np.unique(labels):
         idx = np.flatnonzero(labels == label)
         weight = np.asarray(x[idx].sum(axis=0)).ravel()
-        top = [str(terms[i]) for i in np.argsort(-weight)[:3] if weight[i] > 0]
+        top: list[str] = []
+        for i in np.argsort(-weight)[:12]:
+            term = str(terms[i])
+            if weight[i] > 0 and not any(term in t or t in term for t in top):  # "自来水", not also "来水"
+                top.append(term)
+            if len(top) == 3:
+                break
         groups.append(([int(i) for i in idx], top))
     groups.sort(key=lambda g: -len(g[0]))
     return groups

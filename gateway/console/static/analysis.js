@@ -110,7 +110,7 @@
         series[c][index[r.day]] += r.tickets;
       });
       chart("chart-volume").setOption({
-        tooltip: { trigger: "axis" }, legend: { type: "scroll" }, grid: { left: 48, right: 16, top: 40, bottom: 30 },
+        tooltip: { trigger: "axis" }, legend: { type: "scroll", top: 0 }, grid: { left: 48, right: 16, top: 36, bottom: 28 },
         xAxis: { type: "category", data: days }, yAxis: { type: "value", name: "件" },
         series: Object.keys(series).map(function (c) { return { name: c, type: "line", stack: "all", areaStyle: {}, symbol: "none", data: series[c] }; })
       }, true);
@@ -120,7 +120,7 @@
         if (mcats.indexOf(r.category) < 0 && top.indexOf(r.category) >= 0) mcats.push(r.category);
       });
       chart("chart-matrix").setOption({
-        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, legend: { type: "scroll" },
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, legend: { type: "scroll", top: 0 },
         grid: { left: 60, right: 16, top: 40, bottom: 30 },
         xAxis: { type: "category", data: districts }, yAxis: { type: "value", name: "件" },
         series: mcats.map(function (c) {
@@ -189,7 +189,7 @@
       units.sort(function (a, b) { return last(a) - last(b); });
       var shown = units.slice(0, 6);  // the lowest six now: where a supervisor looks first
       chart("chart-trend").setOption({
-        tooltip: { trigger: "axis" }, legend: { type: "scroll" }, grid: { left: 40, right: 16, top: 40, bottom: 30 },
+        tooltip: { trigger: "axis" }, legend: { type: "scroll", top: 0 }, grid: { left: 40, right: 16, top: 40, bottom: 30 },
         xAxis: { type: "category", data: d.periods }, yAxis: { type: "value", min: 0, max: 100 },
         series: shown.map(function (u) { return { name: d.names[u], type: "line", data: d.series[u], connectNulls: true }; })
       }, true);
@@ -226,7 +226,7 @@
       cats = cats.slice(0, 6);
       var weeks = cats.length ? d.categories[cats[0]].map(function (r) { return r.week + "周"; }) : [];
       chart("chart-outlook").setOption({
-        tooltip: { trigger: "axis" }, legend: { type: "scroll" }, grid: { left: 48, right: 16, top: 40, bottom: 30 },
+        tooltip: { trigger: "axis" }, legend: { type: "scroll", top: 0 }, grid: { left: 48, right: 16, top: 36, bottom: 28 },
         xAxis: { type: "category", data: weeks }, yAxis: { type: "value", name: "件/周" },
         series: cats.map(function (c) { return { name: c, type: "bar", data: d.categories[c].map(function (r) { return r.expected; }) }; })
       }, true);
