@@ -78,16 +78,24 @@ def words(cut: Cut, text: str) -> list[str]:
     return kept + grams
 
 
-def _vectorizer(cut: Cut) -> TfidfVectorizer:
-    return TfidfVectorizer(tokenizer=lambda t: words(cut, t), lowercase=False, token_pattern=None,
-                           sublinear_tf=True)
+def _vectorizer(cut: Cut, cache: dict[str, list[str]] | None = None) -> TfidfVectorizer:
+    """TF-IDF over `words`; `cache` keeps each text's words across fits (cutting is the slow part)."""
+    memo: dict[str, list[str]] = {} if cache is None else cache
+
+    def tokens(text: str) -> list[str]:
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = words(cut, text)
+        return found
+    return TfidfVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None, sublinear_tf=True)
 
 
-def cluster(docs: Sequence[Doc], cut: Cut, distance: float) -> list[tuple[list[int], list[str]]]:
+def cluster(docs: Sequence[Doc], cut: Cut, distance: float,
+            cache: dict[str, list[str]] | None = None) -> list[tuple[list[int], list[str]]]:
     """Groups of indexes into `docs` (largest first) with their label words."""
     if not docs:
         return []
-    vec = _vectorizer(cut)
+    vec = _vectorizer(cut, cache)
     try:
         x = vec.fit_transform([d.text for d in docs])
     except ValueError:  # no words at all
@@ -127,9 +135,10 @@ def hot_topics(docs: Iterable[Doc], cut: Cut, today: dt.date, window_days: int =
         if start <= d.day <= today:
             by_district.setdefault(d.district, []).append(d)
     topics = []
+    cache: dict[str, list[str]] = {}
     for district, ds in by_district.items():
         ds = sorted(ds, key=lambda d: (d.day, d.ticket_id))[-per_district:]
-        for idx, label in cluster(ds, cut, distance):
+        for idx, label in cluster(ds, cut, distance, cache):
             if len(idx) < min_size:
                 continue
             members = [ds[i] for i in idx]
@@ -143,27 +152,30 @@ def hot_topics(docs: Iterable[Doc], cut: Cut, today: dt.date, window_days: int =
 
 
 def mark_new(topics: list[Topic], earlier: Iterable[Doc], cut: Cut, similar: float = 0.35,
-             min_recent: int = 3) -> list[Topic]:
+             min_recent: int = 3, per_district: int = 3000) -> list[Topic]:
     """Mark recent groups (at least `min_recent` tickets in the recent days) whose tickets resemble no
-    earlier request of their district (cosine of TF-IDF vectors below `similar`): a new problem."""
+    earlier request of their district (cosine of TF-IDF vectors below `similar`): a new problem.
+    The latest `per_district` earlier tickets of each district are compared with."""
     by_district: dict[str | None, list[Doc]] = {}
     for d in earlier:
         by_district.setdefault(d.district, []).append(d)
+    candidates: dict[str | None, list[Topic]] = {}
     for t in topics:
-        if t.recent < min_recent:
-            continue
-        old = by_district.get(t.district, [])
-        if not old:
-            continue  # nothing to compare with: no history is not novelty
-        vec = _vectorizer(cut)
+        if t.recent >= min_recent and by_district.get(t.district):  # no history is not novelty
+            candidates.setdefault(t.district, []).append(t)
+    cache: dict[str, list[str]] = {}
+    for district, ts in candidates.items():
+        old = sorted(by_district[district], key=lambda d: (d.day, d.ticket_id))[-per_district:]
+        vec = _vectorizer(cut, cache)
         try:
-            x = vec.fit_transform([d.text for d in old] + [d.text for d in t.docs])
+            x = vec.fit_transform([d.text for d in old] + [d.text for t in ts for d in t.docs])
         except ValueError:
             continue
-        centre = np.asarray(x[len(old):].mean(axis=0)).ravel()
-        norm = np.linalg.norm(centre)
-        if norm == 0:
-            continue
-        best = float((x[:len(old)] @ (centre / norm)).max())
-        t.new = best < similar
+        old_x, row = x[:len(old)], len(old)
+        for t in ts:
+            centre = np.asarray(x[row:row + t.size].mean(axis=0)).ravel()
+            row += t.size
+            norm = np.linalg.norm(centre)
+            if norm > 0:
+                t.new = float((old_x @ (centre / norm)).max()) < similar
     return [t for t in topics if t.new]
