@@ -415,6 +415,7 @@ ticket_facts = sa.Table(
     sa.Column("rating", sa.String(24)),
     sa.Column("first_contact", sa.Boolean, nullable=False),
     sa.Column("handling_hours", sa.Float),
+    sa.Column("hours_bucket", sa.SmallInteger),           # routing.analysis.facts.hours_bucket
     sa.Column("due_date", sa.Date),
     sa.Column("open", sa.Boolean, nullable=False),
     sa.Column("done_day", sa.Date),
@@ -437,6 +438,16 @@ analysis_daily = sa.Table(
     sa.Column("district", sa.String(32), primary_key=True),  # "" when unknown
     *[sa.Column(c, sa.Integer, nullable=False, server_default="0") for c in ANALYSIS_COUNTS],
     sa.Column("handling_hours", sa.Float, nullable=False, server_default="0"),
+)
+
+# How many of a unit's tickets of a day took how long (log-spaced buckets of the hours from dispatch to
+# the first result): the median over a long period without sorting every ticket.
+analysis_hours = sa.Table(
+    "analysis_hours", metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("unit_id", sa.String(32), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
 )
 
 # Watermarks of incremental work (the last ticket event folded into ticket_facts, ...).

@@ -12,10 +12,22 @@ date and whether the unit still handles it (`open`), and the query decides (gate
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 NO_UNIT = ""
+BUCKETS_PER_E = 10  # hours buckets: round(ln(1 + hours) * 10), about 10 % wide
+
+
+def hours_bucket(hours: float | None) -> int | None:
+    """The log-spaced bucket of a handling time (medians of long periods are read from bucket counts)."""
+    return None if hours is None else int(round(math.log1p(max(hours, 0.0)) * BUCKETS_PER_E))
+
+
+def bucket_hours(bucket: int) -> float:
+    """The handling time at the centre of a bucket."""
+    return math.expm1(bucket / BUCKETS_PER_E)
 HANDLING = frozenset({"dispatched", "in_progress"})
 
 
@@ -52,7 +64,8 @@ class TicketFacts:
     rated_day: dt.date | None = None  # local day of the latest rating
 
     def row(self, seq: int) -> dict[str, Any]:
-        return {"seq": seq, **{f: getattr(self, f) for f in self.__slots__}}  # type: ignore[attr-defined]
+        return {"seq": seq, "hours_bucket": hours_bucket(self.handling_hours),
+                **{f: getattr(self, f) for f in self.__slots__}}  # type: ignore[attr-defined]
 
 
 def _date(value: Any) -> dt.date | None:

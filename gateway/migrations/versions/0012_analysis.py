@@ -9,7 +9,7 @@ Create Date: 2026-12-01
 from alembic import op
 import sqlalchemy as sa
 
-from gateway.store.schema import (analysis_daily, analysis_snapshots, analysis_state, risk_warnings,
+from gateway.store.schema import (analysis_daily, analysis_hours, analysis_snapshots, analysis_state, risk_warnings,
                                   ticket_facts)
 
 revision = '0012'
@@ -17,7 +17,7 @@ down_revision = '0010'
 branch_labels = None
 depends_on = None
 
-TABLES = (ticket_facts, analysis_daily, analysis_state, risk_warnings, analysis_snapshots)
+TABLES = (ticket_facts, analysis_daily, analysis_hours, analysis_state, risk_warnings, analysis_snapshots)
 
 
 def upgrade() -> None:
