@@ -74,6 +74,16 @@ class AnalysisService:
         return trend(per, self.settings.score_weights)
 
     async def outlook(self, today: dt.date, weeks: int = 6) -> dict[str, Any]:
+        """This week's outlook (computed once a week: it reads 62 weeks of sums), else computed now."""
+        snap = await self._store().analysis.snapshot("outlook")
+        if snap is not None and snap[1].get("this_week") == week_start(today).isoformat():
+            return snap[1]
+        data = await self.compute_outlook(today, weeks)
+        if week_start(today) == week_start(self.clock.today()):  # another week's outlook is not kept
+            await self._store().analysis.put_snapshot("outlook", data)
+        return data
+
+    async def compute_outlook(self, today: dt.date, weeks: int = 6) -> dict[str, Any]:
         this_week = week_start(today)
         start = this_week - WEEK * 62
         weekly: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))

@@ -69,16 +69,33 @@ def resum_days(conn: Connection, days: Sequence[dt.date] | None) -> None:
     """Sum the daily rows of these days (all days: None) again from the facts."""
     if days is not None and not days:
         return
-    for table in (analysis_daily, analysis_hours):
-        conn.execute(table.delete() if days is None else table.delete().where(table.c.day.in_(days)))
+    conn.execute(analysis_daily.delete() if days is None else analysis_daily.delete().where(analysis_daily.c.day.in_(days)))
     names = ["day", "unit_id", "category", "district", *ANALYSIS_COUNTS, "handling_hours"]
     conn.execute(analysis_daily.insert().from_select(names, _daily_select(days)))
-    f = ticket_facts.c
-    hours = (sa.select(f.day, f.unit_id, f.hours_bucket, sa.func.count())
+    _resum_hours(conn, None if days is None else sorted({_monday(d) for d in days}))
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _resum_hours(conn: Connection, weeks: Sequence[dt.date] | None) -> None:
+    """The hours buckets of these weeks (all: None) again from the facts (counted in Python: the
+    week of a day is not portable SQL)."""
+    f, h = ticket_facts.c, analysis_hours.c
+    query = (sa.select(f.day, f.unit_id, f.hours_bucket, sa.func.count())
              .where(f.hours_bucket.is_not(None), f.unit_id != NO_UNIT).group_by(f.day, f.unit_id, f.hours_bucket))
-    if days is not None:
-        hours = hours.where(f.day.in_(days))
-    conn.execute(analysis_hours.insert().from_select(["day", "unit_id", "bucket", "n"], hours))
+    if weeks is None:
+        conn.execute(analysis_hours.delete())
+    else:
+        conn.execute(analysis_hours.delete().where(h.week.in_(weeks)))
+        query = query.where(sa.or_(*[sa.and_(f.day >= w, f.day < w + dt.timedelta(days=7)) for w in weeks]))
+    counts: dict[tuple[dt.date, str, int], int] = defaultdict(int)
+    for day, unit, bucket, n in conn.execute(query):
+        counts[(_monday(day), unit, bucket)] += n
+    if counts:
+        conn.execute(analysis_hours.insert(), [{"week": w, "unit_id": u, "bucket": b, "n": n}
+                                               for (w, u, b), n in counts.items()])
 
 
 def write_facts(conn: Connection, rows: Mapping[int, list[TicketFacts]]) -> None:
@@ -357,8 +374,9 @@ EXACT_MEDIAN_DAYS = 92
 
 def _medians(conn: Connection, start: dt.date, end: dt.date) -> dict[str, float]:
     """Median hours from dispatch to the first result per unit: exact over the facts for periods up to
-    EXACT_MEDIAN_DAYS (PostgreSQL computes it; SQLite, here), from the hours buckets beyond (about 10 %
-    wide: sorting a year of tickets took 2.5 s on a million, docs/benchmarks.md)."""
+    EXACT_MEDIAN_DAYS (PostgreSQL computes it; SQLite, here); beyond, from the hours buckets of the weeks
+    the period touches (buckets about 10 % wide: sorting a year of a million tickets took 2.5 s,
+    docs/benchmarks.md)."""
     if (end - start).days > EXACT_MEDIAN_DAYS:
         return _bucket_medians(conn, start, end)
     f = ticket_facts.c
@@ -378,7 +396,7 @@ def _bucket_medians(conn: Connection, start: dt.date, end: dt.date) -> dict[str,
     h = analysis_hours.c
     counts: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for unit, bucket, n in conn.execute(sa.select(h.unit_id, h.bucket, sa.func.sum(h.n)).where(
-            h.day >= start, h.day < end).group_by(h.unit_id, h.bucket).order_by(h.unit_id, h.bucket)).all():
+            h.week >= _monday(start), h.week < end).group_by(h.unit_id, h.bucket).order_by(h.unit_id, h.bucket)).all():
         counts[unit].append((int(bucket), int(n)))
     out = {}
     for unit, rows in counts.items():

@@ -440,11 +440,11 @@ analysis_daily = sa.Table(
     sa.Column("handling_hours", sa.Float, nullable=False, server_default="0"),
 )
 
-# How many of a unit's tickets of a day took how long (log-spaced buckets of the hours from dispatch to
-# the first result): the median over a long period without sorting every ticket.
+# How many of a unit's tickets of a week (received from that Monday) took how long (log-spaced buckets
+# of the hours from dispatch to the first result): the median over a long period without sorting every ticket.
 analysis_hours = sa.Table(
     "analysis_hours", metadata,
-    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("week", sa.Date, primary_key=True),
     sa.Column("unit_id", sa.String(32), primary_key=True),
     sa.Column("bucket", sa.SmallInteger, primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
