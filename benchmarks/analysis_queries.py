@@ -29,7 +29,7 @@ def _p(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-async def main(url: str, rounds: int, today: dt.date) -> None:
+async def main(url: str, rounds: int, today: dt.date, refold: int) -> None:
     from gateway.app import ANALYSIS, STORE, create_app
     from gateway.settings import load_settings
 
@@ -50,6 +50,13 @@ async def main(url: str, rounds: int, today: dt.date) -> None:
         assert resp.status == 200, await resp.text()
         svc = app[ANALYSIS]
         out: dict[str, Any] = {"url": url.split("@")[-1], "tickets": tickets}
+        # The incremental refresh: the last `--refold` events folded in again (as if they had just come).
+        from gateway.store.analysis import _watermark, set_watermark
+        mark = await store.db.run(_watermark)
+        await store.db.run(set_watermark, max(mark - refold, 0))
+        started = time.perf_counter()
+        folded = await store.analysis.refresh(svc.rule)
+        out["refresh"] = {"events": folded, "seconds": round(time.perf_counter() - started, 2)}
         started = time.perf_counter()
         await svc.topics(today)
         out["topics_seconds"] = round(time.perf_counter() - started, 2)
@@ -85,6 +92,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--refold", type=int, default=20000, help="events to fold in again (refresh timing)")
     ap.add_argument("--today", default="2026-11-30", help="the last day of the history")
     a = ap.parse_args()
-    asyncio.run(main(a.url, a.rounds, dt.date.fromisoformat(a.today)))
+    asyncio.run(main(a.url, a.rounds, dt.date.fromisoformat(a.today), a.refold))
