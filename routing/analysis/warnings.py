@@ -26,6 +26,9 @@ KIND_ZH = {"spike": "诉求激增", "new_topic": "新出现的问题", "group": 
            "dissatisfaction": "不满意集中", "overdue": "超期集中"}
 
 
+SEASON_PSEUDO = 5.0  # tickets added to both sides of the seasonal factor
+
+
 @dataclass(frozen=True, slots=True)
 class SpikeParams:
     window_days: int = 3       # the recent days tested
@@ -74,11 +77,13 @@ def spike_test(series: Mapping[dt.date, int], today: dt.date, p: SpikeParams,
     base = _days(series, base_start, p.baseline_days)
     rate = (sum(base) + 0.5) / p.baseline_days
     factor = 1.0
+    # Last year's same days against last year's baseline. Pseudo-counts shrink the factor of small counts
+    # towards 1: a quiet window of three tickets last year must not make any normal day a spike now.
     ly_win, ly_base = win_start - dt.timedelta(days=364), base_start - dt.timedelta(days=364)
     if history_start is not None and ly_base >= history_start:
-        ly_w = (_sum(series, ly_win, p.window_days) + 0.5) / p.window_days
-        ly_b = (_sum(series, ly_base, p.baseline_days) + 0.5) / p.baseline_days
-        factor = ly_w / ly_b
+        ly_w = _sum(series, ly_win, p.window_days)
+        ly_b = _sum(series, ly_base, p.baseline_days) / p.baseline_days * p.window_days
+        factor = (ly_w + SEASON_PSEUDO) / (ly_b + SEASON_PSEUDO)
     expected = rate * p.window_days * factor
     mean = sum(base) / p.baseline_days
     var = sum((c - mean) ** 2 for c in base) / max(p.baseline_days - 1, 1)
