@@ -399,6 +399,12 @@ async def _write(store: Any, gen: Generator, batch: int, pg_url: str | None) -> 
     from gateway.store.analysis import resum_days, set_watermark
     from gateway.store.schema import ticket_counters, ticket_events, ticket_facts, tickets
 
+    days = [(gen.start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(gen.days)]
+    taken = await store.db.run(lambda c: c.execute(sa.select(sa.func.count()).select_from(ticket_counters).where(
+        ticket_counters.c.day.in_(days))).scalar())
+    if taken:
+        raise SystemExit(f"the database already has tickets numbered on {taken} of the history's days: "
+                         "write the history into a database of its own")
     first = await store.db.run(lambda c: c.execute(sa.select(sa.func.coalesce(sa.func.max(tickets.c.id), 0))).scalar())
     gen.next_id = first + 1
     started = time.perf_counter()
