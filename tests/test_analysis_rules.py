@@ -107,3 +107,17 @@ def test_the_outlook_follows_last_years_season_scaled_to_this_years_level() -> N
     assert out[0]["low"] < out[0]["expected"] < out[0]["high"]
     recent_only = outlook({"城乡建设": heat}, monday, weeks=1, history_start=monday - week * 10)["城乡建设"]
     assert recent_only[0]["basis"] == "recent" and recent_only[0]["expected"] == 20.0
+
+
+def test_odd_trail_events_do_not_stop_the_facts() -> None:
+    from routing.analysis.facts import Event, derive
+    from routing.clock import Clock
+    clock = Clock.create()
+    at = dt.datetime(2026, 11, 2, 1, tzinfo=dt.timezone.utc)
+    events = [Event(at, "dispatched", ["not", "a", "dict"]), Event(at, "dispatched", {"unit": 7}),
+              Event(at, "dispatched", {"unit": "water", "due_date": "2026-13-45"}),
+              Event(at, "accept", None), Event(at + dt.timedelta(hours=3), "result", {"unit": "water"}),
+              Event(at, "rating", {"level": "perfect"}), Event(at, "rehandle", {"due_date": 5})]
+    rows = derive(1, "resolved", "web", None, None, at, events, clock.local_day, lambda d, n: d, 1)
+    assert [(r.unit_id, r.resolved, r.on_time, r.rating, r.rehandles, r.handling_hours) for r in rows] == [
+        ("water", True, True, None, 1, 3.0)]

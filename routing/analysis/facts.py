@@ -84,7 +84,8 @@ def derive(ticket_id: int, status: str, channel: str, category: str | None, dist
     current: TicketFacts | None = None
     dispatched_at: dt.datetime | None = None
     for e in events:
-        data = e.data or {}
+        # The trail is the gateway's own writing, but one odd event must not stop the refresh for good.
+        data = e.data if isinstance(e.data, Mapping) else {}
         if e.kind == "dispatched":
             unit = data.get("unit")
             if not isinstance(unit, str) or not unit:
