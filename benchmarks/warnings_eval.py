@@ -103,7 +103,8 @@ def main() -> None:
         todays += growing_groups(groups, today, s.group_min, s.group_days)
         if i % a.topic_every == 0:
             recent = [d for k in range(7) for d in docs_by_day.get(today - dt.timedelta(days=k), [])]
-            earlier = [d for k in range(7, 97, 3) for d in docs_by_day.get(today - dt.timedelta(days=k), [])]
+            earlier = [d for k in list(range(7, 97, 3)) + list(range(334, 395, 3))
+                       for d in docs_by_day.get(today - dt.timedelta(days=k), [])]
             topics = hot_topics(recent, cut, today, 7, 7, s.topic_distance, s.topic_min_size)
             mark_new([t for t in topics if t.recent >= s.new_topic_min], earlier, cut, s.new_topic_similarity,
                      s.new_topic_min)

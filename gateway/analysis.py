@@ -128,6 +128,8 @@ class AnalysisService:
         docs = await a.docs(window_start, today + dt.timedelta(days=1))
         earlier = await a.docs(window_start - dt.timedelta(days=90), window_start - dt.timedelta(days=s.topic_recent_days),
                                limit=12000)
+        last_year = today - dt.timedelta(days=364)  # the same season a year ago: what recurs is not new
+        earlier += await a.docs(last_year - dt.timedelta(days=30), last_year + dt.timedelta(days=30), limit=6000)
         loop = asyncio.get_running_loop()
 
         def compute() -> dict[str, Any]:

@@ -155,7 +155,8 @@ def mark_new(topics: list[Topic], earlier: Iterable[Doc], cut: Cut, similar: flo
              min_recent: int = 3, per_district: int = 3000) -> list[Topic]:
     """Mark recent groups (at least `min_recent` tickets in the recent days) whose tickets resemble no
     earlier request of their district (cosine of TF-IDF vectors below `similar`): a new problem.
-    The latest `per_district` earlier tickets of each district are compared with."""
+    At most `per_district` earlier tickets of each district, evenly spread, are compared with; callers
+    pass the months before and the same season last year (heating leaks in December are not new)."""
     by_district: dict[str | None, list[Doc]] = {}
     for d in earlier:
         by_district.setdefault(d.district, []).append(d)
@@ -165,7 +166,8 @@ def mark_new(topics: list[Topic], earlier: Iterable[Doc], cut: Cut, similar: flo
             candidates.setdefault(t.district, []).append(t)
     cache: dict[str, list[str]] = {}
     for district, ts in candidates.items():
-        old = sorted(by_district[district], key=lambda d: (d.day, d.ticket_id))[-per_district:]
+        old = sorted(by_district[district], key=lambda d: (d.day, d.ticket_id))
+        old = old[::-(-len(old) // per_district)]  # an even sample over the whole earlier span
         vec = _vectorizer(cut, cache)
         try:
             x = vec.fit_transform([d.text for d in old] + [d.text for t in ts for d in t.docs])
