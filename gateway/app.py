@@ -24,6 +24,8 @@ from channels.registry import ChannelConfigError, ChannelPlugin, ChannelServices
 from gateway.api.conversations import ConversationsApi
 from gateway.console.api import ConsoleApi
 from gateway.console.supervisor_api import SupervisorApi
+from gateway.console.analysis_api import AnalysisApi
+from gateway.analysis import AnalysisService
 from gateway.api.health import HealthApi
 from gateway.api.middleware import make_error_middleware
 from gateway.api.tickets import TicketsApi
@@ -77,6 +79,7 @@ METRICS = web.AppKey("metrics", Metrics)
 READER = web.AppKey("media_reader", MediaReader)
 # Set only with [cluster] redis_url: the Redis hub and shared abuse windows of this replica.
 CLUSTER = web.AppKey("cluster", Cluster)
+ANALYSIS = web.AppKey("analysis", AnalysisService)
 
 
 def _categories(settings: Settings) -> frozenset[str]:
@@ -166,12 +169,16 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app.router.add_routes(SupervisorApi(lambda: app[STORE], app[PLANNER], console.supervisor).routes())
     if CLUSTER in app:
         app.cleanup_ctx.append(_cluster_ctx)
+    app[ANALYSIS] = AnalysisService(lambda: app[STORE], settings.analysis, app[CLOCK], app[PLANNER].add_workdays,
+                                    app[PLANNER].units, app[TRIAGER].segmenter.cut, app[HUB])
+    app.router.add_routes(AnalysisApi(lambda: app[ANALYSIS], console.supervisor).routes())
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
     app.cleanup_ctx.append(_reading_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
     app.cleanup_ctx.append(_reading_sweep_ctx)
+    app.cleanup_ctx.append(_analysis_ctx)
     return app
 
 
@@ -348,3 +355,15 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[OUTBOX].stop(worker)
     for plugin, adapter in reversed(started):
         await plugin.stop(adapter)
+
+
+async def _analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Facts, warnings, hot topics and the daily summary in the background (Art. 22-25)."""
+    if not app[SETTINGS].analysis.enabled:
+        yield
+        return
+    task = asyncio.create_task(app[ANALYSIS].run_forever(), name="analysis")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

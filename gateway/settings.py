@@ -292,6 +292,47 @@ class MediaReadingSettings(_Section):
     warm_up: bool = True
 
 
+class AnalysisSettings(_Section):
+    """Analysis and active governance (Art. 22-25): unit evaluation, hot topics, risk warnings."""
+
+    enabled: bool = True                  # the background refresh, warnings and daily summary
+    refresh_seconds: float = Field(60.0, gt=0)
+    topics_minutes: float = Field(30.0, gt=0)  # how often hot topics and the outlook are recomputed
+    accept_workdays: int = Field(1, ge=0)  # a unit accepts a dispatched ticket within this (accepted in time)
+    # The composite score (0-100) of a unit: weights of its rates (routing/analysis/evaluation.py).
+    score_weights: dict[str, float] = Field(default_factory=lambda: {
+        "accepted_in_time": 0.15, "on_time": 0.3, "satisfaction": 0.3, "first_contact": 0.15, "not_returned": 0.1})
+    min_received: int = Field(5, ge=1)     # fewer tickets in the period: listed, not ranked
+    # Spikes: the last days against the district's own (seasonal) baseline; a warning below this probability.
+    spike_window_days: int = Field(3, ge=1)
+    spike_baseline_days: int = Field(28, ge=7)
+    spike_alpha: float = Field(1e-4, gt=0, lt=1)
+    spike_min_count: int = Field(8, ge=1)
+    # A unit's dissatisfied or overdue share in the recent days against its own earlier share.
+    unit_recent_days: int = Field(14, ge=1)
+    unit_alpha: float = Field(1e-4, gt=0, lt=1)
+    unit_min_hits: int = Field(8, ge=1)
+    # Many citizens, one problem: a same-problem group this large within these days.
+    group_min: int = Field(10, ge=2)
+    group_days: int = Field(3, ge=1)
+    # Hot topics: the window, the recent part of it, the clustering distance (cosine), the smallest group.
+    topic_window_days: int = Field(28, ge=7)
+    topic_recent_days: int = Field(7, ge=1)
+    topic_distance: float = Field(0.8, gt=0, le=1)
+    topic_min_size: int = Field(3, ge=2)
+    new_topic_similarity: float = Field(0.35, gt=0, le=1)
+    new_topic_min: int = Field(5, ge=2)
+    daily_summary_hour: int = Field(8, ge=0, le=23)  # local hour the previous day's summary goes out
+
+    @field_validator("score_weights")
+    @classmethod
+    def _known_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {"accepted_in_time", "on_time", "satisfaction", "first_contact", "not_returned"}
+        if not set(value) <= known or any(w < 0 for w in value.values()) or not any(value.values()):
+            raise ValueError(f"weights are non-negative numbers for some of {sorted(known)}, not all zero")
+        return value
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
     # "text" for a terminal, "json" (one object per line) for a log collector.
@@ -332,6 +373,7 @@ class Settings(BaseModel):
     clock: ClockSettings = Field(default_factory=ClockSettings)
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     secrets: Secrets = Field(default_factory=Secrets)
 

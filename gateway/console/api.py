@@ -757,6 +757,8 @@ class ConsoleApi:
                     event = await queue.get()
                     if ws.closed:
                         return  # the session ended: nothing more reaches this socket
+                    if event.get("audience") == "supervisor" and agent.role != "supervisor":
+                        continue  # risk warnings and summaries (Art. 24) are for supervisors only
                     await ws.send_json(event)
             tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(self._watch_session(ws, token))]
             self._presence(agent.username, +1)

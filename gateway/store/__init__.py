@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.store.agents import AgentStore, ContactBlocks
+from gateway.store.analysis import AnalysisStore
 from gateway.store.database import Database, open_database
 from gateway.store.kb import KbChoices, KbStore, UnitKb
 from gateway.store.messages import MessageStore
@@ -38,6 +39,7 @@ class Store:
     unit_kb: UnitKb
     workspace: Workspace
     readings: MediaReadings
+    analysis: AnalysisStore
 
     async def ticket_turn(self, *args: Any) -> Any:
         """See `gateway.store.turns.ticket_turn`."""
@@ -48,7 +50,7 @@ class Store:
         return cls(db, MessageStore(db, clock), TicketStore(db, clock), OutboxStore(db, clock), KbStore(db, clock),
                    TokenStore(db, clock), AgentStore(db, clock), clock, ContactBlocks(db, clock), KbChoices(db, clock),
                    UnitUserStore(db, clock), TicketFiles(db, clock), UnitKb(db, clock), Workspace(db, clock),
-                   MediaReadings(db, clock))
+                   MediaReadings(db, clock), AnalysisStore(db, clock))
 
 
 async def open_store(url: str, *, auto_migrate: bool, pool_size: int = 10, echo: bool = False,

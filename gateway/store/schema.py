@@ -412,3 +412,98 @@ canned_replies = sa.Table(
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- analysis and active governance (Art. 22-25, migration 0012) --------------------------------------
+
+# One row per (ticket, unit it was dispatched to), derived from the trail by routing.analysis.facts and
+# refreshed incrementally (gateway/store/analysis.py): what unit evaluation counts.
+ticket_facts = sa.Table(
+    "ticket_facts", metadata,
+    sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("unit_id", sa.String(32), nullable=False),  # "" for a ticket never dispatched
+    sa.Column("first", sa.Boolean, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),            # local day the ticket was received
+    sa.Column("category", sa.String(64)),
+    sa.Column("district", sa.String(32)),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("accepted_in_time", sa.Boolean, nullable=False),
+    sa.Column("returned", sa.Boolean, nullable=False),
+    sa.Column("extensions", sa.Integer, nullable=False),
+    sa.Column("rehandles", sa.Integer, nullable=False),
+    sa.Column("resolved", sa.Boolean, nullable=False),
+    sa.Column("on_time", sa.Boolean, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("rating", sa.String(24)),
+    sa.Column("first_contact", sa.Boolean, nullable=False),
+    sa.Column("handling_hours", sa.Float),
+    sa.Column("hours_bucket", sa.SmallInteger),           # routing.analysis.facts.hours_bucket
+    sa.Column("due_date", sa.Date),
+    sa.Column("open", sa.Boolean, nullable=False),
+    sa.Column("done_day", sa.Date),
+    sa.Column("rated_day", sa.Date),
+    sa.Index("ix_ticket_facts_unit_day", "unit_id", "day"),
+    sa.Index("ix_ticket_facts_day", "day"),
+    sa.Index("ix_ticket_facts_due", "due_date", "unit_id"),
+    sa.Index("ix_ticket_facts_rated", "rated_day", "unit_id"),
+    sa.Index("ix_ticket_facts_open", "open", "due_date"),
+)
+
+# Sums of ticket_facts per received day, unit, category and district: what the dashboard reads.
+ANALYSIS_COUNTS = ("tickets", "received", "accepted", "accepted_in_time", "returned", "extensions", "rehandles",
+                   "resolved", "on_time", "late", "satisfied", "basically_satisfied", "dissatisfied", "first_contact")
+analysis_daily = sa.Table(
+    "analysis_daily", metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("unit_id", sa.String(32), primary_key=True),
+    sa.Column("category", sa.String(64), primary_key=True),  # "" when unknown
+    sa.Column("district", sa.String(32), primary_key=True),  # "" when unknown
+    *[sa.Column(c, sa.Integer, nullable=False, server_default="0") for c in ANALYSIS_COUNTS],
+    sa.Column("handling_hours", sa.Float, nullable=False, server_default="0"),
+)
+
+# How many of a unit's tickets of a week (received from that Monday) took how long (log-spaced buckets
+# of the hours from dispatch to the first result): the median over a long period without sorting every ticket.
+analysis_hours = sa.Table(
+    "analysis_hours", metadata,
+    sa.Column("week", sa.Date, primary_key=True),
+    sa.Column("unit_id", sa.String(32), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+# Watermarks of incremental work (the last ticket event folded into ticket_facts, ...).
+analysis_state = sa.Table(
+    "analysis_state", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+# Risk warnings (Art. 24) with their evidence; one open warning per key until a supervisor closes it.
+risk_warnings = sa.Table(
+    "risk_warnings", metadata,
+    _pk(),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("district", sa.String(32)),
+    sa.Column("category", sa.String(64)),
+    sa.Column("unit_id", sa.String(32)),
+    sa.Column("p_value", sa.Float),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    _created(),
+    sa.Column("closed_at", UTCDateTime()),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Index("ix_risk_warnings_key", "key", "closed_at"),
+    sa.Index("ix_risk_warnings_day", "day"),
+)
+
+# Results too costly to compute per request (hot topics, the outlook), recomputed in the background.
+analysis_snapshots = sa.Table(
+    "analysis_snapshots", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+)
