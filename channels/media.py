@@ -131,19 +131,27 @@ class MediaStore:
             head = fh.read(8192)
         return path, serving_headers(head, filename)
 
-    def serve_public(self, storage_key: str, filename: str | None) -> tuple[bytes, dict[str, str]]:
+    def serve_public(self, storage_key: str, filename: str | None) -> tuple[Path, dict[str, str]]:
         """An image as anyone but agents and units may see it: re-encoded from its pixels when it carries
-        metadata (EXIF with the GPS position, camera, time); a file that cannot be decoded is served as a
-        download without being touched."""
+        metadata (EXIF with the GPS position, camera, time) — once, then kept beside the original, so a
+        citizen reloading the page never makes the gateway decode the photo again. A file that cannot be
+        decoded is served as a download without being touched."""
         from channels.reading.images import UnreadableImage, has_metadata, without_metadata
 
-        data = self.path(storage_key).read_bytes()
-        if has_metadata(data):
-            try:
-                data, _ = without_metadata(data, 40_000_000)
-            except UnreadableImage:
-                return data, {**serving_headers(b"", filename)}
-        return data, serving_headers(data[:8192], filename)
+        original = self.path(storage_key)
+        public = self.path(f"public/{storage_key}")
+        if public.exists():
+            with public.open("rb") as fh:
+                return public, serving_headers(fh.read(8192), filename)
+        data = original.read_bytes()
+        if not has_metadata(data):
+            return original, serving_headers(data[:8192], filename)
+        try:
+            clean, _ = without_metadata(data, 40_000_000)
+        except UnreadableImage:
+            return original, serving_headers(b"", filename)
+        self._write(f"public/{storage_key}", clean)
+        return public, serving_headers(clean[:8192], filename)
 
     def path(self, storage_key: str) -> Path:
         path = (self.root / storage_key).resolve()

@@ -5,8 +5,9 @@ Runs in the gateway as a background task (`cleanup_ctx`): every `refresh_seconds
 events into the facts (gateway/store/analysis.py) and runs the warning rules (routing/analysis/warnings.py)
 for today; a new warning is stored and published on the console's event hub at once (the supervisors'
 dashboard shows it live); hot topics and new topics every `topics_minutes`; at `daily_summary_hour` the
-previous day's summary is stored and published. Several gateway replicas may run it: warnings are
-stored once per open key, and a supervisor closes them.
+previous day's summary is stored and published. With several gateway replicas one holds the round at a
+time (a lease in `analysis_state`, taken over when it lapses); warnings are stored once per open key, and
+a supervisor closes them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 from collections import defaultdict
 from typing import Any, Callable, Mapping
 
@@ -45,6 +47,7 @@ class AnalysisService:
         self._hub = hub
         self.rule = FactsRule(clock, add_workdays, settings.accept_workdays)
         self._topics_at: dt.datetime | None = None
+        self._holder = secrets.randbits(62) or 1  # this process, for the round's lease
 
     def unit_name(self, unit: str | None) -> str:
         found = self.units.get(unit or "")
@@ -155,8 +158,11 @@ class AnalysisService:
     # --- the background task ------------------------------------------------------------------------
 
     async def step(self) -> None:
-        """One round: facts, topics when due, warnings, the daily summary when due."""
+        """One round: facts, topics when due, warnings, the daily summary when due — on the one replica that
+        holds the round (gateway/store/analysis.py `take_round`)."""
         a = self._store().analysis
+        if not await a.take_round(self._holder, self.settings.refresh_seconds * 3):
+            return
         await a.refresh(self.rule)
         now, today = self.clock.now(), self.clock.today()
         if self._topics_at is None or now - self._topics_at >= dt.timedelta(minutes=self.settings.topics_minutes):

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import timedelta
 from typing import Any, AsyncIterator, Sequence
 
 import aiohttp
@@ -286,7 +287,8 @@ async def _reading_ctx(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(f"[media_reading] districts: {exc}") from exc
     pool = ReadingPool(s.workers, ReadingLimits(max_pixels=s.max_pixels, video_frames=s.video_frames),
                        s.seconds_per_file, s.memory_bytes_per_worker)
-    app[READER] = MediaReader(app[STORE].readings, app[MEDIA], pool, districts)
+    app[READER] = MediaReader(app[STORE].readings, app[MEDIA], pool, districts,
+                              timedelta(seconds=s.sweep_after_seconds))
     warming = asyncio.create_task(pool.warm_up(), name="media-reading-warm-up") if s.warm_up else None
     yield
     if warming is not None:
@@ -313,7 +315,12 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         return await app[PIPELINE].handle(msg)
 
     async def history(channel: str, key: str) -> list[dict[str, Any]]:
-        return [m.as_json() for m in await store.messages.history(channel, key)]
+        """The citizen's own history: without what was read from their photos (its position above all)."""
+        shown = [m.as_json() for m in await store.messages.history(channel, key)]
+        for m in shown:
+            for a in m.get("attachments") or ():
+                a.pop("reading", None)
+        return shown
 
     async def ticket_thread(number: str, channel: str, sender: str) -> str | None:
         return await store.tickets.conversation_key_for(number, channel, sender)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import fcntl
 import json
 import logging
@@ -99,22 +100,27 @@ class RedisWindow:
         self._full = redis.register_script(_FULL_SCRIPT)
         self._add = redis.register_script(_ADD_SCRIPT)
 
+    def _key(self, key: str) -> str:
+        """What Redis is given: a digest of the client's key (a web-chat session opens its history; an address
+        names a citizen), never the key itself."""
+        return self._prefix + hashlib.sha256(key.encode()).hexdigest()[:32]
+
     async def full(self, key: str) -> bool:
         try:
-            return bool(await self._full(keys=[self._prefix + key], args=[self._window_us, self._limit]))
+            return bool(await self._full(keys=[self._key(key)], args=[self._window_us, self._limit]))
         except (RedisError, OSError) as exc:
             log.warning("rate window %s: Redis unavailable, allowing: %s", self._prefix, type(exc).__name__)
             return False
 
     async def add(self, key: str) -> None:
         try:
-            await self._add(keys=[self._prefix + key], args=[self._window_us, uuid.uuid4().hex])
+            await self._add(keys=[self._key(key)], args=[self._window_us, uuid.uuid4().hex])
         except (RedisError, OSError) as exc:
             log.warning("rate window %s: Redis unavailable, not counted: %s", self._prefix, type(exc).__name__)
 
     async def hit(self, key: str) -> bool:
         try:
-            return bool(await self._script(keys=[self._prefix + key],
+            return bool(await self._script(keys=[self._key(key)],
                                            args=[self._window_us, self._limit, uuid.uuid4().hex]))
         except (RedisError, OSError) as exc:
             log.warning("rate window %s: Redis unavailable, allowing: %s", self._prefix, type(exc).__name__)

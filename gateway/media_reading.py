@@ -30,6 +30,8 @@ READABLE = frozenset({AttachmentKind.IMAGE, AttachmentKind.VIDEO})
 LEASE = timedelta(minutes=5)
 SWEEP_SECONDS = 30.0
 SWEEP_AGE = timedelta(days=2)
+# Older than the longest wait a reply makes for its reading: the message's own turn is done with it.
+SWEEP_MIN_AGE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +51,14 @@ LateHandler = Callable[[int, list[ReadMedia]], Awaitable[None]]
 
 
 class MediaReader:
-    def __init__(self, readings: MediaReadings, media: MediaStore, pool: ReadingPool, districts: DistrictMap) -> None:
+    def __init__(self, readings: MediaReadings, media: MediaStore, pool: ReadingPool, districts: DistrictMap,
+                 sweep_after: timedelta = SWEEP_MIN_AGE) -> None:
         self._readings = readings
         self._media = media
         self._pool = pool
         self._districts = districts
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweep_after = sweep_after
         self.on_late: LateHandler | None = None
 
     @staticmethod
@@ -63,28 +67,53 @@ class MediaReader:
 
     async def read_within(self, message_id: int, wait: float) -> list[ReadMedia] | None:
         """The message's readings if they are done within `wait` seconds and this caller is the one to act
-        on them; otherwise None, and `on_late` gets them when they are done."""
+        on them; otherwise None, and `on_late` gets them when they are done (here, or by the sweep when
+        another reader holds some of them)."""
         task = self._spawn(self._read_message(message_id))
         if wait > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 done = await asyncio.wait_for(asyncio.shield(task), wait)
-                if await self._readings.claim(message_id):
-                    return done
+            except asyncio.TimeoutError:
+                pass
+            except Exception:  # noqa: BLE001 - the message is answered without its photos rather than not at all
+                log.exception("reading message %d failed; answered without it", message_id)
+                return None
+            else:
+                if await self._readings.finished(message_id) and await self._readings.claim(message_id):
+                    return await self._complete(message_id, done)
                 return None
         task.add_done_callback(lambda t: self._follow_up(message_id, t))
         return None
 
     def _follow_up(self, message_id: int, task: asyncio.Task[list[ReadMedia]]) -> None:
-        if task.cancelled() or task.exception() is not None or self.on_late is None:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("reading message %d failed: %s", message_id, task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("reading message %d failed: %s", message_id, task.exception())
             return
         self._spawn(self._late(message_id, task.result()))
 
     async def _late(self, message_id: int, read: list[ReadMedia]) -> None:
-        assert self.on_late is not None
-        if read and await self._readings.finished(message_id) and await self._readings.claim(message_id):
-            await self.on_late(message_id, read)
+        if await self._readings.finished(message_id) and await self._readings.claim(message_id):
+            await self._act(message_id, read)
+
+    async def _act(self, message_id: int, read: list[ReadMedia]) -> None:
+        """Hand the message's whole reading to the pipeline; a failure is logged, never lost silently."""
+        if self.on_late is None:
+            return
+        try:
+            await self.on_late(message_id, await self._complete(message_id, read))
+        except Exception:  # noqa: BLE001 - one message's follow-up must not stop the others
+            log.exception("follow-up of message %d after its media were read failed", message_id)
+
+    async def _complete(self, message_id: int, read: list[ReadMedia]) -> list[ReadMedia]:
+        """What this reader read, plus what another reader (or an earlier run) stored for the message's other
+        files: their masked text stands in for the raw one, which only lived in that reader's memory."""
+        have = {r.attachment_id for r in read}
+        stored = await self._readings.stored_for(message_id)
+        return read + [ReadMedia(a, row["kind"], row["text"], row["text"], row["confidence"] or 0.0,
+                                 row["location"], row["state"] == "done")
+                       for a, row in stored.items() if a not in have]
 
     async def _read_message(self, message_id: int) -> list[ReadMedia]:
         pending = await self._readings.lease_for(message_id, LEASE)
@@ -106,10 +135,10 @@ class MediaReader:
         if reading.audio:
             audio = await self._media.save_as(reading.audio, "audio/mp4", AttachmentKind.VOICE, "audio.m4a")
             result["audio_key"] = audio.storage_key
-        # A file that failed is not tried again (its reason is kept); a worker that died may be retried
-        # by the sweep only while the row is pending, i.e. when saving never happened.
+        # A file that failed is not tried again (its reason is kept); one whose worker died (its own fault or
+        # another file's) stays pending and is tried again by the sweep, up to MAX_ATTEMPTS.
         await self._readings.save(item.attachment_id, reading.ok, shown_text,
-                                  reading.confidence if reading.ok else None, result, final=True)
+                                  reading.confidence if reading.ok else None, result, final=not reading.retry)
         log.info("read %s %d: %s, %d lines, confidence %.2f, %.1f s%s", item.kind, item.attachment_id,
                  "ok" if reading.ok else f"not read ({reading.reason})", reading.lines, reading.confidence,
                  reading.seconds, ", with a position" if position else "")
@@ -117,15 +146,16 @@ class MediaReader:
                          reading.ok)
 
     async def sweep(self) -> int:
-        """Read what a restart left pending; each message's follow-up runs once all its files are read."""
-        due = await self._readings.lease_due(LEASE, 20, SWEEP_AGE)
+        """Read what a restart or a stopped reader left pending (never a message younger than any reply's
+        wait: its own turn is reading it), and follow up messages read but never acted on."""
+        due = await self._readings.lease_due(LEASE, 20, SWEEP_AGE, self._sweep_after)
         by_message: dict[int, list[ReadMedia]] = {}
         for item in due:
             by_message.setdefault(item.message_id, []).append(await self._read_one(item))
+        for message_id in await self._readings.unapplied(self._sweep_after, SWEEP_AGE, 20):
+            by_message.setdefault(message_id, [])
         for message_id, read in by_message.items():
-            if self.on_late is not None and await self._readings.finished(message_id) \
-                    and await self._readings.claim(message_id):
-                await self.on_late(message_id, read)
+            await self._late(message_id, read)
         return len(due)
 
     async def run_forever(self) -> None:

@@ -214,6 +214,14 @@ class Pipeline:
         position = next((r.position for r in read if r.position), None)
         if raw:
             combined = await self._triage(f"{msg.text}\n{raw}".strip())
+            # The danger the citizen typed stays whatever the photo adds (a long notice makes the whole read
+            # as a letter, where a danger needs a word of "now" beside it); the photo's own text is screened
+            # alone too, so a short note inside a long caption is not diluted either.
+            found = (triage.emergency if triage is not None and triage.emergency is not None
+                     else self._triager.analyze(raw).emergency or combined.emergency)
+            if found is not combined.emergency:
+                combined = dataclasses.replace(combined, emergency=found,
+                                               carries_request=combined.carries_request or found is not None)
             if position and not combined.district and position.get("district"):
                 combined = dataclasses.replace(combined, district=position["district"])
             await self._store.readings.set_triage(ingest.message_id, combined.as_json())
@@ -239,7 +247,7 @@ class Pipeline:
         position = next((r.position for r in read if r.position), None)
         decision: list[_Draft] | _Recorded = []
         if not raw:
-            if not msg.text.strip():
+            if len(msg.text.strip()) < MIN_TICKET_TEXT:  # it was told the photo is being read: now it is told
                 decision = [_Draft(MEDIA_ONLY_REPLY, None, "system")]
         else:
             msg, triage, _ = await self._with_readings(msg, ingest, None, read)

@@ -290,6 +290,9 @@ class MediaReadingSettings(_Section):
     districts: str = "config/districts.geojson"
     # Start the workers and load the models at start-up, so the first citizen's photo does not wait for them.
     warm_up: bool = True
+    # The sweep reads files left pending (a restart, a stopped worker) once they are this old: longer than
+    # any reply's wait, so it never takes a file from the turn that is reading it.
+    sweep_after_seconds: float = Field(120.0, ge=0)
 
 
 class AnalysisSettings(_Section):

@@ -154,7 +154,7 @@ async def test_a_reading_left_pending_by_a_restart_is_read_and_followed_up(make_
     [pending] = await rows(first, media_readings)
     assert pending.state == "pending"
     await first.close()
-    second = await make_client(db_url=url)
+    second = await make_client(db_url=url, media_reading={"sweep_after_seconds": 0})
     for _ in range(300):
         [reading] = await rows(second, media_readings)
         refs = await rows(second, emergency_referrals)
@@ -240,3 +240,23 @@ async def test_a_mailed_photo_without_words_is_read_and_ticketed_after_the_first
     [ticket] = await rows(mail_client, tickets)
     assert ticket.number in second.get_body(("plain",)).get_content()
     assert "烧烤店" in ticket.description and ticket.channel == "email"
+
+
+async def test_a_typed_danger_stays_one_whatever_the_photo_adds(client: TestClient) -> None:
+    """Review of issue 18: a long photographed notice made the whole read as a letter, where the typed
+    danger needed a word of "now" beside it, and the reply lost the 110 it had."""
+    notice = ["停水通知", "因泰山区东岳大街供水管网改造施工，定于2026年7月3日8:00至18:00对以下区域停止供水：",
+              "东岳大街以北、青年路以东、龙潭路以西区域。", "请各位用户提前做好储水准备，给您带来不便，敬请谅解。",
+              "泰安市自来水有限公司", "2026年7月1日", "另：小区二次供水设备检修，届时水压偏低，请勿频繁开关阀门，",
+              "如发现管道漏水请及时联系物业服务中心，感谢配合。"]
+    body = await upload(client, text_image(notice, font_size=28), "notice.jpg", text="楼顶有人要跳下去")
+    assert "110" in " ".join(r["text"] for r in body["replies"])
+
+
+async def test_the_citizen_is_not_shown_what_was_read_from_their_photo(client: TestClient) -> None:
+    sess = uuid.uuid4().hex
+    await upload(client, text_image(["路灯不亮"], fmt="JPEG", gps=TAISHAN), "IMG_3.jpg", sess=sess)
+    history = await (await client.get("/api/v1/web/history", params={"session": sess})).json()
+    shown = [a for m in history["messages"] for a in m.get("attachments") or ()]
+    assert shown and all("reading" not in a for a in shown)
+    assert "36.19" not in str(history)

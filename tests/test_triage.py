@@ -109,6 +109,14 @@ def test_independently_written_emergencies_are_all_found(triager: Triager, name:
     assert missed == [] and len(alarms) <= 0.15 * sum(not r["emergency"] for r in rows), (missed, alarms)
 
 
+@pytest.mark.parametrize("text", ["我准备自杀", "再不给我解决，我就自杀", "有人自杀了，快来",
+                                  "低保一直办理不下来，我活不下去了，不想活了"])
+def test_suicide_said_plainly_or_beside_paperwork_is_found(triager: Triager, text: str) -> None:
+    """Review of issue 18's rules: plain statements were lost when 自杀 moved, and a paperwork word anywhere
+    in the text silenced despair."""
+    assert triager.analyze(text).emergency is not None
+
+
 def test_a_danger_told_inside_a_complaint_is_found_and_the_complaint_is_kept(triager: Triager) -> None:
     text = ("我想反映一下我们小区物业的问题，垃圾好几天没人清，电梯也老是坏，上个月打过电话也没人管。"
             "刚才楼梯口有个老太太躺着一动不动，头底下一滩血")

@@ -170,3 +170,12 @@ async def test_a_ticket_the_bot_opens_shows_the_photos_sent_for_it_and_none_of_a
             unit_id="housing", status="dispatched")))
     status, view = await (await sessions("liu")).get(f"/unit/api/tickets/{second}")
     assert status == 200 and [m["filename"] for m in view["citizen_media"]] == ["lift.png"]
+
+
+def test_an_anonymous_citizens_photo_position_reaches_units_as_a_district_only() -> None:
+    """Review of issue 18: the photo's GPS (often the citizen's home) named an anonymous citizen (Art. 28)."""
+    from gateway.api.unit_view import position_for_unit
+    taken = {"latitude": 36.19, "longitude": 117.12, "district": "泰山区", "approximate": True}
+    assert position_for_unit(taken, anonymous=True) == {"district": "泰山区"}
+    assert position_for_unit({"latitude": 39.9, "longitude": 116.4}, anonymous=True) is None
+    assert position_for_unit(taken, anonymous=False) == taken

@@ -70,7 +70,7 @@ class ReadingPool:
             except BrokenProcessPool:
                 log.warning("a media reading worker died (memory limit or crash) on a %s", kind)
                 self._restart()
-                return Reading(ok=False, reason="the reader stopped on this file (too large or malformed)")
+                return Reading(ok=False, reason="the reader stopped on this file (too large or malformed)", retry=True)
             except Exception as exc:  # noqa: BLE001 - an engine bug on one file must not stop the others
                 log.warning("media reading of a %s failed: %s", kind, exc.__class__.__name__)
                 return Reading(ok=False, reason=f"reading failed: {exc.__class__.__name__}")

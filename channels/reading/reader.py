@@ -36,6 +36,7 @@ class Reading:
     audio: bytes | None = None           # M4A, videos with sound
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    retry: bool = False                  # not the file's verdict (its worker was stopped): try again later
 
 
 _engine = OcrEngine()  # one per worker process: the models are loaded once

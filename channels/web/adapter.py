@@ -59,7 +59,9 @@ class WebLimits:
 
 
 def topic(session: str) -> str:
-    return f"web:{session}"
+    """The event topic of a chat: a digest of its session (topics cross Redis with replicas; the session
+    itself opens the citizen's history and photos)."""
+    return "web:" + hashlib.sha256(f"topic:{session}".encode()).hexdigest()[:32]
 
 
 def typing_ref(session: str) -> str:
@@ -204,8 +206,8 @@ class WebChannel:
         if row["kind"] == "image":
             # The citizen's own photo, without its EXIF (GPS position, camera, time): only agents and units
             # get the original.
-            body, headers = await asyncio.to_thread(self._media.serve_public, row["storage_key"], row.get("filename"))
-            return web.Response(body=body, headers=headers)  # type: ignore[return-value]
+            path, headers = await asyncio.to_thread(self._media.serve_public, row["storage_key"], row.get("filename"))
+            return web.FileResponse(path, headers=headers)
         path, headers = self._media.serve(row["storage_key"], row.get("filename"))
         return web.FileResponse(path, headers=headers)
 

@@ -115,6 +115,14 @@ def citizen_message_ids(events: Iterable[TicketEvent]) -> list[int]:
     return [m for e in events if e.kind in _MESSAGE_KINDS for m in named_messages(e.data)]
 
 
+def position_for_unit(position: dict[str, Any] | None, anonymous: bool) -> dict[str, Any] | None:
+    """Where the citizen's photo was taken, as a unit may see it: for an anonymous citizen only the district
+    (the photo is often taken at home, and the position would name them)."""
+    if not position or not anonymous:
+        return position
+    return {"district": position["district"]} if position.get("district") else None
+
+
 def ticket_for_unit(ticket: TicketRecord, unit_id: str, with_events: bool = True) -> dict[str, Any]:
     """The token API's ticket: free text masked, the trail through `unit_trail`. A citizen who asked to
     stay anonymous is anonymous to the handling unit too (Art. 28): the hotline keeps the contact for the
@@ -124,6 +132,7 @@ def ticket_for_unit(ticket: TicketRecord, unit_id: str, with_events: bool = True
     data["location"] = mask_numbers(ticket.location)
     if ticket.anonymous:
         data["contact_name"] = data["contact_phone"] = None
+        data["reported_position"] = position_for_unit(ticket.reported_position, anonymous=True)
     if with_events:
         data["events"] = unit_trail(ticket.events, unit_id)
     return data

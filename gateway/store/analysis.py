@@ -115,6 +115,10 @@ def set_watermark(conn: Connection, value: int) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value}))
 
 
+REFRESH_LAG = 200
+ROUND_UNTIL, ROUND_HOLDER = "round_until", "round_holder"
+
+
 def refresh_step(conn: Connection, rule: FactsRule, batch: int = REFRESH_BATCH) -> int:
     """Fold the next `batch` events into the facts; how many events it read (0: up to date)."""
     mark = _watermark(conn)
@@ -122,7 +126,12 @@ def refresh_step(conn: Connection, rule: FactsRule, batch: int = REFRESH_BATCH) 
                         .order_by(ticket_events.c.id).limit(batch)).all()
     if not rows:
         return 0
-    ids = sorted({r.ticket_id for r in rows})
+    # Event ids are handed out when a transaction inserts, not when it commits: an event committed after a
+    # higher id was read would be skipped for good. The tickets of the last LAG ids before the mark are
+    # derived again with each new batch (deriving is idempotent), so a late commit is folded in then.
+    late = conn.execute(sa.select(ticket_events.c.ticket_id).where(
+        ticket_events.c.id > mark - REFRESH_LAG, ticket_events.c.id <= mark)).scalars().all()
+    ids = sorted({r.ticket_id for r in rows} | set(late))
     derived: dict[int, list[TicketFacts]] = {}
     events: dict[int, list[Event]] = defaultdict(list)
     for chunk in range(0, len(ids), 1000):
@@ -307,6 +316,25 @@ class AnalysisStore:
     async def open_warning_keys(self) -> set[str]:
         return set(await self._db.run(lambda conn: conn.execute(
             sa.select(risk_warnings.c.key).where(risk_warnings.c.closed_at.is_(None))).scalars().all()))
+
+    async def take_round(self, holder: int, seconds: float) -> bool:
+        """Whether this process may run the analysis round now: one replica at a time holds it for `seconds`
+        (renewed each round), another takes over when it lapses. Warnings, the daily summary and the facts
+        are then written by one process, never raced by two."""
+        now_s = int(self._clock.now().timestamp())
+
+        def work(conn: Connection) -> bool:
+            for name in (ROUND_UNTIL, ROUND_HOLDER):
+                conn.execute(upsert(conn, analysis_state).values(name=name, value=0).on_conflict_do_nothing(
+                    index_elements=["name"]))
+            rows = dict(conn.execute(sa.select(analysis_state.c.name, analysis_state.c.value).where(
+                analysis_state.c.name.in_((ROUND_UNTIL, ROUND_HOLDER))).with_for_update()).all())
+            if rows[ROUND_HOLDER] != holder and rows[ROUND_UNTIL] >= now_s:
+                return False
+            for name, value in ((ROUND_UNTIL, now_s + int(seconds)), (ROUND_HOLDER, holder)):
+                conn.execute(analysis_state.update().where(analysis_state.c.name == name).values(value=value))
+            return True
+        return await self._db.run(work)
 
     async def add_warnings(self, found: Sequence[Warning]) -> list[dict[str, Any]]:
         """Store new warnings (their keys not open); the stored rows."""

@@ -50,10 +50,34 @@ class MediaReadings:
         """The message's readings not leased by anyone, leased now for an immediate read."""
         return await self._db.run(_lease, self._clock.now(), lease, message_id, 100, None)
 
-    async def lease_due(self, lease: timedelta, limit: int, newer_than: timedelta) -> list[PendingReading]:
+    async def lease_due(self, lease: timedelta, limit: int, newer_than: timedelta,
+                        older_than: timedelta) -> list[PendingReading]:
         """Pending readings nobody holds (left by a restart or a reader that stopped), oldest first."""
         now = self._clock.now()
-        return await self._db.run(_lease, now, lease, None, limit, now - newer_than)
+        return await self._db.run(_lease, now, lease, None, limit, now - newer_than, now - older_than)
+
+    async def unapplied(self, older_than: timedelta, newer_than: timedelta, limit: int) -> list[int]:
+        """Messages whose files are all read but whose reading nobody acted on (a stop between the two)."""
+        now = self._clock.now()
+
+        def work(conn: Connection) -> list[int]:
+            pending = sa.select(media_readings.c.message_id).where(media_readings.c.state == "pending")
+            return list(conn.execute(
+                sa.select(media_readings.c.message_id).distinct()
+                .where(media_readings.c.applied == sa.false(), media_readings.c.created_at <= now - older_than,
+                       media_readings.c.created_at >= now - newer_than,
+                       media_readings.c.message_id.not_in(pending))
+                .order_by(media_readings.c.message_id).limit(limit)).scalars())
+        return await self._db.run(work)
+
+    async def stored_for(self, message_id: int) -> dict[int, dict[str, Any]]:
+        """attachment id → kind, state, masked text, confidence, location of the message's finished readings."""
+        def work(conn: Connection) -> dict[int, dict[str, Any]]:
+            rows = conn.execute(sa.select(media_readings).where(media_readings.c.message_id == message_id,
+                                                                media_readings.c.state != "pending")).all()
+            return {r.attachment_id: {"kind": r.kind, "state": r.state, "text": r.text, "confidence": r.confidence,
+                                      "location": (r.result or {}).get("location")} for r in rows}
+        return await self._db.run(work)
 
     async def save(self, attachment_id: int, ok: bool, text: str, confidence: float | None,
                    result: dict[str, Any], final: bool) -> None:
@@ -124,7 +148,7 @@ class MediaReadings:
 
 
 def _lease(conn: Connection, now: datetime, lease: timedelta, message_id: int | None, limit: int,
-           since: datetime | None) -> list[PendingReading]:
+           since: datetime | None, before: datetime | None = None) -> list[PendingReading]:
     free = sa.or_(media_readings.c.lease_until.is_(None), media_readings.c.lease_until < now)
     query = (sa.select(media_readings.c.attachment_id, media_readings.c.message_id, media_readings.c.kind,
                        media_readings.c.attempts, attachments.c.storage_key)
@@ -135,6 +159,8 @@ def _lease(conn: Connection, now: datetime, lease: timedelta, message_id: int | 
         query = query.where(media_readings.c.message_id == message_id)
     if since is not None:
         query = query.where(media_readings.c.created_at >= since)
+    if before is not None:
+        query = query.where(media_readings.c.created_at <= before)
     taken = []
     for row in conn.execute(query).all():
         if row.attempts >= MAX_ATTEMPTS:

@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from channels.http_body import json_object, read_part
 from channels.media import MediaStore
-from gateway.api.unit_view import citizen_message_ids, mask_name, mask_numbers, may_open, unit_trail
+from gateway.api.unit_view import position_for_unit, citizen_message_ids, mask_name, mask_numbers, may_open, unit_trail
 from gateway.api.units import UnitActions
 from gateway.login import TooManyAttempts, credentials, set_session_cookie
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
@@ -173,7 +173,8 @@ class UnitPortalApi:
                 "files": [f.as_json() for f in files if may_open(f.unit_id, user.unit_id)],
                 "citizen_media": [{**{k: m[k] for k in ("id", "kind", "content_type", "filename")},
                                    "read_text": mask_numbers(m.get("read_text")) or None,
-                                   "location": (m.get("read_result") or {}).get("location")} for m in citizen_media],
+                                   "location": position_for_unit((m.get("read_result") or {}).get("location"),
+                                                                 ticket.anonymous)} for m in citizen_media],
                 "actions": [a for a in UNIT_ACTIONS if allowed(a)],
                 "head_only": [a for a in UNIT_ACTIONS if not may(user.role, a)]}
 

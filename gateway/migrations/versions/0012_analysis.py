@@ -6,7 +6,6 @@ Create Date: 2026-12-01
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 from gateway.store.schema import (analysis_daily, analysis_hours, analysis_snapshots, analysis_state, risk_warnings,
                                   ticket_facts)

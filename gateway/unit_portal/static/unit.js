@@ -179,7 +179,7 @@
           "/unit/api/tickets/" + encodeURIComponent(t.number) + "/citizen-media/" + m.id));
         if (m.read_text) media.querySelector(".att").appendChild(el("div", "read-text", name + "中的文字（自动识别，以原件为准）：" + m.read_text));
         if (m.location) media.querySelector(".att").appendChild(el("div", "read-text", name + "拍摄位置：" +
-          m.location.latitude.toFixed(5) + ", " + m.location.longitude.toFixed(5) +
+          (m.location.latitude !== undefined ? m.location.latitude.toFixed(5) + ", " + m.location.longitude.toFixed(5) : "") +
           (m.location.district ? "（" + (m.location.approximate ? "约在" : "") + m.location.district + "）" : "")));
       });
     }
