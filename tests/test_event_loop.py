@@ -15,7 +15,10 @@ from aiohttp.test_utils import TestClient
 from gateway.app import STORE
 from tests.conftest import smtp_port
 
-HEALTHZ_BUDGET_MS = 200
+# A loop held by a request is seconds to minutes (the 1 MiB mail: ten minutes). With the heavy work in
+# threads, what remains is the GIL shared with them on two cores: 200-410 ms on this CI machine for the
+# code of 1a7f848 and of today alike (2026-12-01), so 200 ms measured the machine, not the loop.
+HEALTHZ_BUDGET_MS = 1000
 
 
 def _big_mail(n: int) -> bytes:
