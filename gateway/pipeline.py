@@ -246,13 +246,14 @@ class Pipeline:
         raw, shown = texts(read)
         position = next((r.position for r in read if r.position), None)
         decision: list[_Draft] | _Recorded = []
+        # A ticket _decide opens below takes the photo's position itself (it names this message).
+        ticket = await self._store.tickets.open_for_conversation(conv.id) if raw or position else None
         if not raw:
             if len(msg.text.strip()) < MIN_TICKET_TEXT:  # it was told the photo is being read: now it is told
                 decision = [_Draft(MEDIA_ONLY_REPLY, None, "system")]
         else:
             msg, triage, _ = await self._with_readings(msg, ingest, None, read)
             assert triage is not None
-            ticket = await self._store.tickets.open_for_conversation(conv.id)
             if triage.emergency is not None and not context.referred:
                 log.warning("EMERGENCY in a photo on %s conversation %d: lines %s (%s)", msg.channel.value,
                             conv.id, ",".join(triage.emergency.lines), triage.emergency.reason)
@@ -266,10 +267,8 @@ class Pipeline:
             elif not decision and len(context.message.text.strip()) < MIN_TICKET_TEXT:
                 # Sent alone, or with a word or two (见图, 照片): what the photo says is the request.
                 decision = await self._decide(msg, ingest, triage)
-        if position:
-            ticket = await self._store.tickets.open_for_conversation(conv.id)
-            if ticket is not None:
-                await self._store.readings.locate_ticket(ticket.id, position)
+        if position and ticket is not None:
+            await self._store.readings.locate_ticket(ticket.id, position)
         self._hub.publish(CONSOLE_TOPIC, {"type": "reading", "conversation_id": conv.id, "message_id": message_id})
         log.info("message %d followed up after its media were read (%s)", message_id,
                  "text found" if raw else "no text")

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from channels.base import Channel, InboundMessage, MessageKind
 from gateway.store.database import Database
-from gateway.store.messages import _CONV_COLS, _conv, ConversationRef, reading_shown
+from gateway.store.messages import _CONV_COLS, _conv, ConversationRef
 from gateway.store.schema import (attachments, contacts, conversations, emergency_referrals, media_readings, messages,
                                   tickets)
 from routing.clock import Clock
@@ -102,12 +102,6 @@ class MediaReadings:
             return bool(done.rowcount)
         return await self._db.run(work)
 
-    async def of_messages(self, message_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """attachment id → what agents and units are shown (masked text, confidence, state, facts)."""
-        if not message_ids:
-            return {}
-        return await self._db.run(of_messages, list(message_ids))
-
     async def result_of(self, attachment_id: int) -> dict[str, Any] | None:
         return await self._db.run(lambda conn: conn.execute(sa.select(media_readings.c.result).where(
             media_readings.c.attachment_id == attachment_id)).scalar_one_or_none())
@@ -175,11 +169,6 @@ def _lease(conn: Connection, now: datetime, lease: timedelta, message_id: int | 
         if won:
             taken.append(PendingReading(row.attachment_id, row.message_id, row.kind, row.storage_key))
     return taken
-
-
-def of_messages(conn: Connection, message_ids: list[int]) -> dict[int, dict[str, Any]]:
-    rows = conn.execute(sa.select(media_readings).where(media_readings.c.message_id.in_(message_ids))).all()
-    return {r.attachment_id: reading_shown(r) for r in rows}
 
 
 def _context(conn: Connection, message_id: int) -> ReadingContext | None:
