@@ -172,7 +172,7 @@ async def seed_tickets(db_url: str, n: int) -> None:
 
 
 async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, seed: int = 0,
-              pg_server: str | None = None) -> None:
+              pg_server: str | None = None, profile: str | None = None) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +191,10 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
                 if use_wrk:
                     wrk_load(url, warmup, concurrency)
                     before = await stored_counts(db_url)
+                    spy = start_profiler(proc.pid, seconds, profile) if profile else None
                     result = wrk_load(url, seconds, concurrency)
+                    if spy:
+                        spy.wait(30)
                 else:
                     await python_load(url, warmup, concurrency)
                     before = await stored_counts(db_url)
@@ -215,6 +218,14 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
         ours = result["requests"] / result["seconds"]
         print(f"ceiling (same run: aiohttp + one SQLite row per request): {ceiling:,.0f} requests/s; "
               f"the gateway is at {ours / ceiling:.2f} of it")
+
+
+def start_profiler(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+    """Samples the gateway (all threads, collapsed stacks) while wrk loads it; py-spy from pip."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--duration",
+                             str(max(1, int(seconds) - 1)), "--threads", "--format", "raw", "--output", out,
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def measure_ceiling(seconds: float, warmup: float, concurrency: int) -> float:
@@ -242,11 +253,13 @@ def main() -> None:
     ap.add_argument("--seed-tickets", type=int, default=0, help="open tickets in the store before the run")
     ap.add_argument("--postgres", metavar="URL", help="run on a new database of this PostgreSQL server "
                     "(e.g. postgresql://postgres@127.0.0.1:5432/test), dropped afterwards; default SQLite")
+    ap.add_argument("--profile", metavar="FILE", help="record the gateway with py-spy during the measured "
+                    "load (collapsed stacks, all threads) into FILE")
     args = ap.parse_args()
     if args.seed_tickets:
         print(f"store seeded with {args.seed_tickets:,} open tickets of the benchmark's category")
     asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk", args.seed_tickets,
-                    args.postgres))
+                    args.postgres, args.profile))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.store.common import PerDialect
+from gateway.store.prepared import Prepared
 from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.messages import ConversationRef, OutboundDraft, record_outbound
@@ -111,17 +112,19 @@ def _record(row: sa.Row[Any], events: Sequence[TicketEvent] = ()) -> TicketRecor
         reported_position=m.get("reported_position"))
 
 
-_COUNTER_NEXT = PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
-    index_elements=["day"], set_={"last": ticket_counters.c.last + 1}).returning(ticket_counters.c.last))
-_EVENT_INSERT = ticket_events.insert()
-_TICKET_INSERT = tickets.insert().returning(tickets.c.id)
+_COUNTER_NEXT = Prepared(PerDialect(lambda insert: insert(ticket_counters).on_conflict_do_update(
+    index_elements=["day"], set_={"last": ticket_counters.c.last + 1}).returning(ticket_counters.c.last)))
+_EVENT_INSERT = Prepared(ticket_events.insert())
+_TICKET_INSERT = Prepared(tickets.insert().returning(tickets.c.id))
 _DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft) if f.name != "dispatch")
-_TICKET_TOUCH = tickets.update().where(tickets.c.id == sa.bindparam("b_id")).values(updated_at=sa.bindparam("b_now"))
+_TICKET_TOUCH = Prepared(tickets.update().where(tickets.c.id == sa.bindparam("b_id")).values(
+    updated_at=sa.bindparam("b_now")))
 _TICKET_IS_OPEN = sa.text("tickets.status IN ('open', 'dispatched', 'in_progress')")
-_LOCK_CONVERSATION = sa.select(conversations.c.id).where(conversations.c.id == sa.bindparam("b_id")).with_for_update()
-_OPEN_TICKET_ID = (sa.select(tickets.c.id, tickets.c.number)
-                   .where(tickets.c.conversation_id == sa.bindparam("b_conv"), _TICKET_IS_OPEN)
-                   .order_by(tickets.c.id.desc()).limit(1))
+_LOCK_CONVERSATION = Prepared(sa.select(conversations.c.id).where(conversations.c.id == sa.bindparam("b_id"))
+                              .with_for_update())
+_OPEN_TICKET_ID = Prepared(sa.select(tickets.c.id, tickets.c.number)
+                            .where(tickets.c.conversation_id == sa.bindparam("b_conv"), _TICKET_IS_OPEN)
+                            .order_by(tickets.c.id.desc()).limit(1))
 _OPEN_FOR_CONVERSATION = (sa.select(*_TICKET_COLS)
                           .where(tickets.c.conversation_id == sa.bindparam("b_conv"),
                                  _TICKET_IS_OPEN)
@@ -147,12 +150,12 @@ def _request_kinds(conn: Connection, ticket_id: int, request: str) -> list[str]:
 
 def _next_number(conn: Connection, clock: Clock, now: datetime) -> str:
     day = ticket_day(clock, now)
-    n = conn.execute(_COUNTER_NEXT(conn), {"day": day, "last": 1}).scalar_one()
+    n = _COUNTER_NEXT(conn, {"day": day, "last": 1}).scalar_one()
     return f"{day}-{n:06d}"
 
 
 def _insert_event(conn: Connection, ticket_id: int, e: TicketEvent) -> None:
-    conn.execute(_EVENT_INSERT, {"ticket_id": ticket_id, "at": e.at, "actor": e.actor, "kind": e.kind,
+    _EVENT_INSERT(conn, {"ticket_id": ticket_id, "at": e.at, "actor": e.actor, "kind": e.kind,
                                  "public": e.public, "data": e.data})
 
 
@@ -206,7 +209,7 @@ def create_ticket(conn: Connection, clock: Clock, draft: TicketDraft, actor: str
     values = {f: getattr(draft, f) for f in _DRAFT_FIELDS}
     number = _next_number(conn, clock, now)
     status = "dispatched" if draft.unit_id else "open"
-    ticket_id = conn.execute(_TICKET_INSERT, {
+    ticket_id = _TICKET_INSERT(conn, {
         "number": number, "status": status, "created_at": now, "updated_at": now, **values}).scalar_one()
     created: dict[str, Any] = {"source": draft.source, "channel": draft.channel}
     if message_id:
@@ -238,7 +241,7 @@ def add_event(conn: Connection, now: datetime, ticket_id: int, actor: str, kind:
               data: dict[str, Any] | None = None, public: bool = False) -> TicketEvent:
     event = TicketEvent(now, actor, kind, public, data)
     _insert_event(conn, ticket_id, event)
-    conn.execute(_TICKET_TOUCH, {"b_id": ticket_id, "b_now": event.at})
+    _TICKET_TOUCH(conn, {"b_id": ticket_id, "b_now": event.at})
     return event
 
 
@@ -317,8 +320,8 @@ def place_message(conn: Connection, clock: Clock, conversation: ConversationRef,
     the ingest rate is bound by those round trips (docs/benchmarks.md)."""
     # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
     # messages sent at once cannot both open a ticket.
-    conn.execute(_LOCK_CONVERSATION, {"b_id": conversation.id})
-    row = conn.execute(_OPEN_TICKET_ID, {"b_conv": conversation.id}).one_or_none()
+    _LOCK_CONVERSATION(conn, {"b_id": conversation.id})
+    row = _OPEN_TICKET_ID(conn, {"b_conv": conversation.id}).one_or_none()
     if row is not None:
         # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
         _insert_event(conn, row.id, TicketEvent(clock.now(), "system", "citizen_message", False, event_data))
