@@ -272,6 +272,22 @@ def _starts(pattern: re.Pattern[str]) -> frozenset[str] | None:
 
 _SENTENCE_WIDE = tuple(h for h in HAZARDS if h.sentence_wide)
 _CLAUSE_HAZARDS = tuple((h, _starts(h.pattern)) for h in HAZARDS if not h.sentence_wide)
+# Hazards by a character their pattern can start with (those that can start anywhere are always tried): a
+# clause is tested only against the hazards its characters can begin, in HAZARDS order.
+_CLAUSE_BY_START: dict[str, frozenset[int]] = {}
+for _i, (_h, _s) in enumerate(_CLAUSE_HAZARDS):
+    for _ch in _s or ():
+        _CLAUSE_BY_START[_ch] = _CLAUSE_BY_START.get(_ch, frozenset()) | {_i}
+_CLAUSE_ALWAYS = frozenset(i for i, (_, s) in enumerate(_CLAUSE_HAZARDS) if s is None)
+
+
+def _clause_candidates(clause: str) -> list[Hazard]:
+    found = set(_CLAUSE_ALWAYS)
+    for ch in set(clause):
+        starting = _CLAUSE_BY_START.get(ch)
+        if starting is not None:
+            found |= starting
+    return [_CLAUSE_HAZARDS[i][0] for i in sorted(found)]
 
 _INJURY = _p(r"受伤|伤了|伤得|流血|出血|全是血|昏迷|不省人事|晕|骨折|起不来|不动了|重伤|伤者|伤员|人.{0,2}(倒|躺)|"
              r"躺(在)?地上|压着人")
@@ -425,9 +441,8 @@ def screen(text: str) -> EmergencyFinding | None:
         for clause in clauses(sentence):
             clause_offset = norm.find(clause, clause_offset)
             masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
-            present = set(masked)
-            for hazard, starts in _CLAUSE_HAZARDS:
-                if hazard.reason in text_blocked or (starts is not None and starts.isdisjoint(present)):
+            for hazard in _clause_candidates(masked):
+                if hazard.reason in text_blocked:
                     continue
                 if threats_blocked if hazard.threat else sentence_blocked:
                     continue

@@ -114,17 +114,28 @@ class TextModel:
         v = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self._idf[ix]
         return ix, v / np.linalg.norm(v)
 
-    def predict(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,
-                vector: tuple[np.ndarray, np.ndarray] | None = None) -> Prediction:
-        head = self.heads[head_name]
+    def _logits(self, head: Head, text: str, extra: Mapping[str, float] | None,
+                vector: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
         ix, v = vector if vector is not None else self.vectorize(text)
         logits = head.intercept.copy()
         if len(ix):
             logits += v @ head.coef[ix]
-        if head.extra:
+        if head.extra and extra:
             n_ngrams = len(self._idf)
-            ev = np.asarray([(extra or {}).get(name, 0.0) for name in head.extra], dtype=np.float32)
+            ev = np.asarray([extra.get(name, 0.0) for name in head.extra], dtype=np.float32)
             logits += ev @ head.coef[n_ngrams:]
+        return logits
+
+    def label(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,
+              vector: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+        """`predict(...).label` without the probabilities: triage runs it on every message."""
+        head = self.heads[head_name]
+        return head.labels[int(self._logits(head, text, extra, vector).argmax())]
+
+    def predict(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,
+                vector: tuple[np.ndarray, np.ndarray] | None = None) -> Prediction:
+        head = self.heads[head_name]
+        logits = self._logits(head, text, extra, vector)
         p = np.exp(logits - logits.max())
         p /= p.sum()
         best = int(p.argmax())

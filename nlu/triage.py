@@ -111,10 +111,10 @@ class Triager:
         help and a complaint apart."""
         vector = vector if vector is not None else self._model.vectorize(norm)
         type_scores = self._classifier.type_scores(norm)
-        coarse = self._model.predict("coarse_type", norm, cue_features("type", type_scores), vector).label
+        coarse = self._model.label("coarse_type", norm, cue_features("type", type_scores), vector)
         request_type = self._classifier.grievance_type(norm, type_scores) if coarse == "grievance" else coarse
-        category = self._model.predict(
-            "category", norm, cue_features("cat", self._classifier.category_scores(norm)), vector).label
+        category = self._model.label(
+            "category", norm, cue_features("cat", self._classifier.category_scores(norm)), vector)
         return request_type, category
 
     def _learned_emergency(self, norm: str, vector: Any) -> EmergencyFinding | None:
@@ -128,7 +128,7 @@ class Triager:
         p = self._model.predict("emergency", norm, None, vector).scores.get("yes", 0.0)
         if p < float(threshold):  # type: ignore[arg-type]
             return None
-        line = self._model.predict("emergency_line", norm, None, vector).label
+        line = self._model.label("emergency_line", norm, None, vector)
         return EmergencyFinding((line,), "model", f"p={p:.2f}")
 
     def analyze(self, text: str) -> TriageResult:

@@ -132,12 +132,14 @@ class WebChannel:
         return await self._answer(task, files)
 
     async def _answer(self, task: "asyncio.Future[Any]", files: list[Attachment]) -> web.Response:
-        try:
-            # The pipeline goes on if the client leaves or the wait runs out; replies then reach the socket.
-            replies = await asyncio.wait_for(asyncio.shield(task), self._reply_wait)
-        except asyncio.TimeoutError:
+        # The pipeline goes on if the client leaves or the wait runs out (asyncio.wait neither cancels the task
+        # nor wraps it in two more futures per message as wait_for(shield(...)) did); replies then reach the
+        # socket.
+        done, _ = await asyncio.wait((task,), timeout=self._reply_wait)
+        if not done:
             log.warning("web: reply not ready within %.1fs; the citizen gets it over the socket", self._reply_wait)
             return web.json_response({"replies": [], "pending": True}, status=202)
+        replies = task.result()
         return web.json_response({"replies": [r.as_json() for r in replies], "pending": False,
                                   "attachments": [_attachment_json(a) for a in files]})
 

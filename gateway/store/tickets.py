@@ -182,11 +182,19 @@ def _media_messages_since_last_ticket(conn: Connection, conversation_id: int, ti
     return sorted(m for m in found if m not in taken)
 
 
+_READINGS_OF_MESSAGE = Prepared(sa.select(media_readings.c.result).where(
+    media_readings.c.message_id == sa.bindparam("b_msg"), media_readings.c.state == "done")
+    .order_by(media_readings.c.attachment_id.desc()))
+
+
 def _photo_position(conn: Connection, message_ids: list[int]) -> dict[str, Any] | None:
     """Where the newest of the citizen's photos for this ticket was taken, when its EXIF said."""
-    for result in conn.execute(sa.select(media_readings.c.result).where(
-            media_readings.c.message_id.in_(message_ids), media_readings.c.state == "done")
-            .order_by(media_readings.c.attachment_id.desc())).scalars():
+    # Every ticket the pipeline opens names one message: that lookup is prepared.
+    rows = (_READINGS_OF_MESSAGE(conn, {"b_msg": message_ids[0]}).all() if len(message_ids) == 1 else
+            conn.execute(sa.select(media_readings.c.result).where(
+                media_readings.c.message_id.in_(message_ids), media_readings.c.state == "done")
+                .order_by(media_readings.c.attachment_id.desc())).all())
+    for (result,) in rows:
         if isinstance(result, dict) and isinstance(result.get("location"), dict):
             return result["location"]
     return None
@@ -347,23 +355,27 @@ def candidate_rows(conn: Connection, now: datetime, category: str | None, distri
     query = _candidates_query(contact_id is not None, category is not None, district is not None)
     params = {"b_since": now - within, "b_limit": limit, "b_contact": contact_id,
               "b_category": category, "b_district": district}
-    return [(_record(r), r.contact_id, r.external_user) for r in conn.execute(query, params).all()]
+    return [(_record(r), r.contact_id, r.external_user) for r in query(conn, params).all()]
+
+
+# A literal list (not an expanding parameter), so the prepared statement is compiled once.
+_TICKET_NOT_ENDED = sa.text("tickets.status NOT IN (%s)" % ", ".join(f"'{s}'" for s in sorted(ENDED)))
 
 
 @functools.cache
-def _candidates_query(by_contact: bool, has_category: bool, has_district: bool) -> sa.Select[Any]:
+def _candidates_query(by_contact: bool, has_category: bool, has_district: bool) -> Prepared:
     """Built once per shape (see TicketStore.candidates): building a statement costs more than running it."""
     query = (sa.select(*_TICKET_COLS, tickets.c.contact_id, contacts.c.external_user)
              .outerjoin(contacts, contacts.c.id == tickets.c.contact_id)
-             .where(sa.or_(tickets.c.status.not_in(tuple(ENDED)),
+             .where(sa.or_(_TICKET_NOT_ENDED,
                            tickets.c.updated_at >= sa.bindparam("b_since")))
              .order_by(tickets.c.id.desc()).limit(sa.bindparam("b_limit")))
     if by_contact:
         query = query.where(tickets.c.contact_id == sa.bindparam("b_contact"))
     query = query.where(tickets.c.category == sa.bindparam("b_category") if has_category
                         else tickets.c.category.is_(None))
-    return query.where(tickets.c.district == sa.bindparam("b_district") if has_district
-                       else tickets.c.district.is_(None))
+    return Prepared(query.where(tickets.c.district == sa.bindparam("b_district") if has_district
+                                else tickets.c.district.is_(None)))
 
 
 class TicketStore:
