@@ -100,8 +100,15 @@ class OutboxDispatcher:
             task.cancel()
         await asyncio.gather(*cut, return_exceptions=True)
         if self._untried:
-            released = await self._store.release(sorted(self._untried))
-            log.info("outbox: %d leased items released for other replicas", released)
+            try:
+                released = await self._store.release(sorted(self._untried))
+            except StoreUnavailable as exc:
+                # Stopping while the database is away: the leases run out by themselves, and the rest of the
+                # shutdown must still happen.
+                log.warning("outbox: %d leased items not released (%s); their leases expire",
+                            len(self._untried), exc)
+            else:
+                log.info("outbox: %d leased items released for other replicas", released)
             self._untried.clear()
 
     async def _deliver(self, items: Sequence[OutboxItem]) -> None:

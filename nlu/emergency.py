@@ -405,8 +405,16 @@ def screen(text: str) -> EmergencyFinding | None:
     # A letter to officials or a long narrative mostly tells of old harm and standing conditions: there
     # a hazard counts only with a word of "now" close to it (unpunctuated text is one long sentence).
     strict = bool(_LETTER.search(norm)) or len(norm) > LONG_TEXT_CHARS
-    text_blocked = {h.reason for h in HAZARDS if h.text_blockers is not None and h.text_blockers.search(norm)}
-    injury = bool(_INJURY.search(norm))
+    # Searched only for a hazard that is a candidate (most messages name none): reason -> blocked.
+    text_blocked: dict[str, bool] = {}
+
+    def blocked_in_text(hazard: Hazard) -> bool:
+        found = text_blocked.get(hazard.reason)
+        if found is None:
+            found = text_blocked[hazard.reason] = any(
+                h.text_blockers is not None and h.text_blockers.search(norm) is not None
+                for h in HAZARDS if h.reason == hazard.reason)
+        return found
     # (rank, position in the text, reason, evidence, lines): the hazard told first is the most
     # relevant; a bare call for help ranks after any concrete hazard.
     hits: list[tuple[int, int, str, str, tuple[str, ...]]] = []
@@ -424,7 +432,7 @@ def screen(text: str) -> EmergencyFinding | None:
             continue
         clause_offset = offset
         for hazard in _SENTENCE_WIDE:
-            if (threats_blocked if hazard.threat else sentence_blocked) or hazard.reason in text_blocked:
+            if (threats_blocked if hazard.threat else sentence_blocked) or blocked_in_text(hazard):
                 continue
             m = hazard.pattern.search(sentence)
             if m is not None and hazard.blockers is not None and hazard.blockers.search(sentence):
@@ -442,9 +450,9 @@ def screen(text: str) -> EmergencyFinding | None:
             clause_offset = norm.find(clause, clause_offset)
             masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)
             for hazard in _clause_candidates(masked):
-                if hazard.reason in text_blocked:
-                    continue
                 if threats_blocked if hazard.threat else sentence_blocked:
+                    continue
+                if blocked_in_text(hazard):
                     continue
                 for m in hazard.pattern.finditer(masked):
                     if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
@@ -454,7 +462,7 @@ def screen(text: str) -> EmergencyFinding | None:
                                                        + NOW_WINDOW_AFTER]):
                         continue
                     lines = hazard.lines
-                    if hazard.reason in ("traffic_accident", "vehicle_overturned") and injury:
+                    if hazard.reason in ("traffic_accident", "vehicle_overturned") and _INJURY.search(norm):
                         lines = lines + ("120",)
                     rank = 1 if hazard.reason == "call_for_help" else 0
                     hits.append((rank, clause_offset + m.start(), hazard.reason, m.group(0), lines))

@@ -67,6 +67,16 @@ class Head:
     intercept: np.ndarray        # (n_labels,)
 
 
+@dataclass(slots=True)
+class Features:
+    """A text's known n-grams (`ix`) with their weights (`v`); every head's n-gram logits are filled in
+    the first time a head is asked, so the others reuse them."""
+
+    ix: np.ndarray
+    v: np.ndarray
+    ngram_logits: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class Prediction:
     label: str
@@ -81,6 +91,14 @@ class TextModel:
         self._idf = idf
         self.heads = dict(heads)
         self.meta = dict(meta)
+        # Every head's n-gram weights side by side: a text's rows are gathered once for all heads (triage
+        # asks three or four heads about every message, and the gather is most of each head's cost).
+        n_ngrams, start = len(idf), 0
+        self._columns: dict[str, slice] = {}
+        for name, head in self.heads.items():
+            self._columns[name] = slice(start, start + len(head.labels))
+            start += len(head.labels)
+        self._stacked = np.ascontiguousarray(np.hstack([h.coef[:n_ngrams] for h in self.heads.values()]))
 
     @classmethod
     def load(cls, path: Path) -> "TextModel":
@@ -96,7 +114,7 @@ class TextModel:
                                data[f"{name}_coef"].astype(np.float32), data[f"{name}_intercept"].astype(np.float32))
         return cls(vocab, data["idf"].astype(np.float32), heads, meta)
 
-    def vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def vectorize(self, text: str) -> "Features":
         """Indices and L2-normalised sublinear TF-IDF values of the text's known n-grams."""
         index = self._index
         counts: dict[int, int] = {}
@@ -109,17 +127,18 @@ class TextModel:
                     if j is not None:
                         counts[j] = counts.get(j, 0) + 1
         if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return Features(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         ix = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         v = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self._idf[ix]
-        return ix, v / np.linalg.norm(v)
+        return Features(ix, v / np.float32(np.sqrt(v @ v)))
 
-    def _logits(self, head: Head, text: str, extra: Mapping[str, float] | None,
-                vector: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-        ix, v = vector if vector is not None else self.vectorize(text)
-        logits = head.intercept.copy()
-        if len(ix):
-            logits += v @ head.coef[ix]
+    def _logits(self, head_name: str, head: Head, text: str, extra: Mapping[str, float] | None,
+                vector: "Features | None") -> np.ndarray:
+        features = vector if vector is not None else self.vectorize(text)
+        if features.ngram_logits is None:
+            features.ngram_logits = (features.v @ self._stacked[features.ix] if len(features.ix)
+                                     else np.zeros(self._stacked.shape[1], dtype=np.float32))
+        logits = head.intercept + features.ngram_logits[self._columns[head_name]]
         if head.extra and extra:
             n_ngrams = len(self._idf)
             ev = np.asarray([extra.get(name, 0.0) for name in head.extra], dtype=np.float32)
@@ -127,15 +146,15 @@ class TextModel:
         return logits
 
     def label(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,
-              vector: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+              vector: "Features | None" = None) -> str:
         """`predict(...).label` without the probabilities: triage runs it on every message."""
         head = self.heads[head_name]
-        return head.labels[int(self._logits(head, text, extra, vector).argmax())]
+        return head.labels[int(self._logits(head_name, head, text, extra, vector).argmax())]
 
     def predict(self, head_name: str, text: str, extra: Mapping[str, float] | None = None,
-                vector: tuple[np.ndarray, np.ndarray] | None = None) -> Prediction:
+                vector: "Features | None" = None) -> Prediction:
         head = self.heads[head_name]
-        logits = self._logits(head, text, extra, vector)
+        logits = self._logits(head_name, head, text, extra, vector)
         p = np.exp(logits - logits.max())
         p /= p.sum()
         best = int(p.argmax())

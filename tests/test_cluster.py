@@ -8,6 +8,7 @@ Redis at HOTLINE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0) under a names
 from __future__ import annotations
 
 import asyncio
+import logging
 import json
 import os
 import signal
@@ -535,6 +536,37 @@ async def test_a_stopping_gateway_releases_the_replies_it_leased_but_never_tried
     due = await store.outbox.claim()
     assert [d.text for d in due] == ["三"] and due[0].attempts == 2  # the release gave back its claim's count
     assert await store.outbox.counts() == {"sent": 1, "pending": 2}
+
+
+async def test_a_gateway_stopping_while_its_database_is_gone_still_stops(tmp_path: Path, caplog: Any) -> None:
+    """Releasing the untried leases needs the database; without it the stop goes on (the leases expire by
+    themselves) and says why, instead of failing the rest of the shutdown."""
+    from gateway.store import open_store
+    from tests.conftest import TEST_CLOCK
+    from channels.registry import Capabilities
+    from gateway.outbox import OutboxDispatcher
+    from gateway.settings import OutboxSettings
+    from gateway.store.messages import OutboundDraft
+    from channels.base import InboundMessage
+    from datetime import timedelta
+
+    store = await open_store(f"sqlite:///{tmp_path / 'gone.db'}", auto_migrate=True, clock=TEST_CLOCK)
+    r = await store.messages.record_inbound(InboundMessage(
+        channel=Channel.TELEGRAM, external_id="u2", sender="43", conversation_key="43", text="路灯坏了"), None)
+    items = await store.messages.record_outbound(r.conversation, "43", r.message_id,
+                                                 [OutboundDraft("一"), OutboundDraft("二"), OutboundDraft("三")])
+    for item in items:
+        await store.outbox.mark_retry(item.id, "first attempt failed", timedelta(seconds=-1))
+    platform = _SlowPlatform()
+    outbox = OutboxDispatcher(store.outbox, {Channel.TELEGRAM: platform},
+                              {Channel.TELEGRAM: Capabilities(conversational=True)}, OutboxSettings(poll_seconds=0.1))
+    worker = asyncio.create_task(outbox.run_forever())
+    await asyncio.wait_for(platform.hanging.wait(), 5)
+    await store.db.dispose()  # the database goes away before the gateway stops (its writer has ended)
+    with caplog.at_level(logging.WARNING, logger="gateway.outbox"):
+        await outbox.stop(worker, grace_seconds=0.2)
+    assert worker.done() and platform.sent == ["一"]
+    assert any("not released" in rec.getMessage() for rec in caplog.records)
 
 
 async def _every_mail_answered_once(c: Cluster, message_ids: list[str]) -> None:
