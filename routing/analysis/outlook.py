@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
-from scipy import stats
 
 WEEK = dt.timedelta(days=7)
 
@@ -24,6 +23,8 @@ def outlook(weekly: Mapping[str, Mapping[dt.date, int]], this_week: dt.date, wee
             level_weeks: int = 8, history_start: dt.date | None = None) -> dict[str, list[dict[str, Any]]]:
     """`weekly`: per category, tickets per week (keyed by the Monday); `this_week`: the current Monday
     (not complete: the forecast starts with it)."""
+    from scipy import stats  # imported when used: ~1 s at every start otherwise
+
     out: dict[str, list[dict[str, Any]]] = {}
     for category, series in weekly.items():
         recent = [series.get(this_week - WEEK * i, 0) for i in range(1, level_weeks + 1)]

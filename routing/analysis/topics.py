@@ -15,11 +15,12 @@ import datetime as dt
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 _WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$|^[a-z]{3,}$")
 STOP = frozenset(
@@ -87,6 +88,10 @@ def _vectorizer(cut: Cut, cache: dict[str, list[str]] | None = None) -> TfidfVec
         if found is None:
             found = memo[text] = words(cut, text)
         return found
+    # scikit-learn is imported where topics are found, not with the store: every `hotline` command and
+    # every gateway start paid ~2 s for it.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None, sublinear_tf=True)
 
 
@@ -106,6 +111,8 @@ def cluster(docs: Sequence[Doc], cut: Cut, distance: float,
         sim = (x @ x.T).toarray()
         np.clip(sim, 0.0, 1.0, out=sim)
         dist = 1.0 - sim
+        from sklearn.cluster import AgglomerativeClustering
+
         labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                          distance_threshold=distance).fit_predict(dist)
     terms = np.asarray(vec.get_feature_names_out())

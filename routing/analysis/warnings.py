@@ -19,7 +19,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from scipy import stats
 
 KINDS = ("spike", "new_topic", "group", "dissatisfaction", "overdue")
 KIND_ZH = {"spike": "诉求激增", "new_topic": "新出现的问题", "group": "多人反映同一问题",
@@ -67,6 +66,8 @@ def spike_test(series: Mapping[dt.date, int], today: dt.date, p: SpikeParams,
                history_start: dt.date | None = None) -> dict[str, Any] | None:
     """The evidence when the last `window_days` up to `today` are a spike against the baseline, else None.
     `history_start`: the first day data exists (the baseline must lie after it)."""
+    from scipy import stats  # imported when used: ~1 s at every start otherwise
+
     win_start = today - dt.timedelta(days=p.window_days - 1)
     base_start = win_start - dt.timedelta(days=p.baseline_days)
     if history_start is not None and base_start < history_start:
@@ -121,6 +122,8 @@ def spikes(daily: Mapping[tuple[str, str, str], Mapping[dt.date, int]], today: d
 def rate_rise(recent_hits: int, recent_n: int, base_hits: int, base_n: int, alpha: float,
               min_hits: int = 5) -> dict[str, Any] | None:
     """A share significantly above the earlier one (one-sided exact binomial test), else None."""
+    from scipy import stats  # imported when used: ~1 s at every start otherwise
+
     if recent_n == 0 or recent_hits < min_hits:
         return None
     base = (base_hits + 1) / (base_n + 2)  # Laplace: a unit with no history is not a certainty
