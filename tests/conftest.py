@@ -75,13 +75,35 @@ async def pg_database() -> AsyncIterator[str]:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A PostgreSQL database migrated once per session: each test's database is a copy of it (CREATE
+    DATABASE ... TEMPLATE takes ~0.2 s where running every migration took ~0.6 s, for some 300 tests).
+    The migrations themselves are tested on empty databases (`pg_database`)."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"hotline_tpl_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        store = await open_store(f"{PG_URL.rsplit('/', 1)[0]}/{name}", auto_migrate=True, clock=TEST_CLOCK)
+        await store.db.dispose()
+
+    asyncio.run(create())
+    try:
+        yield name
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=BACKENDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_template: str | None) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hotline.db'}"
     else:
         name = f"hotline_t_{uuid.uuid4().hex[:12]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
+        await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
         try:
             yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
         finally:
