@@ -326,9 +326,10 @@ def place_message(conn: Connection, clock: Clock, conversation: ConversationRef,
     conversation's ticket, and planning every message cost a tenth of the ingest rate. One unit of work
     for what took three round trips to the writer (the open-ticket check, the candidates, the turn):
     the ingest rate is bound by those round trips (docs/benchmarks.md)."""
-    # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer anyway), so two
-    # messages sent at once cannot both open a ticket.
-    _LOCK_CONVERSATION(conn, {"b_id": conversation.id})
+    # Serialize turns of one conversation (PostgreSQL; SQLite has a single writer, where the lock would be a
+    # plain SELECT per message), so two messages sent at once cannot both open a ticket.
+    if conn.dialect.name != "sqlite":
+        _LOCK_CONVERSATION(conn, {"b_id": conversation.id})
     row = _OPEN_TICKET_ID(conn, {"b_conv": conversation.id}).one_or_none()
     if row is not None:
         # The citizen's follow-up is an event, not a change of the ticket: updated_at stays.
