@@ -40,7 +40,9 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "media": {"root": str(tmp_path / "media")},
         "bot": {"enabled": False},
         "outbox": {"poll_seconds": 0.2, "base_backoff_seconds": 0.1},
-        "server": {"reply_wait_seconds": 5.0},
+        # Above the photo/video reading's 4 s wait with room for a loaded machine (a cold OCR worker, then
+        # triage and the store): a 202 here is a slow CI, not a behaviour under test.
+        "server": {"reply_wait_seconds": 15.0},
         "email": {"port": 0, "dns_server": shared_dns().address},
         # Tests play many citizens from one loopback address; the limits have their own tests.
         "abuse": {"messages_per_minute_per_session": 10_000, "new_sessions_per_hour_per_address": 10_000,

@@ -39,7 +39,7 @@ async def test_citizen_sends_text_and_image_and_sees_replies(make_client, tmp_pa
             await page.set_input_files("#file", str(image))
             await page.fill("#text", "这是现场照片")
             await page.click("#send")
-            await page.wait_for_function("document.querySelectorAll('.msg.system').length >= 2")
+            await page.wait_for_function("() => document.querySelectorAll('.msg.system').length >= 2")
             assert "补充" in await page.inner_text(".msg.system >> nth=-1")
 
             # Reloading shows the same conversation from the store, image included.

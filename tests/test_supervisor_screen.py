@@ -149,7 +149,7 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
             await desk.click(".tabs button[data-tab=board]")
             # Until when the working-day calendar is known (issue 17): warned 60 days ahead.
             coverage = client.app[PLANNER].calendar.coverage(client.app[CLOCK].today()).as_json()
-            await desk.wait_for_function("document.getElementById('board-today').textContent.length > 0")
+            await desk.wait_for_function("() => document.getElementById('board-today').textContent.length > 0")
             assert await desk.is_visible("#calendar") == (coverage["message_zh"] is not None)
             if coverage["message_zh"]:
                 assert coverage["known_until"] in await desk.inner_text("#calendar")
@@ -195,6 +195,11 @@ async def test_a_supervisor_works_the_screen(overdue_and_client) -> None:
             await desk.fill("#conv-id", str(noisy.conversation_id))
             await desk.click("#conv-lookup button")
             await desk.fill("#conv-contact .block-form .reason", "多次辱骂工作人员")
+            # A live change redraws the contact while the reason is being typed: the reason stays.
+            await desk.eval_on_selector("#conv-contact .block-form", "f => f.dataset.before = 'yes'")
+            await unit_act(client, extended, "progress", text="电缆已到货，明日更换")
+            await desk.wait_for_function("() => !document.querySelector('#conv-contact .block-form').dataset.before")
+            assert await desk.input_value("#conv-contact .block-form .reason") == "多次辱骂工作人员"
             await desk.click("#conv-contact .block-form button")
             await desk.locator(f"#blocked li[data-contact='{blocked_id}']").wait_for()
             await desk.wait_for_selector("#conv-contact .badge.red:has-text('已暂停受理')")

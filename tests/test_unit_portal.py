@@ -147,7 +147,7 @@ async def test_a_unit_user_works_a_ticket_in_the_browser(make_client, db_url, tm
             await page.fill(".action-form textarea[name=text]", "该垃圾箱位于景区管理范围内，应由景区管理单位清运。")
             await page.click(".action-form .submit")
             await page.wait_for_selector(f"#detail >> text=工单 {numbers['back']} 已退回热线重新派单。")
-            await page.wait_for_function(f"!document.querySelector(\"#list li[data-number='{numbers['back']}']\")")
+            await page.locator(f"#list li[data-number='{numbers['back']}']").wait_for(state="detached")
             returned = await client.app[STORE].tickets.get(numbers["back"])
             assert returned.unit_id != "urban" and [e for e in returned.events if e.kind == "return"][0].data["text"]
 

@@ -632,10 +632,13 @@
     var id = $("conv-id").value.trim();
     var show = lookup = function () {
       return api("GET", "/console/api/supervisor/conversations/" + encodeURIComponent(id) + "/contact").then(function (c) {
+        // Redrawn on every live change: a reason being typed survives it, as in the lists.
         var box = $("conv-contact");
+        var state = keepState(box);
         box.textContent = "";
         box.appendChild(el("p", "hint", "会话 " + id + " 的联系人："));
         box.appendChild(contactBox(c, function () { show(); refresh(); }));
+        restoreState(box, state);
       });
     };
     show().catch(function (e) { lookup = null; $("conv-contact").textContent = e.message; });
