@@ -11,6 +11,7 @@ and one ticket per conversation.
 
     .venv/bin/python benchmarks/ingest.py [--seconds 20] [--concurrency 16] [--client wrk|python]
         [--seed-tickets N] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--profile FILE [--profile-gil]]
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ async def seed_tickets(db_url: str, n: int) -> None:
 
 
 async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, seed: int = 0,
-              pg_server: str | None = None, profile: str | None = None) -> None:
+              pg_server: str | None = None, profile: str | None = None, profile_gil: bool = False) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,8 +192,10 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
                 if use_wrk:
                     wrk_load(url, warmup, concurrency)
                     before = await stored_counts(db_url)
-                    spy = start_profiler(proc.pid, seconds, profile) if profile else None
+                    spy = start_profiler(proc.pid, seconds, profile, profile_gil) if profile else None
+                    cpu_before = cpu_seconds(proc.pid)
                     result = wrk_load(url, seconds, concurrency)
+                    result["cpu_seconds"] = cpu_seconds(proc.pid) - cpu_before
                     if spy:
                         spy.wait(30)
                 else:
@@ -213,6 +216,10 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
           f"conversations with two open tickets: {doubled})")
     print(f"latency: p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  "
           f"p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.1f} ms")
+    if "cpu_seconds" in result and result["requests"]:
+        # Steadier than messages/s on a shared machine: what one message costs the gateway's process.
+        print(f"gateway CPU: {result['cpu_seconds'] / result['requests'] * 1000:.2f} ms per message "
+              f"(all threads, user + system; {result['cpu_seconds'] / result['seconds']:.2f} cores busy)")
     if use_wrk:
         ceiling = await measure_ceiling(seconds, warmup, concurrency)
         ours = result["requests"] / result["seconds"]
@@ -220,12 +227,21 @@ async def run(seconds: float, concurrency: int, warmup: float, use_wrk: bool, se
               f"the gateway is at {ours / ceiling:.2f} of it")
 
 
-def start_profiler(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
-    """Samples the gateway (all threads, collapsed stacks) while wrk loads it; py-spy from pip."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profiler(pid: int, seconds: float, out: str, gil_only: bool) -> subprocess.Popen[bytes]:
+    """Samples the gateway (all threads, collapsed stacks) while wrk loads it; py-spy from pip. With
+    `gil_only`, only the thread holding the GIL is sampled: where the process's one busy core goes (a
+    thread waiting for the GIL otherwise shows at the line it waits on)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--duration",
                              str(max(1, int(seconds) - 1)), "--threads", "--format", "raw", "--output", out,
-                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--nonblocking", *(["--gil"] if gil_only else [])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def measure_ceiling(seconds: float, warmup: float, concurrency: int) -> float:
@@ -255,11 +271,13 @@ def main() -> None:
                     "(e.g. postgresql://postgres@127.0.0.1:5432/test), dropped afterwards; default SQLite")
     ap.add_argument("--profile", metavar="FILE", help="record the gateway with py-spy during the measured "
                     "load (collapsed stacks, all threads) into FILE")
+    ap.add_argument("--profile-gil", action="store_true", help="with --profile: sample only the thread "
+                    "holding the GIL (py-spy --gil)")
     args = ap.parse_args()
     if args.seed_tickets:
         print(f"store seeded with {args.seed_tickets:,} open tickets of the benchmark's category")
     asyncio.run(run(args.seconds, args.concurrency, args.warmup, args.client == "wrk", args.seed_tickets,
-                    args.postgres, args.profile))
+                    args.postgres, args.profile, args.profile_gil))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import csv
 import re
 from pathlib import Path
 
+from nlu.regex_starts import StartScanner
 from nlu.segment import Segmenter, taxonomy_terms
 
 
@@ -152,7 +153,7 @@ class _Lexicon:
                 name = f"g{len(self._groups)}"
                 self._groups[name] = (label, weight)
                 parts.append(f"(?P<{name}>{pattern})")
-        self._pattern = re.compile("|".join(parts))
+        self._pattern = StartScanner(re.compile("|".join(parts)))
 
     def scores(self, text: str) -> dict[str, float]:
         scores = dict.fromkeys(self.labels, 0.0)

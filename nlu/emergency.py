@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nlu.regex_starts import start_chars
 from nlu.text import clauses, normalize, spoken_digits, strip_fillers
 
 
@@ -224,54 +225,13 @@ HAZARDS: tuple[Hazard, ...] = (
            text_blockers=_p(r"怎么这么(麻烦|难|慢|复杂)|跑了.{0,2}趟|手续|提取|办理|报销|公积金|审批|窗口")),
 )
 
-def _first_chars(items: list) -> set[str] | None:
-    """The characters a match of a parsed pattern can start with; None when that cannot be told."""
-    import re._constants as c
-    out: set[str] = set()
-    for op, av in items:
-        if op is c.LITERAL:
-            return out | {chr(av)}
-        if op is c.IN:
-            chars: set[str] = set()
-            for o, a in av:
-                if o is c.LITERAL:
-                    chars.add(chr(a))
-                elif o is c.RANGE and a[1] - a[0] <= 2000:
-                    chars |= {chr(x) for x in range(a[0], a[1] + 1)}
-                else:
-                    return None
-            return out | chars
-        if op is c.BRANCH or op is c.SUBPATTERN:
-            for alt in (av[1] if op is c.BRANCH else [av[3]]):
-                f = _first_chars(list(alt))
-                if f is None:
-                    return None
-                out |= f
-            return out
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-            f = _first_chars(list(av[2]))
-            if f is None:
-                return None
-            out |= f
-            if av[0] > 0:
-                return out
-            continue  # optional: what follows may start the match too
-        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
-            continue  # zero-width
-        return None
-    return None  # the pattern could match the empty string
-
-
-def _starts(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """A clause holding none of these characters cannot hold a match: the pattern is not run on it
-    (most clauses of ordinary requests hold no hazard, and running ~45 patterns is triage's main cost)."""
-    import re._parser as parser
-    found = _first_chars(list(parser.parse(pattern.pattern)))
-    return frozenset(found) if found else None
-
-
 _SENTENCE_WIDE = tuple(h for h in HAZARDS if h.sentence_wide)
-_CLAUSE_HAZARDS = tuple((h, _starts(h.pattern)) for h in HAZARDS if not h.sentence_wide)
+# The text-wide blockers of every hazard that shares a reason: one of them anywhere in the text blocks it.
+_TEXT_BLOCKERS: dict[str, tuple[re.Pattern[str], ...]] = {}
+for _h in HAZARDS:
+    if _h.text_blockers is not None:
+        _TEXT_BLOCKERS[_h.reason] = _TEXT_BLOCKERS.get(_h.reason, ()) + (_h.text_blockers,)
+_CLAUSE_HAZARDS = tuple((h, start_chars(h.pattern)) for h in HAZARDS if not h.sentence_wide)
 # Hazards by a character their pattern can start with (those that can start anywhere are always tried): a
 # clause is tested only against the hazards its characters can begin, in HAZARDS order.
 _CLAUSE_BY_START: dict[str, frozenset[int]] = {}
@@ -405,15 +365,14 @@ def screen(text: str) -> EmergencyFinding | None:
     # A letter to officials or a long narrative mostly tells of old harm and standing conditions: there
     # a hazard counts only with a word of "now" close to it (unpunctuated text is one long sentence).
     strict = bool(_LETTER.search(norm)) or len(norm) > LONG_TEXT_CHARS
-    # Searched only for a hazard that is a candidate (most messages name none): reason -> blocked.
+    # Searched only once a hazard's own pattern matched (most messages name none): reason -> blocked.
     text_blocked: dict[str, bool] = {}
 
     def blocked_in_text(hazard: Hazard) -> bool:
         found = text_blocked.get(hazard.reason)
         if found is None:
             found = text_blocked[hazard.reason] = any(
-                h.text_blockers is not None and h.text_blockers.search(norm) is not None
-                for h in HAZARDS if h.reason == hazard.reason)
+                b.search(norm) is not None for b in _TEXT_BLOCKERS.get(hazard.reason, ()))
         return found
     # (rank, position in the text, reason, evidence, lines): the hazard told first is the most
     # relevant; a bare call for help ranks after any concrete hazard.
@@ -432,9 +391,11 @@ def screen(text: str) -> EmergencyFinding | None:
             continue
         clause_offset = offset
         for hazard in _SENTENCE_WIDE:
-            if (threats_blocked if hazard.threat else sentence_blocked) or blocked_in_text(hazard):
+            if threats_blocked if hazard.threat else sentence_blocked:
                 continue
             m = hazard.pattern.search(sentence)
+            if m is not None and blocked_in_text(hazard):
+                m = None
             if m is not None and hazard.blockers is not None and hazard.blockers.search(sentence):
                 m = None
             if m is not None and hazard.threat and _clause_blocked(sentence, m.start(), m.end(), hazard):
@@ -452,9 +413,9 @@ def screen(text: str) -> EmergencyFinding | None:
             for hazard in _clause_candidates(masked):
                 if threats_blocked if hazard.threat else sentence_blocked:
                     continue
-                if blocked_in_text(hazard):
-                    continue
                 for m in hazard.pattern.finditer(masked):
+                    if blocked_in_text(hazard):
+                        break
                     if _figurative_only(masked, m) or _clause_blocked(masked, m.start(), m.end(), hazard):
                         continue
                     at = clause_offset + m.start()
