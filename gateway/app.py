@@ -55,6 +55,7 @@ from routing.units import load_units
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
 from nlu.kb_synonyms import SynonymFormatError, Synonyms
+from gateway.triage_worker import TriageWorker
 from nlu.triage import Triager
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 HUB = web.AppKey("hub", EventHub)
 TRIAGER = web.AppKey("triager", Triager)
+TRIAGE_WORKER = web.AppKey("triage_worker", TriageWorker)
 CLOCK = web.AppKey("clock", Clock)
 MEDIA = web.AppKey("media", MediaStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
@@ -177,6 +179,7 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app.cleanup_ctx.append(_kb_ctx)
     app.cleanup_ctx.append(_bot_ctx)
     app.cleanup_ctx.append(_reading_ctx)
+    app.cleanup_ctx.append(_triage_worker_ctx)
     app.cleanup_ctx.append(_pipeline_ctx)
     app.cleanup_ctx.append(_reading_sweep_ctx)
     app.cleanup_ctx.append(_analysis_ctx)
@@ -271,6 +274,21 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP].close()
 
 
+async def _triage_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A process that triages short texts beside the event loop (`[triage] worker`); the pipeline
+    triages in this process whenever it is not there."""
+    if not app[SETTINGS].triage.worker:
+        yield
+        return
+    t = app[SETTINGS].triage
+    s = app[SETTINGS]
+    worker = TriageWorker(app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)))
+    await worker.start()
+    app[TRIAGE_WORKER] = worker
+    yield
+    await worker.stop()
+
+
 async def _reading_ctx(app: web.Application) -> AsyncIterator[None]:
     """Worker processes that read citizens' images and videos; off with `[media_reading] enabled = false`."""
     s = app[SETTINGS].media_reading
@@ -338,7 +356,8 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                              app[SETTINGS].kb.choice_minutes, app[METRICS],
                              frozenset(ch for ch, c in capabilities.items() if c.conversational),
                              app.get(READER), _reading_wait(app[SETTINGS]),
-                             _windows(app), app[CLUSTER].turns if CLUSTER in app else None)
+                             _windows(app), app[CLUSTER].turns if CLUSTER in app else None,
+                             triage_worker=app.get(TRIAGE_WORKER))
     # Channels start last: a mail or webhook arriving the moment a channel listens finds the pipeline.
     started: list[tuple[ChannelPlugin, Any]] = []
     for plugin in app[PLUGINS]:

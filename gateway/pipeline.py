@@ -23,6 +23,7 @@ from gateway.events import CONSOLE_TOPIC, EventHub
 from gateway import kb_answers
 from gateway.kb_service import KbService
 from gateway.media_reading import MediaReader, ReadMedia, texts
+from gateway.triage_worker import TriageWorker
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxDispatcher
 from gateway.store.outbox import OutboxItem
@@ -112,13 +113,15 @@ class Pipeline:
                  messages_per_ten_minutes_per_contact: int = 60, choice_minutes: int = 30,
                  metrics: Metrics | None = None, conversational: frozenset[Channel] | None = None,
                  reader: MediaReader | None = None, reading_wait: Callable[[str], float] | None = None,
-                 windows: Windows = local_windows, claims: TurnClaims | None = None) -> None:
+                 windows: Windows = local_windows, claims: TurnClaims | None = None,
+                 triage_worker: TriageWorker | None = None) -> None:
         self._metrics = metrics or Metrics()
         # Channels where the citizen converses with the bot (from the channels' capabilities); the others
         # (e-mail) send one whole message that is answered from the knowledge base or becomes a ticket.
         self._conversational = conversational or frozenset()
         self._store = store
         self._triager = triager
+        self._triage_worker = triage_worker
         self._bot = bot
         self._outbox = outbox
         self._hub = hub
@@ -287,9 +290,12 @@ class Pipeline:
                     m.emergencies.labels(line).inc()
 
     async def _triage(self, text: str) -> TriageResult:
-        """Short texts (nearly all) are triaged in place; long ones in a worker thread, so that one long
-        letter never holds the event loop for the other requests (the thread yields the GIL every few ms)."""
+        """Short texts (nearly all) are triaged by the triage worker process when there is one, else in
+        place; long ones in a worker thread, so that one long letter never holds the event loop for the
+        other requests (the thread yields the GIL every few ms)."""
         if len(text) <= INLINE_TRIAGE_CHARS:
+            if self._triage_worker is not None:
+                return await self._triage_worker.analyze(text)
             return self._triager.analyze(text)
         return await asyncio.to_thread(self._triager.analyze, text)
 

@@ -224,6 +224,9 @@ class TriageSettings(_Section):
     taxonomy: str = "config/taxonomy.csv"
     # Trained request-type and category model (`hotline nlu train`; provenance in nlu/models/PROVENANCE.md).
     model: str = "nlu/models/textcat.npz"
+    # Short texts are triaged in a process of its own (gateway/triage_worker.py): the gateway's own process
+    # is bound to one core by the GIL. False: triaged in the gateway's process.
+    worker: bool = True
 
 
 class KbSettings(_Section):

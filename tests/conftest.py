@@ -50,6 +50,8 @@ def base_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Se
         "clock": {"start_at": TEST_CLOCK_AT},
         # Hundreds of apps start in the suite: the OCR worker starts with the first photo, not with each app.
         "media_reading": {"warm_up": False},
+        # Likewise the triage worker (a process per app): its own tests start it (tests/test_triage_worker.py).
+        "triage": {"worker": False},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}

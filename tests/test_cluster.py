@@ -117,6 +117,38 @@ def test_a_second_gateway_on_the_same_sqlite_file_is_refused_with_the_reason(tmp
         _stop(third)
 
 
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_a_gateway_killed_with_9_leaves_no_worker_process_behind(tmp_path: Path) -> None:
+    """The triage worker (and the readers) hold their models: none may outlive a gateway killed with -9."""
+    port = _free_port()
+    gateway = _serve(_gateway_env(tmp_path, f"sqlite:///{tmp_path / 'hotline.db'}", port,
+                                  HOTLINE_TRIAGE_WORKER="true", HOTLINE_MEDIA_READING_WARM_UP="true"),
+                     tmp_path / "gateway.log")
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", gateway)
+        deadline = time.monotonic() + 60
+        while len(workers := _children(gateway.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)  # the reading worker starts beside the server
+        names = {Path(f"/proc/{w}/cmdline").read_bytes() for w in workers}
+        assert len(workers) >= 2 and all(b"multiprocessing" in n for n in names), names
+        gateway.kill()
+        gateway.wait()
+        deadline = time.monotonic() + 10
+        while (alive := {w for w in workers if Path(f"/proc/{w}").exists()
+                         and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]}) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive, f"worker processes {alive} outlived their gateway"
+    finally:
+        _stop(gateway)
+
+
 def test_a_gateway_whose_redis_is_unreachable_does_not_start(tmp_path: Path) -> None:
     env = _gateway_env(tmp_path, "postgresql://nobody@127.0.0.1:9/never", _free_port(),
                        HOTLINE_CLUSTER_REDIS_URL="redis://:s3cret-pw@127.0.0.1:9/0")

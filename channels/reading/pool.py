@@ -15,24 +15,14 @@ import multiprocessing
 import resource
 from concurrent.futures.process import BrokenProcessPool
 
+from channels.child_process import die_with_parent
 from channels.reading.reader import Reading, ReadingLimits, read_file, warm_up
 
 log = logging.getLogger(__name__)
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker when the gateway dies, even by kill -9 (an orphaned worker would
-    hold its ~300 MB of models for nothing)."""
-    try:
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _init_worker(memory_bytes: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:

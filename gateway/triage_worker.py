@@ -1,0 +1,189 @@
+"""Triage in a process of its own: the second core for the largest piece of a message's work.
+
+The gateway's process keeps one core busy under load and no more: its event loop and its SQLite
+writer share the GIL (docs/benchmarks.md, issue 16). Triage is a pure function of the text and the
+largest single part of the event loop's work per message, so a worker process runs it beside them.
+
+Screening never depends on the worker: a text it cannot take at once (not started, died, busy with
+more than `MAX_IN_FLIGHT` texts, over `answer_seconds`) is triaged in the gateway's process as before.
+A worker that dies is started again in the background. Texts and results cross one socket pair as
+pickles; at most `MAX_IN_FLIGHT` short texts are in flight, so a write never fills the socket's buffer
+and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import logging
+import multiprocessing
+import pickle
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from channels.child_process import die_with_parent
+from nlu.triage import TriageResult, Triager
+
+log = logging.getLogger(__name__)
+
+# With texts of at most MAX_TEXT_CHARS (3 bytes a character in UTF-8), what is in flight stays well
+# under a socket pair's buffer (over 200 KB on Linux): writes never wait.
+MAX_IN_FLIGHT = 32
+MAX_TEXT_CHARS = 600
+START_SECONDS = 120.0
+RESTART_SECONDS = 5.0
+
+
+def _serve(conn: Connection, gazetteer: str, taxonomy: str, model: str) -> None:
+    """The worker: the same model files as the gateway's own Triager; one answer per text, in order."""
+    die_with_parent()
+    triager = Triager.load(Path(gazetteer), Path(taxonomy), Path(model))
+    # The models are hundreds of thousands of objects a full collection would walk, holding every answer
+    # (as in `hotline serve`): they live as long as the process.
+    gc.collect()
+    gc.freeze()
+    conn.send_bytes(b"ready")
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        number, text = pickle.loads(data)
+        try:
+            answer: Any = triager.analyze(text)
+        except Exception as exc:  # noqa: BLE001 - the gateway triages this text itself and reports it
+            answer = f"{type(exc).__name__}: {exc}"
+        conn.send_bytes(pickle.dumps((number, answer), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class TriageWorker:
+    def __init__(self, triager: Triager, paths: tuple[Path, Path, Path], answer_seconds: float = 2.0,
+                 restart_seconds: float = RESTART_SECONDS) -> None:
+        self._triager = triager  # the gateway's own: whatever the worker cannot take
+        self._paths = tuple(str(p) for p in paths)
+        self._answer_seconds = answer_seconds
+        self._restart_seconds = restart_seconds
+        self._numbers = itertools.count()
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._restart: asyncio.Task[None] | None = None
+        self._closing = False
+        self.fallbacks = 0  # texts triaged in the gateway's process since start (health, tests)
+
+    @property
+    def alive(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._conn is not None else None
+
+    async def start(self) -> None:
+        """Starts the worker and waits until its models are loaded; on failure the gateway triages alone."""
+        ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and an event loop
+        parent, child = ctx.Pipe(duplex=True)
+        process = ctx.Process(target=_serve, args=(child, *self._paths), name="triage-worker", daemon=True)
+        process.start()
+        child.close()
+        loop = asyncio.get_running_loop()
+        try:
+            ready = await asyncio.wait_for(loop.run_in_executor(None, _wait_ready, parent), START_SECONDS)
+        except (asyncio.TimeoutError, EOFError, OSError) as exc:
+            ready = False
+            log.warning("triage worker did not start (%s): triage stays in the gateway's process",
+                        type(exc).__name__)
+        if not ready:
+            parent.close()
+            process.kill()
+            return
+        self._conn, self._process = parent, process
+        loop.add_reader(parent.fileno(), self._on_readable)
+        log.info("triage worker started (pid %d)", process.pid)
+
+    async def analyze(self, text: str) -> TriageResult:
+        conn = self._conn
+        if conn is None or len(self._pending) >= MAX_IN_FLIGHT or len(text) > MAX_TEXT_CHARS:
+            self.fallbacks += 1
+            return self._triager.analyze(text)
+        loop = asyncio.get_running_loop()
+        number = next(self._numbers)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending[number] = future
+        timer = loop.call_later(self._answer_seconds, _expire, future)
+        try:
+            conn.send_bytes(pickle.dumps((number, text), protocol=pickle.HIGHEST_PROTOCOL))
+            answer = await future
+        except (OSError, ValueError, _Unanswered) as exc:
+            answer = f"{type(exc).__name__}"
+        finally:
+            timer.cancel()
+            self._pending.pop(number, None)
+        if isinstance(answer, TriageResult):
+            return answer
+        log.warning("triage worker gave no answer (%s): triaged in the gateway's process", answer)
+        self.fallbacks += 1
+        return self._triager.analyze(text)
+
+    def _on_readable(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            number, answer = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            self._lost(f"{type(exc).__name__}")
+            return
+        future = self._pending.get(number)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    def _lost(self, reason: str) -> None:
+        """The worker is gone: every text waiting on it is triaged here; a new worker is started."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(conn.fileno())
+            conn.close()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(_Unanswered(reason))
+        if self._closing:
+            return
+        log.warning("triage worker lost (%s): triaging in the gateway's process until it is back", reason)
+        if self._restart is None or self._restart.done():
+            self._restart = asyncio.get_running_loop().create_task(self._start_again(), name="triage-worker")
+
+    async def _start_again(self) -> None:
+        await asyncio.sleep(self._restart_seconds)
+        if self._process is not None:
+            self._process.join(0)
+        if not self._closing:
+            await self.start()
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._restart is not None:
+            self._restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restart
+        self._lost("stopping")
+        if self._process is not None:
+            self._process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
+
+
+class _Unanswered(Exception):
+    """The worker did not answer: gone, or over the time allowed."""
+
+
+def _expire(future: "asyncio.Future[Any]") -> None:
+    if not future.done():
+        future.set_exception(_Unanswered("timeout"))
+
+
+def _wait_ready(conn: Connection) -> bool:
+    return conn.recv_bytes() == b"ready"

@@ -1,0 +1,78 @@
+"""The triage worker process: the same answers as the gateway's own triage, and screening that never
+depends on it (killed, the gateway triages alone until a new one is up)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from gateway.app import TRIAGE_WORKER, TRIAGER
+
+TEXTS = [
+    "楼道里冒黑烟了，好像着火了",
+    "我爸突然晕倒了叫不醒，快来人",
+    "小区门口的路灯坏了一个星期了晚上很黑",
+    "泰山区东岳大街的井盖丢了，很危险",
+    "我想咨询一下居住证怎么办理",
+    "建议在学校门口增设红绿灯",
+    "",
+    "又来了",
+]
+
+
+async def citizen(client, session: str, text: str) -> str:
+    resp = await client.post("/api/v1/web/messages", json={"session": session, "text": text})
+    assert resp.status == 200, await resp.text()
+    return " ".join(r["text"] for r in (await resp.json())["replies"])
+
+
+async def test_the_worker_answers_as_the_gateway_would(make_client) -> None:
+    client = await make_client(triage={"worker": True})
+    worker, triager = client.app[TRIAGE_WORKER], client.app[TRIAGER]
+    assert worker.alive and worker.pid not in (None, os.getpid())
+    for text in TEXTS:
+        assert await worker.analyze(text) == triager.analyze(text), text
+    answers = await asyncio.gather(*(worker.analyze(t) for t in TEXTS * 3))  # many in flight at once
+    assert answers == [triager.analyze(t) for t in TEXTS * 3]
+    assert worker.fallbacks == 0
+    # A citizen's danger, screened by the worker: the emergency lines at once.
+    assert "119" in await citizen(client, "workerfire0001", "楼道里冒黑烟了，好像着火了")
+    assert worker.fallbacks == 0
+
+
+async def test_a_killed_worker_never_stops_screening_and_is_started_again(make_client) -> None:
+    client = await make_client(triage={"worker": True})
+    worker = client.app[TRIAGE_WORKER]
+    first = worker.pid
+    os.kill(first, signal.SIGKILL)
+    # At once, before the gateway may even have noticed: still screened, in the gateway's process.
+    assert "120" in await citizen(client, "workerkill0001", "我爸突然晕倒了叫不醒，快来人")
+    assert "119" in await citizen(client, "workerkill0002", "楼道里冒黑烟了，好像着火了")
+    assert worker.fallbacks >= 1
+    for _ in range(600):
+        if worker.alive and worker.pid != first:
+            break
+        await asyncio.sleep(0.1)
+    assert worker.alive and worker.pid != first
+    before = worker.fallbacks
+    assert "119" in await citizen(client, "workerkill0003", "厨房着火了，火很大")
+    assert worker.fallbacks == before  # the new worker answered
+
+
+async def test_the_worker_stops_with_the_gateway(make_client) -> None:
+    client = await make_client(triage={"worker": True})
+    pid = client.app[TRIAGE_WORKER].pid
+    os.kill(pid, 0)  # running
+    await client.close()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    raise AssertionError(f"triage worker {pid} still running after the gateway stopped")
+
+
+async def test_without_the_worker_the_gateway_triages_itself(make_client) -> None:
+    client = await make_client(triage={"worker": False})
+    assert TRIAGE_WORKER not in client.app
+    assert "119" in await citizen(client, "noworker00001", "楼道里冒黑烟了，好像着火了")
