@@ -285,6 +285,12 @@ async def _triage_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = TriageWorker(app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)))
     await worker.start()
     app[TRIAGE_WORKER] = worker
+
+    async def health() -> dict[str, Any]:
+        # Not required: without it the gateway triages every text itself, only slower.
+        return {"ok": worker.alive, "pid": worker.pid, "triaged_here": worker.fallbacks}
+
+    app[HEALTH].add("triage_worker", health, required=False)
     yield
     await worker.stop()
 

@@ -31,6 +31,8 @@ async def test_the_worker_answers_as_the_gateway_would(make_client) -> None:
     client = await make_client(triage={"worker": True})
     worker, triager = client.app[TRIAGE_WORKER], client.app[TRIAGER]
     assert worker.alive and worker.pid not in (None, os.getpid())
+    health = (await (await client.get("/healthz")).json())["components"]["triage_worker"]
+    assert health == {"ok": True, "pid": worker.pid, "triaged_here": 0, "required": False}
     for text in TEXTS:
         assert await worker.analyze(text) == triager.analyze(text), text
     answers = await asyncio.gather(*(worker.analyze(t) for t in TEXTS * 3))  # many in flight at once
@@ -50,6 +52,9 @@ async def test_a_killed_worker_never_stops_screening_and_is_started_again(make_c
     assert "120" in await citizen(client, "workerkill0001", "我爸突然晕倒了叫不醒，快来人")
     assert "119" in await citizen(client, "workerkill0002", "楼道里冒黑烟了，好像着火了")
     assert worker.fallbacks >= 1
+    resp = await client.get("/healthz")
+    health = (await resp.json())["components"]["triage_worker"]
+    assert resp.status == 200 and health["triaged_here"] >= 1  # not required: the gateway serves on
     for _ in range(600):
         if worker.alive and worker.pid != first:
             break
