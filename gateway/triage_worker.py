@@ -5,10 +5,11 @@ writer share the GIL (docs/benchmarks.md, issue 16). Triage is a pure function o
 largest single part of the event loop's work per message, so a worker process runs it beside them.
 
 Screening never depends on the worker: a text it cannot take at once (not started, died, busy with
-more than `MAX_IN_FLIGHT` texts, over `answer_seconds`) is triaged in the gateway's process as before.
-A worker that dies is started again in the background. Texts and results cross one socket pair as
-pickles; at most `MAX_IN_FLIGHT` short texts are in flight, so a write never fills the socket's buffer
-and never blocks the event loop.
+`MAX_IN_FLIGHT` unanswered texts, longer than `MAX_TEXT_CHARS`) is triaged in the gateway's process as
+before. A worker that dies or leaves a text unanswered for `answer_seconds` (hung, starved) is killed,
+its texts are triaged here, and a new one is started in the background. Texts and results cross one
+socket pair as pickles; at most `MAX_IN_FLIGHT` short texts are ever unread in it, so a write never fills
+its buffer and never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import gc
 import itertools
 import logging
 import multiprocessing
+import os
 import pickle
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,17 +31,20 @@ from nlu.triage import TriageResult, Triager
 
 log = logging.getLogger(__name__)
 
-# With texts of at most MAX_TEXT_CHARS (3 bytes a character in UTF-8), what is in flight stays well
-# under a socket pair's buffer (over 200 KB on Linux): writes never wait.
+# A socket pair holds about 49 texts of MAX_TEXT_CHARS (3 bytes a character in UTF-8, plus the
+# kernel's overhead per write) before a write waits: at most MAX_IN_FLIGHT are ever unanswered in it.
 MAX_IN_FLIGHT = 32
 MAX_TEXT_CHARS = 600
 START_SECONDS = 120.0
 RESTART_SECONDS = 5.0
+MAX_RESTART_SECONDS = 300.0
 
 
-def _serve(conn: Connection, gazetteer: str, taxonomy: str, model: str) -> None:
+def _serve(conn: Connection, parent_pid: int, gazetteer: str, taxonomy: str, model: str) -> None:
     """The worker: the same model files as the gateway's own Triager; one answer per text, in order."""
     die_with_parent()
+    if os.getppid() != parent_pid:
+        return  # the gateway died while this process was starting, before the kernel could be told
     triager = Triager.load(Path(gazetteer), Path(taxonomy), Path(model))
     # The models are hundreds of thousands of objects a full collection would walk, holding every answer
     # (as in `hotline serve`): they live as long as the process.
@@ -68,6 +73,7 @@ class TriageWorker:
         self._restart_seconds = restart_seconds
         self._numbers = itertools.count()
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._unanswered = 0  # texts written to the socket whose answers have not been read back
         self._conn: Connection | None = None
         self._process: Any = None
         self._restart: asyncio.Task[None] | None = None
@@ -82,43 +88,53 @@ class TriageWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None and self._conn is not None else None
 
-    async def start(self) -> None:
-        """Starts the worker and waits until its models are loaded; on failure the gateway triages alone."""
-        ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and an event loop
-        parent, child = ctx.Pipe(duplex=True)
-        process = ctx.Process(target=_serve, args=(child, *self._paths), name="triage-worker", daemon=True)
-        process.start()
-        child.close()
+    async def start(self) -> bool:
+        """Starts the worker and waits until its models are loaded. On any failure the process is killed
+        and the gateway triages alone (False); a worker is optional, never a reason not to start."""
         loop = asyncio.get_running_loop()
+        parent = process = None
         try:
+            ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and an event loop
+            parent, child = ctx.Pipe(duplex=True)
+            process = ctx.Process(target=_serve, args=(child, os.getpid(), *self._paths), name="triage-worker",
+                                  daemon=True)
+            self._process = process  # stop() kills it even while it is starting
+            process.start()
+            child.close()
             ready = await asyncio.wait_for(loop.run_in_executor(None, _wait_ready, parent), START_SECONDS)
-        except (asyncio.TimeoutError, EOFError, OSError) as exc:
-            ready = False
+            if not ready:
+                raise EOFError("no ready message")
+        except BaseException as exc:
+            if parent is not None:
+                parent.close()
+            if process is not None and process.pid is not None:
+                process.kill()  # also ends the thread waiting for its ready message
+            if not isinstance(exc, Exception):
+                raise  # cancelled: stop() is running
             log.warning("triage worker did not start (%s): triage stays in the gateway's process",
                         type(exc).__name__)
-        if not ready:
-            parent.close()
-            process.kill()
-            return
-        self._conn, self._process = parent, process
+            return False
+        self._conn, self._unanswered = parent, 0
         loop.add_reader(parent.fileno(), self._on_readable)
         log.info("triage worker started (pid %d)", process.pid)
+        return True
 
     async def analyze(self, text: str) -> TriageResult:
         conn = self._conn
-        if conn is None or len(self._pending) >= MAX_IN_FLIGHT or len(text) > MAX_TEXT_CHARS:
+        if conn is None or self._unanswered >= MAX_IN_FLIGHT or len(text) > MAX_TEXT_CHARS:
             self.fallbacks += 1
             return self._triager.analyze(text)
         loop = asyncio.get_running_loop()
         number = next(self._numbers)
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[number] = future
-        timer = loop.call_later(self._answer_seconds, _expire, future)
+        timer = loop.call_later(self._answer_seconds, self._expire, future)
         try:
             conn.send_bytes(pickle.dumps((number, text), protocol=pickle.HIGHEST_PROTOCOL))
+            self._unanswered += 1
             answer = await future
         except (OSError, ValueError, _Unanswered) as exc:
-            answer = f"{type(exc).__name__}"
+            answer = f"{type(exc).__name__}: {exc}"
         finally:
             timer.cancel()
             self._pending.pop(number, None)
@@ -127,6 +143,12 @@ class TriageWorker:
         log.warning("triage worker gave no answer (%s): triaged in the gateway's process", answer)
         self.fallbacks += 1
         return self._triager.analyze(text)
+
+    def _expire(self, future: "asyncio.Future[Any]") -> None:
+        """No answer in time: the worker is hung or starved. It is replaced (a hung worker would otherwise
+        keep every text waiting and its unread texts in the socket)."""
+        if not future.done():
+            self._lost("no answer within %.1f s" % self._answer_seconds)
 
     def _on_readable(self) -> None:
         conn = self._conn
@@ -137,32 +159,41 @@ class TriageWorker:
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             self._lost(f"{type(exc).__name__}")
             return
+        self._unanswered -= 1
         future = self._pending.get(number)
         if future is not None and not future.done():
             future.set_result(answer)
 
     def _lost(self, reason: str) -> None:
-        """The worker is gone: every text waiting on it is triaged here; a new worker is started."""
+        """The worker is gone or useless: it is killed, every text waiting on it is triaged here, and a new
+        worker is started."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(conn.fileno())
             conn.close()
+        if self._process is not None and self._process.pid is not None:
+            with contextlib.suppress(Exception):
+                self._process.kill()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(_Unanswered(reason))
-        if self._closing:
+        if self._closing or conn is None:
             return
         log.warning("triage worker lost (%s): triaging in the gateway's process until it is back", reason)
         if self._restart is None or self._restart.done():
             self._restart = asyncio.get_running_loop().create_task(self._start_again(), name="triage-worker")
 
     async def _start_again(self) -> None:
-        await asyncio.sleep(self._restart_seconds)
-        if self._process is not None:
-            self._process.join(0)
-        if not self._closing:
-            await self.start()
+        """Until a worker is up again, with a longer wait after every failed start."""
+        wait = self._restart_seconds
+        while not self._closing:
+            await asyncio.sleep(wait)
+            if self._process is not None:
+                self._process.join(0)  # reap the one that is gone
+            if self._closing or await self.start():
+                return
+            wait = min(wait * 2, MAX_RESTART_SECONDS)
 
     async def stop(self) -> None:
         self._closing = True
@@ -171,18 +202,13 @@ class TriageWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._restart
         self._lost("stopping")
-        if self._process is not None:
+        if self._process is not None and self._process.pid is not None:
             self._process.kill()
             await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
 
 
 class _Unanswered(Exception):
     """The worker did not answer: gone, or over the time allowed."""
-
-
-def _expire(future: "asyncio.Future[Any]") -> None:
-    if not future.done():
-        future.set_exception(_Unanswered("timeout"))
 
 
 def _wait_ready(conn: Connection) -> bool:

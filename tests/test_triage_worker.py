@@ -4,10 +4,12 @@ depends on it (killed, the gateway triages alone until a new one is up)."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 
-from gateway.app import TRIAGE_WORKER, TRIAGER
+from gateway.app import SETTINGS, TRIAGE_WORKER, TRIAGER
+from gateway.triage_worker import MAX_IN_FLIGHT, TriageWorker
 
 TEXTS = [
     "楼道里冒黑烟了，好像着火了",
@@ -81,3 +83,48 @@ async def test_without_the_worker_the_gateway_triages_itself(make_client) -> Non
     client = await make_client(triage={"worker": False})
     assert TRIAGE_WORKER not in client.app
     assert "119" in await citizen(client, "noworker00001", "楼道里冒黑烟了，好像着火了")
+
+
+def _own_worker(client, **timing: float) -> TriageWorker:
+    s = client.app[SETTINGS]
+    t = s.triage
+    return TriageWorker(client.app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)), **timing)
+
+
+async def test_a_hung_worker_is_replaced_and_never_holds_the_event_loop(make_client) -> None:
+    client = await make_client()
+    worker = _own_worker(client, answer_seconds=0.5, restart_seconds=0.2)
+    assert await worker.start()
+    try:
+        hung = worker.pid
+        os.kill(hung, signal.SIGSTOP)  # stands for a worker stuck in a text or starved of CPU
+        text = "小区门口的路灯坏了，晚上很黑" * 40  # near the longest text the worker takes
+        expected = client.app[TRIAGER].analyze(text)
+        for _ in range(3):  # more texts than the socket holds, were they all written to it
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(worker.analyze(text) for _ in range(MAX_IN_FLIGHT + 8))), 30)
+            assert answers == [expected] * (MAX_IN_FLIGHT + 8)
+        for _ in range(300):
+            if worker.alive and worker.pid != hung:
+                break
+            await asyncio.sleep(0.1)
+        assert worker.alive and worker.pid != hung
+        assert not os.path.exists(f"/proc/{hung}")  # killed and reaped
+        before = worker.fallbacks
+        assert await worker.analyze("楼道里冒黑烟了") == client.app[TRIAGER].analyze("楼道里冒黑烟了")
+        assert worker.fallbacks == before
+    finally:
+        await worker.stop()
+
+
+async def test_stopping_while_a_new_worker_starts_leaves_no_process(make_client) -> None:
+    client = await make_client()
+    worker = _own_worker(client, restart_seconds=0.05)
+    assert await worker.start()
+    os.kill(worker.pid, signal.SIGKILL)
+    for _ in range(100):  # the replacement is being started (its models take ~1 s to load)
+        await asyncio.sleep(0.05)
+        if [p for p in multiprocessing.active_children() if p.name == "triage-worker"]:
+            break
+    await asyncio.wait_for(worker.stop(), 15)
+    assert not [p for p in multiprocessing.active_children() if p.name == "triage-worker"]
