@@ -277,11 +277,11 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _triage_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     """A process that triages short texts beside the event loop (`[triage] worker`); the pipeline
     triages in this process whenever it is not there."""
-    if not app[SETTINGS].triage.worker:
+    s = app[SETTINGS]
+    t = s.triage
+    if not t.worker:
         yield
         return
-    t = app[SETTINGS].triage
-    s = app[SETTINGS]
     worker = TriageWorker(app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)))
     await worker.start()
     app[TRIAGE_WORKER] = worker
