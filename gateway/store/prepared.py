@@ -1,20 +1,24 @@
-"""Hot-path statements run through the SQLite driver's own cursor.
+"""Hot-path statements run through the database driver's own cursor.
 
-A message's units of work execute about eight prebuilt Core statements. On
-SQLite, SQLAlchemy's per-execution work (cache key, execution context, bind
-and result processing, result objects) cost 45-75 µs per statement on the
-2-core machine against 9-35 µs for the statement itself through `sqlite3`
-(docs/benchmarks.md, issue 16), and the writer thread holds the GIL the
-event loop needs meanwhile. `Prepared` compiles the Core statement once per
+A message's units of work execute about eight prebuilt Core statements.
+SQLAlchemy's per-execution work (cache key, execution context, bind and
+result processing, result objects) cost 45-75 µs per statement on the 2-core
+machine against 9-35 µs for the statement itself through `sqlite3`
+(docs/benchmarks.md, issue 16), and the thread doing it holds the GIL the
+event loop needs. `Prepared` compiles the Core statement once per dialect and
 set of parameter names with SQLAlchemy (the SQL and its type handling stay
 SQLAlchemy's: the same bind processors, so stored values are identical) and
-then executes it directly. On PostgreSQL, and for statements whose compiled
-form needs per-call work (Python-side column defaults, expanding IN lists),
-it is plain `Connection.execute`.
+then executes it on the DBAPI connection of the unit's transaction: the
+`sqlite3` connection, or on PostgreSQL SQLAlchemy's asyncpg adapter cursor
+(which starts the transaction, keeps asyncpg's prepared statements and
+translates asyncpg's errors). Statements whose compiled form needs per-call
+work (Python-side column defaults, expanding IN lists) use plain
+`Connection.execute`.
 
 The driver's errors are raised as SQLAlchemy's (`IntegrityError` for a
-conflict), as the stores expect. Bypassed: `echo` logging and engine events
-for these statements.
+conflict), as the stores expect; a lost PostgreSQL connection is invalidated
+as SQLAlchemy's own path would, so the pool does not hand it out again.
+Bypassed: `echo` logging and engine events for these statements.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class _Plan:
     sql: str
     binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]  # name, processor, constant or _GIVEN
     row: Any  # a namedtuple class, or None for statements that return nothing
+    sqlite: bool  # the sqlite3 connection executes directly; other drivers through a DBAPI cursor
     results: tuple[Callable[[Any], Any] | None, ...] | None  # None: no column needs conversion
 
 
@@ -92,22 +97,30 @@ class Prepared:
         return self._stmt(conn) if isinstance(self._stmt, PerDialect) else self._stmt
 
     def __call__(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        if conn.dialect.name != "sqlite":
-            return conn.execute(self._statement(conn), params)
-        keys = tuple(params)
+        dialect = conn.dialect
+        keys = (dialect.name, *params)
         try:
             plan = self._plans[keys]
         except KeyError:
-            plan = self._plans[keys] = _plan(self._statement(conn), conn, keys)
+            plan = self._plans[keys] = _plan(self._statement(conn), conn, tuple(params))
         if plan is None:
             return conn.execute(self._statement(conn), params)
         args = [const if const is not _GIVEN else params[k] if proc is None else proc(params[k])
                 for k, proc, const in plan.binds]
-        dbapi = conn.dialect.loaded_dbapi
+        dbapi_conn = conn.connection.dbapi_connection
         try:
-            raw = conn.connection.driver_connection.execute(plan.sql, args).fetchall()
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(plan.sql, args, exc, dbapi.Error) from exc
+            if plan.sqlite:
+                raw = dbapi_conn.execute(plan.sql, args).fetchall()  # type: ignore[union-attr]
+            else:
+                cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+                cursor.execute(plan.sql, args)
+                raw = cursor.fetchall() if cursor.description else []
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, dbapi_conn, None)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost) from exc
         if plan.row is None:
             return Rows(raw)
         if plan.results is None:
@@ -123,6 +136,7 @@ def _plan(stmt: Any, conn: Connection, keys: tuple[str, ...]) -> _Plan | None:
             or compiled.post_compile_params or compiled.literal_execute_params):
         return None
     processors = compiled._bind_processors
+    sqlite = conn.dialect.name == "sqlite"
     binds: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
     for name in compiled.positiontup or ():
         if name in keys:
@@ -135,7 +149,7 @@ def _plan(stmt: Any, conn: Connection, keys: tuple[str, ...]) -> _Plan | None:
         binds.append((name, None, bind.value if proc is None else proc(bind.value)))
     columns = compiled._result_columns
     if not columns:
-        return _Plan(compiled.string, tuple(binds), None, None)
+        return _Plan(compiled.string, tuple(binds), None, sqlite, None)
     results = tuple(c.type._cached_result_processor(conn.dialect, None) for c in columns)
-    return _Plan(compiled.string, tuple(binds), _row_class([c.keyname for c in columns]),
+    return _Plan(compiled.string, tuple(binds), _row_class([c.keyname for c in columns]), sqlite,
                  None if all(r is None for r in results) else results)
