@@ -4,6 +4,7 @@ aiosmtpd as the relay that receives our replies."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import shutil
@@ -126,6 +127,48 @@ async def test_gbk_mail_with_photo_becomes_a_ticket_and_gets_a_threaded_reply(ma
     assert reply["Subject"].startswith(f"[12345-{ticket.number}]") and "路灯" in reply["Subject"]
     assert reply["In-Reply-To"] == "<a1@foxmail.com>" and reply["Auto-Submitted"] == "auto-replied"
     assert reply["To"] == "zhang@example.com" and ticket.number in reply.get_content()
+
+
+async def test_a_subject_that_decodes_to_line_breaks_cannot_add_headers_to_the_reply(mail_client, relay) -> None:
+    """The citizen's subject goes into our reply's Subject: an encoded word hiding CR LF must stay text."""
+    r, _ = relay
+    mail = plain_mail("zhang@example.com", "x", "<inject@example.com>", "小区路灯坏了一个星期了。")
+    del mail["Subject"]
+    hidden = base64.b64encode("路灯\r\nBcc: victim@example.org\r\nX-Evil: 1".encode()).decode()
+    mail["Subject"] = f"=?utf-8?b?{hidden}?="
+    assert await asend(mail_client, mail) == {}
+    [reply] = await r.wait_for(1)
+    assert reply["Bcc"] is None and reply["X-Evil"] is None
+    assert "路灯" in reply["Subject"] and "\n" not in reply["Subject"]
+
+
+async def test_an_internationalised_address_is_answered_with_smtputf8(make_client, db_url) -> None:
+    """RFC 6531: a citizen writing from 用户@例子.中国 gets the reply at that address (SMTPUTF8 to the relay)."""
+    r = Relay()
+    envelopes: list[tuple[str, list[str]]] = []
+
+    class Keeping(Relay):
+        async def handle_DATA(self, server: SMTP, session: object, envelope: object) -> str:
+            envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            return await r.handle_DATA(server, session, envelope)
+
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(Keeping(), enable_SMTPUTF8=True, decode_data=False), "127.0.0.1", 0)
+    try:
+        client = await make_client(db_url=db_url, email={"relay_port": server.sockets[0].getsockname()[1]})
+        mail = plain_mail("用户@例子.中国", "路灯坏了", "<eai@例子.中国>", "小区门口的路灯坏了一个星期了。")
+
+        def run() -> dict:
+            with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=10) as smtp:
+                return smtp.sendmail("用户@例子.中国", [HOTLINE], mail.as_bytes(policy=email.policy.SMTPUTF8),
+                                     mail_options=["SMTPUTF8"])
+
+        assert await asyncio.to_thread(run) == {}
+        [reply] = await r.wait_for(1)
+        assert envelopes == [(HOTLINE, ["用户@例子.中国"])]
+        assert reply["To"] == "用户@例子.中国" and reply["Subject"].endswith("路灯坏了")
+    finally:
+        server.close()
 
 
 async def test_a_reply_mail_joins_its_ticket(mail_client, relay) -> None:

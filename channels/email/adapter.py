@@ -15,7 +15,6 @@ import hashlib
 import logging
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Awaitable, Callable
 
@@ -24,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.email.auth import DnsTxt, authenticate, dns_txt
+from channels.email.compose import compose_reply
 from channels.email.parse import ParsedMail, parse_mail
 from channels.errors import DeliveryError, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from channels.media import MediaStore
@@ -207,24 +207,23 @@ class EmailChannel:
         context = await self._reply_context(int(message.meta["message_id"])) or {}
         subject = context.get("subject") or "您的来信"
         number = message.meta.get("ticket_number")
-        mail = EmailMessage()
-        mail["From"] = f"泰安市12345政务服务便民热线 <{sorted(self.settings.addresses)[0]}>"
-        mail["To"] = message.recipient
         base = subject if subject.lower().startswith(("re:", "回复")) else f"Re: {subject}"
-        mail["Subject"] = f"[12345-{number}] {_strip_tag(base)}" if number else base
-        mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = (f"<{OUR_ID_PREFIX}{encode_key(message.conversation_key)}."
-                              f"{message.meta['message_id']}@{self.settings.domain}>")
-        if context.get("message_id"):
-            mail["In-Reply-To"] = context["message_id"]
-            mail["References"] = " ".join([*context.get("references", []), context["message_id"]][-10:])
-        if message.sender_role != "agent":
-            mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer it
-        mail.set_content(message.text + "\n\n——\n泰安市12345政务服务便民热线\n回复本邮件即可补充材料，请保留标题中的工单号。")
+        reply = compose_reply(
+            from_name="泰安市12345政务服务便民热线", from_addr=sorted(self.settings.addresses)[0],
+            recipient=message.recipient,
+            subject=f"[12345-{number}] {_strip_tag(base)}" if number else base,
+            date=formatdate(localtime=False),
+            message_id=(f"<{OUR_ID_PREFIX}{encode_key(message.conversation_key)}."
+                        f"{message.meta['message_id']}@{self.settings.domain}>"),
+            in_reply_to=context.get("message_id"), references=list(context.get("references", [])),
+            auto_submitted=message.sender_role != "agent",
+            body=message.text + "\n\n——\n泰安市12345政务服务便民热线\n回复本邮件即可补充材料，请保留标题中的工单号。")
         try:
             # Our own name for EHLO: without it the client asks the resolver for this machine's FQDN on
             # every reply (a blocking lookup on the event loop, seen in the e-mail benchmark's profile).
-            await aiosmtplib.send(mail, hostname=self.settings.relay_host, port=self.settings.relay_port,
+            await aiosmtplib.send(reply.data, sender=reply.sender, recipients=[reply.recipient],
+                                  mail_options=["SMTPUTF8"] if reply.needs_smtputf8 else None,
+                                  hostname=self.settings.relay_host, port=self.settings.relay_port,
                                   timeout=15, start_tls=False, use_tls=False, local_hostname=self.settings.domain)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"relay refused the recipient: {exc}", permanent=True) from exc
