@@ -36,7 +36,7 @@ from nlu.triage import TriageResult, Triager
 from channels.rate_limit import ART32_WARNING, Windows, local_windows
 from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused
-from routing.links import LOOKBACK
+from routing.links import LOOKBACK, same_problem_finder
 from routing.tickets import TicketDraft
 from routing.repeats import EarlierRequest, earlier_request
 from routing.satisfaction import DISSATISFIED, THANKS, Rating, read_rating
@@ -436,10 +436,11 @@ class Pipeline:
 
         placed, items = await self._store.ticket_turn(
             conv, draft, {"message_id": ingest.message_id, "text": msg.text, "emergency_lines": lines},
-            compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan)
+            compose, msg.sender, ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan,
+            None, timedelta(0), same_problem_finder(draft.description, draft.district), LOOKBACK)
         if placed.kind == "created":
             log.info("ticket %s kept beside the emergency referral in conversation %d", placed.number, conv.id)
-            await self._intake.link(placed.number, draft)
+            _log_link(placed)
         return _Recorded(items)
 
     async def _media_only(self, msg: InboundMessage, ingest: IngestResult) -> list[_Draft]:
@@ -511,10 +512,11 @@ class Pipeline:
         placed, items = await self._store.ticket_turn(
             conv, draft, {"message_id": ingest.message_id, "text": description}, compose, msg.sender,
             ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan,
-            find_earlier if repeats else None, LOOKBACK)
+            find_earlier if repeats else None, LOOKBACK,
+            same_problem_finder(draft.description, draft.district), LOOKBACK)
         if placed.kind == "created":
             log.info("ticket %s opened without the bot for conversation %d", placed.number, conv.id)
-            await self._intake.link(placed.number, draft)
+            _log_link(placed)
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": placed.number})
         return _Recorded(items)
@@ -527,6 +529,11 @@ class Pipeline:
             OutboundDraft(d.text, d.role, None, d.payload) for d in drafts], queue=self._outbox.queues(channel))
         await self._outbox.deliver_now(items)
         return [_reply(d, item.message_id) for d, item in zip(drafts, items)]
+
+
+def _log_link(placed: Placement) -> None:
+    if placed.linked:
+        log.info("ticket %s linked to %s (same problem)", placed.number, placed.linked)
 
 
 def _with_read_text(typed: str, read: str) -> str:

@@ -4,8 +4,8 @@ uses, the agents' console.
 Opening means: the citizen's contact is on it (without it a later message from the same person is
 never recognised as a repeat, Art. 13(4)), dispatch is planned (lead unit when clear, due date), and
 another citizen's open ticket about the same problem in the same place is linked (并单). The pipeline
-stores its ticket together with the reply in one unit of work, so it uses `plan` and `link` around
-that; everyone else calls `open`.
+stores its ticket, its link and the reply in one unit of work, so it uses `plan` and
+`routing.links.same_problem_finder` inside that; everyone else calls `open`.
 """
 
 from __future__ import annotations

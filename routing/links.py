@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from routing.lifecycle import ENDED
 from routing.repeats import LINK, bigrams, overlap
@@ -27,12 +27,11 @@ class SameProblemStore(Protocol):
     async def link(self, a: int, b: int, score: float) -> None: ...
 
 
-async def link_same_problem(tickets: SameProblemStore, number: str, text: str, category: str | None,
-                            district: str | None) -> str | None:
-    """Link `number` to the most similar open ticket of another citizen; its number, or None."""
-    if not district:
-        return None  # "the same place" needs a place
-    found = await tickets.candidates(category, district, LOOKBACK)
+def same_problem(number: str, text: str, found: Sequence[tuple[Any, int | None, str | None]]
+                 ) -> tuple[Any, Any, float] | None:
+    """Among `found` (ticket, contact id, sender: the latest of the category and district, the new
+    ticket `number` among them), the other citizen's open ticket most like `text`: (new ticket, that
+    ticket, score), or None."""
     mine = next(((t, contact) for t, contact, _ in found if t.number == number), None)
     if mine is None:
         return None
@@ -47,8 +46,27 @@ async def link_same_problem(tickets: SameProblemStore, number: str, text: str, c
         score = overlap(words, bigrams(ticket.description))
         if score >= LINK and (best is None or score > best[1]):
             best = (ticket, score)
-    if best is None:
+    return None if best is None else (new, best[0], best[1])
+
+
+def same_problem_finder(text: str, district: str | None
+                        ) -> Callable[[str, Sequence[tuple[Any, int | None, str | None]]], Any] | None:
+    """For a store that links inside the unit of work that opens the ticket (the pipeline's ticket
+    turn): `same_problem` over the text, or None when there is nothing to look for."""
+    if not district:
+        return None  # "the same place" needs a place
+    return lambda number, found: same_problem(number, text, found)
+
+
+async def link_same_problem(tickets: SameProblemStore, number: str, text: str, category: str | None,
+                            district: str | None) -> str | None:
+    """Link `number` to the most similar open ticket of another citizen; its number, or None."""
+    if not district:
+        return None  # "the same place" needs a place
+    chosen = same_problem(number, text, await tickets.candidates(category, district, LOOKBACK))
+    if chosen is None:
         return None
-    await tickets.link(new.id, best[0].id, round(best[1], 2))
-    log.info("ticket %s linked to %s (same problem, %.2f)", number, best[0].number, best[1])
-    return best[0].number
+    new, other, score = chosen
+    await tickets.link(new.id, other.id, round(score, 2))
+    log.info("ticket %s linked to %s (same problem, %.2f)", number, other.number, score)
+    return other.number

@@ -308,6 +308,7 @@ class Placement:
     number: str
     kind: str                            # "appended" | "created" | "repeat" | "related"
     earlier: TicketRecord | None = None  # "repeat": the earlier ticket with its events (its result, if any)
+    linked: str | None = None            # "created": the other citizen's ticket it was linked to (并单)
 
 
 Candidate = tuple[TicketRecord, int | None, str | None]
@@ -316,7 +317,9 @@ Candidate = tuple[TicketRecord, int | None, str | None]
 def place_message(conn: Connection, clock: Clock, conversation: ConversationRef, draft: TicketDraft,
                   event_data: dict[str, Any], plan: Callable[[TicketDraft], TicketDraft],
                   find_earlier: Callable[[list[Candidate]], Any] | None = None,
-                  lookback: timedelta = timedelta(0)) -> Placement:
+                  lookback: timedelta = timedelta(0),
+                  find_same: Callable[[str, list[Candidate]], Any] | None = None,
+                  same_lookback: timedelta = timedelta(0)) -> Placement:
     """The conversation's open ticket takes the message; otherwise, with `find_earlier`, the citizen's
     earlier request about it (Art. 13(4): over the citizen's tickets of the category and district of the
     past `lookback`, giving a `routing.repeats.EarlierRequest` or None); otherwise a new ticket,
@@ -347,7 +350,23 @@ def place_message(conn: Connection, clock: Clock, conversation: ConversationRef,
                   {"message_id": event_data.get("message_id"), "text": event_data.get("text")})
         return Placement(earlier.number, "related")
     ticket = create_ticket(conn, clock, plan(draft), "system", event_data.get("message_id"))
-    return Placement(ticket.number, "created")
+    if find_same is None:
+        return Placement(ticket.number, "created")
+    # Another citizen's open ticket about the same problem (`routing.links.same_problem`), linked in this
+    # unit: two more round trips to the writer per new ticket otherwise.
+    chosen = find_same(ticket.number, candidate_rows(conn, clock.now(), draft.category, draft.district,
+                                                     same_lookback))
+    if chosen is None:
+        return Placement(ticket.number, "created")
+    new, other, score = chosen
+    _link_events(conn, clock.now(), (new.id, new.number), (other.id, other.number), round(score, 2))
+    return Placement(ticket.number, "created", linked=other.number)
+
+
+def _link_events(conn: Connection, now: datetime, a: tuple[int, str], b: tuple[int, str], score: float) -> None:
+    """Several citizens, one problem (并单): each ticket (id, number) records the other."""
+    _insert_event(conn, a[0], TicketEvent(now, "system", "linked", False, {"ticket": b[1], "score": score}))
+    _insert_event(conn, b[0], TicketEvent(now, "system", "linked", False, {"ticket": a[1], "score": score}))
 
 
 def candidate_rows(conn: Connection, now: datetime, category: str | None, district: str | None, within: timedelta,
@@ -628,10 +647,8 @@ class TicketStore:
     async def link(self, a: int, b: int, score: float) -> None:
         """Several citizens, one problem (并单): each ticket records the other."""
         def work(conn: Connection) -> None:
-            now = self._clock.now()
             numbers = dict(conn.execute(sa.select(tickets.c.id, tickets.c.number).where(tickets.c.id.in_((a, b)))).all())
-            _insert_event(conn, a, TicketEvent(now, "system", "linked", False, {"ticket": numbers[b], "score": score}))
-            _insert_event(conn, b, TicketEvent(now, "system", "linked", False, {"ticket": numbers[a], "score": score}))
+            _link_events(conn, self._clock.now(), (a, numbers[a]), (b, numbers[b]), score)
         await self._db.run(work)
 
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
