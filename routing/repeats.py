@@ -6,6 +6,7 @@ to word order and phrasing, and only compared within the same category and distr
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -20,16 +21,19 @@ _CJK = re.compile(r"[\u4e00-\u9fff0-9a-z]+")
 _FILLER = re.compile(r"你好|您好|请问|我想|我要|反映|投诉|一下|问题|情况|谢谢|麻烦")
 
 
-def bigrams(text: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def bigrams(text: str) -> frozenset[str]:
+    """Remembered for the last 1,024 texts: each new ticket is compared with the same ~50 latest ones of
+    its category and district, and making their sets again was a tenth of a new e-mail ticket's time."""
     text = _FILLER.sub("", text.lower())
-    return {run[i:i + 2] for run in _CJK.findall(text) for i in range(len(run) - 1)}
+    return frozenset(run[i:i + 2] for run in _CJK.findall(text) for i in range(len(run) - 1))
 
 
 def similarity(a: str, b: str) -> float:
     return overlap(bigrams(a), bigrams(b))
 
 
-def overlap(x: set[str], y: set[str]) -> float:
+def overlap(x: frozenset[str], y: frozenset[str]) -> float:
     """Jaccard over bigram sets: the new text's set is made once and compared with every candidate."""
     return len(x & y) / len(x | y) if x and y else 0.0
 
