@@ -35,7 +35,10 @@ def similarity(a: str, b: str) -> float:
 
 def overlap(x: frozenset[str], y: frozenset[str]) -> float:
     """Jaccard over bigram sets: the new text's set is made once and compared with every candidate."""
-    return len(x & y) / len(x | y) if x and y else 0.0
+    if not x or not y:
+        return 0.0
+    common = len(x & y)
+    return common / (len(x) + len(y) - common)
 
 
 @dataclass(frozen=True, slots=True)

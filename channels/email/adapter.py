@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from channels.base import AttachmentKind, Channel, InboundMessage, MessageHandler, MessageKind, OutboundMessage
 from channels.email.auth import DnsTxt, authenticate, dns_txt
 from channels.email.compose import compose_reply
+from channels.email.relay import RelayAddress, RelayConnections
 from channels.email.parse import ParsedMail, parse_mail
 from channels.errors import DeliveryError, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from channels.media import MediaStore
@@ -89,6 +90,7 @@ class EmailChannel:
         self.settings = settings
         self._ticket_thread = ticket_thread
         self._reply_context = reply_context
+        self._relay = RelayConnections(RelayAddress(settings.relay_host, settings.relay_port, settings.domain))
         # Per sender and hour, counted by every gateway when `windows` is the cluster's (an MTA's next
         # connection may reach another): mail transactions begun, and automatic replies sent.
         self._received = windows("mail_sender", settings.max_mails_per_sender_per_hour, 3600)
@@ -202,6 +204,10 @@ class EmailChannel:
 
     # --- outbound (called by the outbox)
 
+    async def close(self) -> None:
+        """The relay connections kept open between replies."""
+        await self._relay.close()
+
 
     async def deliver(self, message: OutboundMessage) -> None:
         context = await self._reply_context(int(message.meta["message_id"])) or {}
@@ -219,12 +225,8 @@ class EmailChannel:
             auto_submitted=message.sender_role != "agent",
             body=message.text + "\n\n——\n泰安市12345政务服务便民热线\n回复本邮件即可补充材料，请保留标题中的工单号。")
         try:
-            # Our own name for EHLO: without it the client asks the resolver for this machine's FQDN on
-            # every reply (a blocking lookup on the event loop, seen in the e-mail benchmark's profile).
-            await aiosmtplib.send(reply.data, sender=reply.sender, recipients=[reply.recipient],
-                                  mail_options=["SMTPUTF8"] if reply.needs_smtputf8 else None,
-                                  hostname=self.settings.relay_host, port=self.settings.relay_port,
-                                  timeout=15, start_tls=False, use_tls=False, local_hostname=self.settings.domain)
+            await self._relay.send(reply.data, reply.sender, reply.recipient,
+                                   ["SMTPUTF8"] if reply.needs_smtputf8 else None)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"relay refused the recipient: {exc}", permanent=True) from exc
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:

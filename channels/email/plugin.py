@@ -67,3 +67,4 @@ class EmailPlugin:
         if server is not None:
             server.close()
             await server.wait_closed()
+        await adapter.close()

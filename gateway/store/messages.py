@@ -164,16 +164,15 @@ class MessageStore:
     async def reply_context(self, outbound_id: int) -> dict[str, Any] | None:
         """The inbound message an outbound one answers (or the conversation's latest), as its payload."""
         def work(conn: Connection) -> dict[str, Any] | None:
-            out = conn.execute(sa.select(messages.c.in_reply_to, messages.c.conversation_id)
-                               .where(messages.c.id == outbound_id)).one_or_none()
-            if out is None:
+            row = _REPLY_PAYLOAD(conn, {"b_out": outbound_id}).one_or_none()
+            if row is None:
                 return None
-            query = sa.select(messages.c.payload).where(messages.c.direction == "in")
-            query = (query.where(messages.c.id == out.in_reply_to) if out.in_reply_to is not None else
-                     query.where(messages.c.conversation_id == out.conversation_id).order_by(messages.c.id.desc())
-                     .limit(1))
-            row = conn.execute(query).one_or_none()
-            return row.payload if row is not None else None
+            if row.in_reply_to is not None:
+                return row.payload
+            latest = conn.execute(sa.select(messages.c.payload).where(
+                messages.c.direction == "in", messages.c.conversation_id == row.conversation_id)
+                .order_by(messages.c.id.desc()).limit(1)).one_or_none()
+            return latest.payload if latest is not None else None
         return await self._db.run(work)
 
     async def conversation(self, conversation_id: int) -> tuple[ConversationRef, str] | None:
@@ -245,6 +244,13 @@ _MESSAGE_INSERT = Prepared(messages.insert().returning(messages.c.id))
 _ATTACHMENT_INSERT = Prepared(attachments.insert().returning(attachments.c.id))
 # Attachment kinds whose content is read (OCR, EXIF, video frames): see gateway/media_reading.py.
 READABLE_KINDS = frozenset({"image", "video"})
+# Every reply mail asks for the mail it answers (its subject and Message-ID): one prepared statement.
+_ANSWERED = messages.alias("answered")
+_REPLY_PAYLOAD = Prepared(
+    sa.select(_ANSWERED.c.payload, messages.c.in_reply_to, messages.c.conversation_id)
+    .select_from(messages.outerjoin(_ANSWERED, sa.and_(_ANSWERED.c.id == messages.c.in_reply_to,
+                                                        _ANSWERED.c.direction == "in")))
+    .where(messages.c.id == sa.bindparam("b_out")))
 _OUTBOX_INSERT = Prepared(outbox.insert().returning(outbox.c.id))
 
 

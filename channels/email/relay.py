@@ -1,0 +1,73 @@
+"""Connections to the outgoing relay, kept open between replies.
+
+A new connection per reply costs the TCP handshake, the greeting, EHLO and QUIT: more round trips
+than the reply itself (issue 16's e-mail profile). A connection goes back to the pool after a
+successful send and is used again only while it has been idle less than `reuse_within` seconds, so
+a relay's own idle timeout (usually minutes) has not closed it. A connection that fails in any way
+is closed and never reused; the outbox retries the reply (same Message-ID), as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import aiosmtplib
+
+
+@dataclass(frozen=True, slots=True)
+class RelayAddress:
+    host: str
+    port: int
+    local_hostname: str  # our EHLO name: otherwise the client asks the resolver for this machine's FQDN
+    timeout: float = 15.0
+
+
+class RelayConnections:
+    def __init__(self, address: RelayAddress, max_idle: int = 8, reuse_within: float = 10.0) -> None:
+        self._address = address
+        self._max_idle = max_idle
+        self._reuse_within = reuse_within
+        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
+
+    async def send(self, data: bytes, sender: str, recipient: str, mail_options: list[str] | None = None) -> None:
+        """Raises aiosmtplib's errors, OSError and TimeoutError as `aiosmtplib.send` does."""
+        client = await self._take()
+        try:
+            await client.sendmail(sender, [recipient], data, mail_options=mail_options or [])
+        except BaseException:
+            await self._close(client)
+            raise
+        self._give_back(client)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._close(c) for _, c in idle))
+
+    async def _take(self) -> aiosmtplib.SMTP:
+        now = time.monotonic()
+        while self._idle:
+            since, client = self._idle.pop()
+            if now - since < self._reuse_within and client.is_connected:
+                return client
+            await self._close(client)
+        a = self._address
+        client = aiosmtplib.SMTP(hostname=a.host, port=a.port, timeout=a.timeout, start_tls=False, use_tls=False,
+                                 local_hostname=a.local_hostname)
+        await client.connect()
+        return client
+
+    def _give_back(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self._max_idle:
+            self._idle.append((time.monotonic(), client))
+        else:
+            client.close()  # more idle connections than replies need: dropped without waiting for QUIT
+
+    @staticmethod
+    async def _close(client: aiosmtplib.SMTP) -> None:
+        with contextlib.suppress(Exception):
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), 2)
+        client.close()
