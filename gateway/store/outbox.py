@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.store.prepared import Prepared
+
 from routing.clock import Clock
 from gateway.store.database import Database
 from gateway.store.schema import messages, outbox
@@ -52,12 +54,14 @@ def _claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> lis
                        r.sender_role, r.payload) for r in rows]
 
 
-_MARK_SENT = outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(
-    status="sent", sent_at=sa.bindparam("b_now"), last_error=None)
+# Usually one id (the reply just delivered): the prepared statement once per id.
+_MARK_SENT = Prepared(outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(
+    status="sent", sent_at=sa.bindparam("b_now"), last_error=None))
 
 
 def _mark_sent(conn: Connection, now: datetime, ids: Sequence[int]) -> None:
-    conn.execute(_MARK_SENT, [{"b_id": i, "b_now": now} for i in ids])
+    for i in ids:
+        _MARK_SENT(conn, {"b_id": i, "b_now": now})
 
 
 def _mark_retry(conn: Connection, item_id: int, error: str, next_attempt_at: datetime) -> None:
