@@ -21,12 +21,23 @@ _CJK = re.compile(r"[\u4e00-\u9fff0-9a-z]+")
 _FILLER = re.compile(r"你好|您好|请问|我想|我要|反映|投诉|一下|问题|情况|谢谢|麻烦")
 
 
-@functools.lru_cache(maxsize=1024)
 def bigrams(text: str) -> frozenset[str]:
-    """Remembered for the last 1,024 texts: each new ticket is compared with the same ~50 latest ones of
-    its category and district, and making their sets again was a tenth of a new e-mail ticket's time."""
+    """Remembered for the last 1,024 texts up to `_REMEMBERED_CHARS` long: each new ticket is compared
+    with the same ~50 latest ones of its category and district, and making their sets again was a tenth
+    of a new e-mail ticket's time. Longer texts (a mail can be megabytes) are not kept: 1,024 of them
+    could hold gigabytes."""
+    return _remembered_bigrams(text) if len(text) <= _REMEMBERED_CHARS else _bigrams(text)
+
+
+_REMEMBERED_CHARS = 2_000  # ~200 KiB a set at most: the memo stays under ~200 MiB in the worst case
+
+
+def _bigrams(text: str) -> frozenset[str]:
     text = _FILLER.sub("", text.lower())
     return frozenset(run[i:i + 2] for run in _CJK.findall(text) for i in range(len(run) - 1))
+
+
+_remembered_bigrams = functools.lru_cache(maxsize=1024)(_bigrams)
 
 
 def similarity(a: str, b: str) -> float:

@@ -86,3 +86,57 @@ async def test_a_conflict_on_the_direct_path_is_sqlalchemys_integrity_error(stor
         await store.db.run(insert_twice)
     assert await store.db.run(lambda conn: conn.execute(sa.select(sa.func.count()).select_from(contacts))
                               .scalar_one()) == 0  # the unit was rolled back as a whole
+
+
+@needs_postgres
+async def test_after_a_restart_one_unit_fails_not_one_per_pooled_connection(pg_database: str) -> None:
+    """A lost connection takes the pool's older ones with it, as SQLAlchemy's own path does: otherwise
+    each pooled connection used in the last second fails one more unit (a reply marked sent, say)."""
+    db = open_database(pg_database, pool_size=4)
+
+    def slow_pid(conn: sa.Connection) -> int:
+        conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+        return _pid(conn)
+
+    try:
+        assert len(set(await asyncio.gather(*(db.run(slow_pid) for _ in range(4))))) == 4  # four connections
+        await _terminate_backends_of(pg_database)
+        await asyncio.sleep(0.2)  # well inside `ping_after_idle`: none of them is pinged
+        failed = 0
+        for _ in range(10):
+            try:
+                await db.run(_pid)
+            except StoreUnavailable:
+                failed += 1
+        assert failed == 1
+    finally:
+        await db.dispose()
+
+
+_WIDTH = sa.Table("width_probe", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True),
+                  sa.Column("v", sa.String(10)))
+_READ_WIDTH = Prepared(sa.select(_WIDTH.c.id, _WIDTH.c.v).where(_WIDTH.c.id == sa.bindparam("b_id")))
+
+
+@needs_postgres
+async def test_a_column_whose_type_a_migration_changed_is_read_again_after_one_failure(pg_database: str) -> None:
+    """asyncpg's prepared statements go stale when another replica migrates a column's type: the hot path
+    must not keep the stale one forever (SQLAlchemy's own path prepares again after one failure)."""
+    admin = await asyncpg.connect(pg_database)
+    db = open_database(pg_database, pool_size=1)
+    try:
+        await admin.execute("CREATE TABLE width_probe (id bigint PRIMARY KEY, v varchar(10)); "
+                            "INSERT INTO width_probe VALUES (1, 'a')")
+        read = lambda conn: _READ_WIDTH(conn, {"b_id": 1}).one().v  # noqa: E731
+        assert await db.run(read) == "a"
+        await admin.execute("ALTER TABLE width_probe ALTER COLUMN v TYPE integer USING 7")
+        results = []
+        for _ in range(3):
+            try:
+                results.append(await db.run(read))
+            except StoreUnavailable:
+                results.append("failed")
+        assert results[-2:] == [7, 7] and results.count("failed") <= 1
+    finally:
+        await db.dispose()
+        await admin.close()

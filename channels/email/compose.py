@@ -38,7 +38,8 @@ def compose_reply(*, from_name: str, from_addr: str, recipient: str, subject: st
     eai = not addr.isascii()
     if not eai:
         mail["To"] = formataddr((_one_line(name), addr), charset="utf-8") if name else addr
-    mail["Subject"] = Header(_one_line(subject), "utf-8")
+    subject = _one_line(subject)
+    mail["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     mail["Date"] = date
     mail["Message-ID"] = message_id
     if in_reply_to:

@@ -48,11 +48,15 @@ class RelayConnections:
 
     async def _take(self) -> aiosmtplib.SMTP:
         now = time.monotonic()
-        while self._idle:
-            since, client = self._idle.pop()
+        usable = []
+        for since, client in self._idle:
             if now - since < self._reuse_within and client.is_connected:
-                return client
-            await self._close(client)
+                usable.append((since, client))
+            else:
+                client.close()  # idle too long: dropped at once, without a QUIT the reply would wait for
+        self._idle = usable
+        if self._idle:
+            return self._idle.pop()[1]  # the most recently used
         a = self._address
         client = aiosmtplib.SMTP(hostname=a.host, port=a.port, timeout=a.timeout, start_tls=False, use_tls=False,
                                  local_hostname=a.local_hostname)
@@ -67,7 +71,9 @@ class RelayConnections:
 
     @staticmethod
     async def _close(client: aiosmtplib.SMTP) -> None:
-        with contextlib.suppress(Exception):
-            if client.is_connected:
-                await asyncio.wait_for(client.quit(), 2)
-        client.close()
+        try:
+            with contextlib.suppress(Exception):
+                if client.is_connected:
+                    await asyncio.wait_for(client.quit(), 2)
+        finally:
+            client.close()

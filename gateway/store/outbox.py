@@ -54,14 +54,16 @@ def _claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> lis
                        r.sender_role, r.payload) for r in rows]
 
 
-# Usually one id (the reply just delivered): the prepared statement once per id.
-_MARK_SENT = Prepared(outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(
-    status="sent", sent_at=sa.bindparam("b_now"), last_error=None))
+_MARK_SENT = outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(
+    status="sent", sent_at=sa.bindparam("b_now"), last_error=None)
+_MARK_ONE_SENT = Prepared(_MARK_SENT)
 
 
 def _mark_sent(conn: Connection, now: datetime, ids: Sequence[int]) -> None:
-    for i in ids:
-        _MARK_SENT(conn, {"b_id": i, "b_now": now})
+    if len(ids) == 1:  # the reply just delivered: the prepared statement
+        _MARK_ONE_SENT(conn, {"b_id": ids[0], "b_now": now})
+    elif ids:  # a batch of the background outbox: one executemany
+        conn.execute(_MARK_SENT, [{"b_id": i, "b_now": now} for i in ids])
 
 
 def _mark_retry(conn: Connection, item_id: int, error: str, next_attempt_at: datetime) -> None:

@@ -113,12 +113,13 @@ class Prepared:
                 raw = dbapi_conn.execute(plan.sql, args).fetchall()  # type: ignore[union-attr]
             else:
                 cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+                # As SQLAlchemy's execution context does: statements prepared before the last schema change
+                # this process saw are prepared again.
+                cursor._invalidate_schema_cache_asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
                 cursor.execute(plan.sql, args)
                 raw = cursor.fetchall() if cursor.description else []
         except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, dbapi_conn, None)
-            if lost:
-                conn.invalidate(exc)
+            lost = _after_error(conn, exc)
             raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
                                       connection_invalidated=lost) from exc
         if plan.row is None:
@@ -126,6 +127,27 @@ class Prepared:
         if plan.results is None:
             return Rows([plan.row._make(r) for r in raw])
         return Rows([plan.row._make([v if p is None else p(v) for p, v in zip(plan.results, r)]) for r in raw])
+
+
+def _after_error(conn: Connection, exc: Exception) -> bool:
+    """What SQLAlchemy's own error handling does for a statement it ran (`Connection._handle_dbapi_exception`
+    and the asyncpg execution context), which this path bypasses; whether the connection was lost.
+
+    A lost connection invalidates the pool's older connections too (a server restart took them all: each
+    would otherwise fail one more unit), then this one. A prepared statement made stale by a schema change
+    (a migration altering a column's type) marks every connection's prepared statements stale."""
+    dialect = conn.dialect
+    dbapi = dialect.loaded_dbapi
+    stale = tuple(getattr(dbapi, name) for name in ("InvalidCachedStatementError", "InternalServerError")
+                  if hasattr(dbapi, name))
+    if stale and isinstance(exc, stale) and hasattr(dialect, "_invalidate_schema_cache"):
+        dialect._invalidate_schema_cache()
+    dbapi_conn = conn.connection.dbapi_connection
+    if not dialect.is_disconnect(exc, dbapi_conn, None):
+        return False
+    conn.engine.pool._invalidate(conn.connection, exc)
+    conn.invalidate(exc)
+    return True
 
 
 def _plan(stmt: Any, conn: Connection, keys: tuple[str, ...]) -> _Plan | None:
