@@ -168,7 +168,7 @@ async def test_safe_mode_push_is_decrypted_and_answered_encrypted(wx_safe: TestC
     assert "工单号" in parse_message(plain).content
 
 
-async def test_bad_input_is_refused_with_reasons(wx: TestClient) -> None:
+async def test_bad_input_is_refused_with_reasons(wx: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     xml = text_xml("你好")
     r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(token="nope"), data=xml.encode())
     assert r.status == 403
@@ -189,6 +189,14 @@ async def test_bad_input_is_refused_with_reasons(wx: TestClient) -> None:
     r = await wx.post(f"/channels/wechat/{APP_ID}", params=wrong_sig,
                       data=crypto.encrypt_message(xml, "1", "2").encode())
     assert r.status == 403
+    # Fields wechatpy converts when read (MsgId, CreateTime): a 400 with the field named in the log.
+    for field, bad in (("id", text_xml("你好", msg_id="abc")),
+                       ("create_time", re.sub(r"<CreateTime>\d+", "<CreateTime>yesterday", text_xml("你好"))),
+                       ("create_time", re.sub(r"<CreateTime>\d+", "<CreateTime>" + "9" * 30, text_xml("你好")))):
+        caplog.clear()
+        r = await wx.post(f"/channels/wechat/{APP_ID}", params=signed(), data=bad.encode())
+        assert r.status == 400 and (await r.json())["error"]["code"] == "malformed_xml"
+        assert f"WeChat field {field} unreadable" in caplog.text
     assert await rows(wx, messages) == []
 
 

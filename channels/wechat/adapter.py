@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -264,11 +265,16 @@ def event_reply(event: str | None) -> str | None:
 def _check_fields(message: Any) -> None:
     """wechatpy converts fields when they are first read (MsgId to int, CreateTime to a date): read them
     all here, so a push like <MsgId>abc</MsgId> is a 400 with the reason, not a 500 further on."""
-    for cls in type(message).__mro__:
-        for name, value in vars(cls).items():
-            if type(value).__name__ == "FieldDescriptor":
-                try:
-                    getattr(message, name)
-                except (ValueError, TypeError, OverflowError, OSError, KeyError) as exc:
-                    raise BadRequest(f"WeChat field {name} unreadable: {type(exc).__name__}",
-                                     code="malformed_xml") from exc
+    for name in _field_names(type(message)):
+        try:
+            getattr(message, name)
+        except (ValueError, TypeError, OverflowError, OSError, KeyError) as exc:
+            raise BadRequest(f"WeChat field {name} unreadable: {type(exc).__name__}", code="malformed_xml") from exc
+
+
+@functools.cache
+def _field_names(message_class: type) -> tuple[str, ...]:
+    """A message class's wechatpy fields, found once per class (walking its classes cost 3% of a WeChat
+    message's time, issue 16)."""
+    return tuple(name for cls in message_class.__mro__ for name, value in vars(cls).items()
+                 if type(value).__name__ == "FieldDescriptor")
