@@ -24,7 +24,7 @@ class SameProblemStore(Protocol):
                          limit: int = 50, contact_id: int | None = None
                          ) -> Sequence[tuple[Any, int | None, str | None]]: ...
 
-    async def link(self, a: int, b: int, score: float) -> None: ...
+    async def link(self, a: tuple[int, str], b: tuple[int, str], score: float) -> None: ...
 
 
 def same_problem(number: str, text: str, found: Sequence[tuple[Any, int | None, str | None]]
@@ -61,12 +61,13 @@ def same_problem_finder(text: str, district: str | None
 async def link_same_problem(tickets: SameProblemStore, number: str, text: str, category: str | None,
                             district: str | None) -> str | None:
     """Link `number` to the most similar open ticket of another citizen; its number, or None."""
-    if not district:
-        return None  # "the same place" needs a place
-    chosen = same_problem(number, text, await tickets.candidates(category, district, LOOKBACK))
+    find = same_problem_finder(text, district)
+    if find is None:
+        return None
+    chosen = find(number, await tickets.candidates(category, district, LOOKBACK))
     if chosen is None:
         return None
     new, other, score = chosen
-    await tickets.link(new.id, other.id, round(score, 2))
+    await tickets.link((new.id, new.number), (other.id, other.number), round(score, 2))
     log.info("ticket %s linked to %s (same problem, %.2f)", number, other.number, score)
     return other.number

@@ -229,9 +229,9 @@ class PostgresDatabase(Database):
         self._engine: AsyncEngine = create_async_engine(
             url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
             connect_args={"timeout": connect_timeout})
-        pool_events = self._engine.sync_engine.pool
-        event.listen(pool_events, "checkin", _note_idle_since)
-        event.listen(pool_events, "checkout", _ping_if_idle(self._engine.sync_engine.dialect, ping_after_idle))
+        pool = self._engine.sync_engine.pool
+        event.listen(pool, "checkin", _note_idle_since)
+        event.listen(pool, "checkout", _ping_if_idle(self._engine.sync_engine.dialect, ping_after_idle))
 
     async def run(self, fn: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:

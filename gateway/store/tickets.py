@@ -657,12 +657,9 @@ class TicketStore:
         lookups walk an index backwards from the newest ticket and stop at `limit`."""
         return await self._db.run(candidate_rows, self._clock.now(), category, district, within, limit, contact_id)
 
-    async def link(self, a: int, b: int, score: float) -> None:
-        """Several citizens, one problem (并单): each ticket records the other."""
-        def work(conn: Connection) -> None:
-            numbers = dict(conn.execute(sa.select(tickets.c.id, tickets.c.number).where(tickets.c.id.in_((a, b)))).all())
-            _link_events(conn, self._clock.now(), (a, numbers[a]), (b, numbers[b]), score)
-        await self._db.run(work)
+    async def link(self, a: tuple[int, str], b: tuple[int, str], score: float) -> None:
+        """Several citizens, one problem (并单): each ticket (id, number) records the other."""
+        await self._db.run(lambda conn: _link_events(conn, self._clock.now(), a, b, score))
 
     async def for_conversation(self, conversation_id: int) -> list[TicketRecord]:
         def work(conn: Connection) -> list[TicketRecord]:
