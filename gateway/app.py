@@ -41,6 +41,7 @@ from gateway.media_reading import MediaReader
 from gateway.api.openapi import OpenApi
 from gateway.metrics import Metrics, MetricsApi
 from routing.intake import TicketIntake
+from routing.units import load_units
 from routing.planner import TicketPlanner
 from gateway.outbox import OutboxDispatcher
 from gateway.events import CONSOLE_TOPIC
@@ -48,10 +49,8 @@ from gateway.pipeline import Pipeline
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from routing.deadlines import WorkCalendar
-from routing.dispatch import Dispatcher
-from routing.dispatch_model import MatterModel
+from routing.dispatch import DispatcherSource
 from routing.clock import Clock, ClockError
-from routing.units import load_units
 from gateway.store import Store, open_store
 from nlu.kb_search import Analyzer
 from nlu.kb_synonyms import SynonymFormatError, Synonyms
@@ -65,6 +64,7 @@ STORE = web.AppKey("store", Store)
 HUB = web.AppKey("hub", EventHub)
 TRIAGER = web.AppKey("triager", Triager)
 TRIAGE_WORKER = web.AppKey("triage_worker", TriageWorker)
+DISPATCHER_SOURCE = web.AppKey("dispatcher_source", DispatcherSource)  # what the triage worker dispatches with
 CLOCK = web.AppKey("clock", Clock)
 MEDIA = web.AppKey("media", MediaStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
@@ -89,6 +89,12 @@ def _categories(settings: Settings) -> frozenset[str]:
     import csv
     with settings.path(settings.triage.taxonomy).open(encoding="utf-8") as fh:
         return frozenset(row["level1"] for row in csv.DictReader(fh))
+
+
+def _dispatcher_source(settings: Settings) -> DispatcherSource:
+    r = settings.routing
+    return DispatcherSource(load_units(settings.path(r.units), _categories(settings)),
+                            settings.path(r.dispatch_model), r.auto_dispatch_confidence)
 
 
 def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = None) -> web.Application:
@@ -126,9 +132,8 @@ def create_app(settings: Settings, channels: Sequence[ChannelPlugin] | None = No
     app[CHANNELS] = {}
     for plugin in app[PLUGINS]:
         app.router.add_routes(plugin.routes(lambda ch=plugin.channel: app[CHANNELS][ch]))
-    dispatcher = Dispatcher(load_units(settings.path(settings.routing.units), _categories(settings)),
-                            MatterModel.load(settings.path(settings.routing.dispatch_model)),
-                            app[TRIAGER].gazetteer, settings.routing.auto_dispatch_confidence)
+    app[DISPATCHER_SOURCE] = _dispatcher_source(settings)
+    dispatcher = app[DISPATCHER_SOURCE].load(app[TRIAGER].gazetteer)
     app[PLANNER] = TicketPlanner(dispatcher,
                                  WorkCalendar.load(settings.path(settings.routing.holidays)),
                                  settings.routing.deadline_workdays, settings.routing.urgent_workdays, app[CLOCK])
@@ -282,7 +287,8 @@ async def _triage_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     if not t.worker:
         yield
         return
-    worker = TriageWorker(app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)))
+    worker = TriageWorker(app[TRIAGER], (s.path(t.gazetteer), s.path(t.taxonomy), s.path(t.model)),
+                          app[DISPATCHER_SOURCE])
     await worker.start()
     app[TRIAGE_WORKER] = worker
 

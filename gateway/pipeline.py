@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +38,7 @@ from channels.rate_limit import ART32_WARNING, Windows, local_windows
 from routing.intake import TicketIntake
 from routing.lifecycle import FINISHED, STATUS_ZH, TransitionRefused
 from routing.links import LOOKBACK, same_problem_finder
+from routing.planner import proposal_input
 from routing.tickets import TicketDraft
 from routing.repeats import EarlierRequest, earlier_request
 from routing.satisfaction import DISSATISFIED, THANKS, Rating, read_rating
@@ -511,7 +513,7 @@ class Pipeline:
         # The conversation stays with the bot: when it is back, the next message goes to it again.
         placed, items = await self._store.ticket_turn(
             conv, draft, {"message_id": ingest.message_id, "text": description}, compose, msg.sender,
-            ingest.message_id, self._outbox.queues(msg.channel), self._intake.plan,
+            ingest.message_id, self._outbox.queues(msg.channel), await self._planning(ingest, draft),
             find_earlier if repeats else None, LOOKBACK,
             same_problem_finder(draft.description, draft.district), LOOKBACK)
         if placed.kind == "created":
@@ -520,6 +522,16 @@ class Pipeline:
             self._hub.publish(CONSOLE_TOPIC, {"type": "ticket_without_bot", "conversation_id": conv.id,
                                               "ticket_number": placed.number})
         return _Recorded(items)
+
+    async def _planning(self, ingest: IngestResult, draft: TicketDraft) -> Callable[[TicketDraft], TicketDraft]:
+        """How the ticket turn plans a ticket it opens. A new conversation has no ticket, so its draft will
+        most likely become one: its dispatch proposal is made by the triage worker first, off this
+        process's core. Other messages mostly join their conversation's ticket and are planned, when
+        they do open one, inside the turn."""
+        if not ingest.new_conversation or self._triage_worker is None:
+            return self._intake.plan
+        proposal = await self._triage_worker.propose(*proposal_input(draft))
+        return self._intake.plan if proposal is None else functools.partial(self._intake.plan, proposal=proposal)
 
     async def _send(self, ingest: IngestResult, recipient: str, drafts: Sequence[_Draft]) -> list[Reply]:
         if not drafts:

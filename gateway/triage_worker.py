@@ -1,12 +1,15 @@
-"""Triage in a process of its own: the second core for the largest piece of a message's work.
+"""Triage in a process of its own: the second core for the largest pieces of a message's work.
 
 The gateway's process keeps one core busy under load and no more: its event loop and its SQLite
 writer share the GIL (docs/benchmarks.md, issue 16). Triage is a pure function of the text and the
 largest single part of the event loop's work per message, so a worker process runs it beside them.
+So is the dispatcher's proposal for a ticket about to be opened (the matter model over the same
+text, over the gateway's own unit catalogue): the SQLite writer thread would otherwise make it
+inside the ticket's unit of work, holding the GIL (`propose`).
 
 Screening never depends on the worker: a text it cannot take at once (not started, died, busy with
 `MAX_IN_FLIGHT` unanswered texts, longer than `MAX_TEXT_CHARS`) is triaged in the gateway's process as
-before. A worker that dies or leaves a text unanswered for `answer_seconds` (hung, starved) is killed,
+before (and a proposal it cannot make is made where the ticket is opened). A worker that dies or leaves a text unanswered for `answer_seconds` (hung, starved) is killed,
 its texts are triaged here, and a new one is started in the background. Texts and results cross one
 socket pair as pickles; at most `MAX_IN_FLIGHT` short texts are ever unread in it, so a write never fills
 its buffer and never blocks the event loop.
@@ -28,6 +31,7 @@ from typing import Any
 
 from channels.child_process import die_with_parent
 from nlu.triage import TriageResult, Triager
+from routing.dispatch import DispatcherSource, Proposal
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +44,19 @@ RESTART_SECONDS = 5.0
 MAX_RESTART_SECONDS = 300.0
 
 
-def _serve(conn: Connection, parent_pid: int, gazetteer: str, taxonomy: str, model: str) -> None:
-    """The worker: the same model files as the gateway's own Triager; one answer per text, in order."""
+TRIAGE = "triage"
+PROPOSE = "propose"
+
+
+def _serve(conn: Connection, parent_pid: int, gazetteer: str, taxonomy: str, model: str,
+           dispatcher_source: DispatcherSource | None) -> None:
+    """The worker: the same model files as the gateway's own Triager and Dispatcher; one answer per
+    request, in order."""
     die_with_parent()
     if os.getppid() != parent_pid:
         return  # the gateway died while this process was starting, before the kernel could be told
     triager = Triager.load(Path(gazetteer), Path(taxonomy), Path(model))
+    dispatcher = dispatcher_source.load(triager.gazetteer) if dispatcher_source is not None else None
     # The models are hundreds of thousands of objects a full collection would walk, holding every answer
     # (as in `hotline serve`): they live as long as the process.
     gc.collect()
@@ -56,19 +67,26 @@ def _serve(conn: Connection, parent_pid: int, gazetteer: str, taxonomy: str, mod
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        number, text = pickle.loads(data)
+        number, kind, args = pickle.loads(data)
         try:
-            answer: Any = triager.analyze(text)
-        except Exception as exc:  # noqa: BLE001 - the gateway triages this text itself and reports it
+            if kind == TRIAGE:
+                answer: Any = triager.analyze(*args)
+            elif kind == PROPOSE and dispatcher is not None:
+                answer = dispatcher.propose(*args)
+            else:
+                answer = f"cannot {kind}"
+        except Exception as exc:  # noqa: BLE001 - the gateway does this itself and reports it
             answer = f"{type(exc).__name__}: {exc}"
         conn.send_bytes(pickle.dumps((number, answer), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class TriageWorker:
-    def __init__(self, triager: Triager, paths: tuple[Path, Path, Path], answer_seconds: float = 2.0,
+    def __init__(self, triager: Triager, paths: tuple[Path, Path, Path],
+                 dispatcher_source: DispatcherSource | None = None, answer_seconds: float = 2.0,
                  restart_seconds: float = RESTART_SECONDS) -> None:
         self._triager = triager  # the gateway's own: whatever the worker cannot take
         self._paths = tuple(str(p) for p in paths)
+        self._dispatcher_source = dispatcher_source  # None: the worker only triages
         self._answer_seconds = answer_seconds
         self._restart_seconds = restart_seconds
         self._numbers = itertools.count()
@@ -79,6 +97,7 @@ class TriageWorker:
         self._restart: asyncio.Task[None] | None = None
         self._closing = False
         self.fallbacks = 0  # texts triaged in the gateway's process since start (health, tests)
+        self.proposed = 0  # dispatch proposals the worker made (tests)
 
     @property
     def alive(self) -> bool:
@@ -96,8 +115,8 @@ class TriageWorker:
         try:
             ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and an event loop
             parent, child = ctx.Pipe(duplex=True)
-            process = ctx.Process(target=_serve, args=(child, os.getpid(), *self._paths), name="triage-worker",
-                                  daemon=True)
+            process = ctx.Process(target=_serve, args=(child, os.getpid(), *self._paths, self._dispatcher_source),
+                                  name="triage-worker", daemon=True)
             self._process = process  # stop() kills it even while it is starting
             process.start()
             child.close()
@@ -120,29 +139,48 @@ class TriageWorker:
         return True
 
     async def analyze(self, text: str) -> TriageResult:
+        answer = await self._ask(TRIAGE, (text,), len(text))
+        if isinstance(answer, TriageResult):
+            return answer
+        if answer is not None:
+            log.warning("triage worker gave no answer (%s): triaged in the gateway's process", answer)
+        self.fallbacks += 1
+        return self._triager.analyze(text)
+
+    async def propose(self, text: str, category: str | None, district: str | None,
+                      utility: bool) -> Proposal | None:
+        """The dispatcher's proposal (`routing.planner.proposal_input`) made in the worker; None when it
+        cannot be had at once (the caller's planner makes it)."""
+        if self._dispatcher_source is None:
+            return None
+        answer = await self._ask(PROPOSE, (text, category, district, utility), len(text))
+        if isinstance(answer, Proposal):
+            self.proposed += 1
+            return answer
+        if answer is not None:
+            log.warning("triage worker made no dispatch proposal (%s): made in the gateway's process", answer)
+        return None
+
+    async def _ask(self, kind: str, args: tuple[Any, ...], chars: int) -> Any:
+        """The worker's answer; an error text when it failed to give one; None when it was not asked
+        (not there, `MAX_IN_FLIGHT` unanswered, over `MAX_TEXT_CHARS`)."""
         conn = self._conn
-        if conn is None or self._unanswered >= MAX_IN_FLIGHT or len(text) > MAX_TEXT_CHARS:
-            self.fallbacks += 1
-            return self._triager.analyze(text)
+        if conn is None or self._unanswered >= MAX_IN_FLIGHT or chars > MAX_TEXT_CHARS:
+            return None
         loop = asyncio.get_running_loop()
         number = next(self._numbers)
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[number] = future
         timer = loop.call_later(self._answer_seconds, self._expire, future)
         try:
-            conn.send_bytes(pickle.dumps((number, text), protocol=pickle.HIGHEST_PROTOCOL))
+            conn.send_bytes(pickle.dumps((number, kind, args), protocol=pickle.HIGHEST_PROTOCOL))
             self._unanswered += 1
-            answer = await future
+            return await future
         except (OSError, ValueError, _Unanswered) as exc:
-            answer = f"{type(exc).__name__}: {exc}"
+            return f"{type(exc).__name__}: {exc}"
         finally:
             timer.cancel()
             self._pending.pop(number, None)
-        if isinstance(answer, TriageResult):
-            return answer
-        log.warning("triage worker gave no answer (%s): triaged in the gateway's process", answer)
-        self.fallbacks += 1
-        return self._triager.analyze(text)
 
     def _expire(self, future: "asyncio.Future[Any]") -> None:
         """No answer in time: the worker is hung or starved. It is replaced (a hung worker would otherwise

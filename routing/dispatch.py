@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 from nlu.gazetteer import Gazetteer
@@ -40,6 +41,20 @@ class Proposal:
     def as_json(self) -> dict[str, object]:
         return {"lead": self.lead, "cooperating": list(self.cooperating), "confidence": round(self.confidence, 2),
                 "reason": self.reason, "automatic": self.automatic}
+
+
+@dataclass(frozen=True)
+class DispatcherSource:
+    """What a dispatcher is built from, as plain values another process can be given: the gateway's
+    triage worker (gateway/triage_worker.py) proposes over the gateway's own unit catalogue, never over
+    a catalogue file read again later."""
+
+    units: dict[str, Unit]
+    model: Path
+    auto_at: float = AUTO_CONFIDENCE
+
+    def load(self, places: Gazetteer) -> "Dispatcher":
+        return Dispatcher(self.units, MatterModel.load(self.model), places, self.auto_at)
 
 
 def _county_of(units: dict[str, Unit], district: str | None) -> Unit | None:

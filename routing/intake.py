@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from typing import Any, Callable, Protocol
 
+from routing.dispatch import Proposal
 from routing.links import SameProblemStore, link_same_problem
 from routing.planner import TicketPlanner
 from routing.tickets import TicketDraft
@@ -36,8 +37,8 @@ class TicketIntake:
         self.planner = planner
         self._tickets = tickets  # a getter: the store opens after the routes are built
 
-    def plan(self, draft: TicketDraft) -> TicketDraft:
-        return self.planner.plan(draft)
+    def plan(self, draft: TicketDraft, proposal: Proposal | None = None) -> TicketDraft:
+        return self.planner.plan(draft, proposal)
 
     async def open(self, draft: TicketDraft, actor: str) -> Any:
         """Create the ticket with its contact, plan and link; the stored ticket (with the link event)."""

@@ -11,7 +11,7 @@ import datetime as dt
 
 from routing.clock import Clock
 from routing.deadlines import WorkCalendar, due_date
-from routing.dispatch import Dispatcher
+from routing.dispatch import Dispatcher, Proposal
 from routing.tickets import TicketDraft
 from routing.units import Unit
 
@@ -37,9 +37,16 @@ class TicketPlanner:
         return due_date(self._calendar, self.clock.today(), request_type, utility,
                         self._days, self._urgent)
 
-    def plan(self, draft: TicketDraft) -> TicketDraft:
-        text = f"{draft.location or ''} {draft.description}"
-        proposal = self.dispatcher.propose(text, draft.category, draft.district, draft.utility)
+    def plan(self, draft: TicketDraft, proposal: Proposal | None = None) -> TicketDraft:
+        """`proposal`: the dispatcher's proposal for this draft made elsewhere (`proposal_input`), e.g. by
+        the triage worker process while the gateway's own core did other work."""
+        if proposal is None:
+            proposal = self.dispatcher.propose(*proposal_input(draft))
         return dataclasses.replace(
             draft, dispatch=proposal.as_json(), unit_id=proposal.lead if proposal.automatic else None,
             due_date=self.due_for(draft.request_type, draft.utility))
+
+
+def proposal_input(draft: TicketDraft) -> tuple[str, str | None, str | None, bool]:
+    """What the dispatcher is asked about a draft (`Dispatcher.propose`'s arguments), wherever it runs."""
+    return f"{draft.location or ''} {draft.description}", draft.category, draft.district, draft.utility

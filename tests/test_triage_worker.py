@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import signal
 
-from gateway.app import SETTINGS, TRIAGE_WORKER, TRIAGER
+from gateway.app import PLANNER, SETTINGS, STORE, TRIAGE_WORKER, TRIAGER
 from gateway.triage_worker import MAX_IN_FLIGHT, TriageWorker
+from routing.planner import proposal_input
+from routing.tickets import TicketDraft
 
 TEXTS = [
     "楼道里冒黑烟了，好像着火了",
@@ -83,6 +86,67 @@ async def test_without_the_worker_the_gateway_triages_itself(make_client) -> Non
     client = await make_client(triage={"worker": False})
     assert TRIAGE_WORKER not in client.app
     assert "119" in await citizen(client, "noworker00001", "楼道里冒黑烟了，好像着火了")
+
+
+# Requests a ticket is opened for, as citizens would write them (the dispatcher's input is the text and
+# what triage found in it).
+TICKET_TEXTS = [
+    "泰山区东岳大街的井盖丢了，很危险",
+    "小区门口的路灯坏了一个星期了晚上很黑",
+    "新泰市青云街道自来水停了两天了也没有通知",
+    "楼上邻居装修天天晚上十一点还在砸墙",
+    "我在岱岳区一家超市买到过期牛奶，商家不给退",
+    "公司拖欠我三个月工资不发",
+]
+
+
+async def ticket_of(client, session: str, text: str):
+    reply = await citizen(client, session, text)
+    number = re.search(r"工单号：(\S+?)。", reply)
+    assert number, reply
+    return await client.app[STORE].tickets.get(number.group(1))
+
+
+async def test_the_worker_proposes_dispatch_as_the_gateway_would(make_client) -> None:
+    client = await make_client(triage={"worker": True})
+    worker, triager, planner = client.app[TRIAGE_WORKER], client.app[TRIAGER], client.app[PLANNER]
+    drafts = []
+    for text in TICKET_TEXTS:
+        t = triager.analyze(text)
+        drafts.append(TicketDraft(description=text, channel="web", source="fallback", request_type=t.request_type,
+                                  category=t.category, district=t.district, utility=t.utility))
+    for draft in drafts:
+        args = proposal_input(draft)
+        assert await worker.propose(*args) == planner.dispatcher.propose(*args), draft.description
+        assert planner.plan(draft, await worker.propose(*args)) == planner.plan(draft)
+    assert {planner.dispatcher.propose(*proposal_input(d)).lead for d in drafts} - {None}  # some have a unit
+    # A citizen's first message opens a ticket planned from the worker's proposal; a second message in the
+    # same conversation joins it and asks for none.
+    before = worker.proposed
+    ticket = await ticket_of(client, "workerplan0001", TICKET_TEXTS[0])
+    assert worker.proposed == before + 1 and worker.fallbacks == 0
+    expected = planner.plan(drafts[0])
+    proposed = next(e.data for e in ticket.events if e.kind == "dispatch_proposed")
+    assert proposed == expected.dispatch and ticket.unit_id == expected.unit_id
+    assert ticket.due_date == expected.due_date
+    assert ticket.number in await citizen(client, "workerplan0001", "都一个星期了还没人来修")
+    assert worker.proposed == before + 1
+
+
+async def test_without_the_worker_a_ticket_is_planned_in_the_gateway(make_client) -> None:
+    client = await make_client(triage={"worker": True})
+    worker, planner = client.app[TRIAGE_WORKER], client.app[PLANNER]
+    os.kill(worker.pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)  # the gateway notices the closed socket
+    before = worker.proposed
+    ticket = await ticket_of(client, "workerplan0002", TICKET_TEXTS[0])
+    assert worker.proposed == before
+    t = client.app[TRIAGER].analyze(TICKET_TEXTS[0])
+    expected = planner.plan(TicketDraft(description=TICKET_TEXTS[0], channel="web", source="fallback",
+                                        request_type=t.request_type, category=t.category, district=t.district,
+                                        utility=t.utility))
+    proposed = next(e.data for e in ticket.events if e.kind == "dispatch_proposed")
+    assert proposed == expected.dispatch and ticket.unit_id == expected.unit_id
 
 
 def _own_worker(client, **timing: float) -> TriageWorker:

@@ -45,6 +45,7 @@ class IngestResult:
     message_id: int
     conversation: ConversationRef
     duplicate: bool
+    new_conversation: bool = False  # opened by this message: it has no ticket yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +258,7 @@ _OUTBOX_INSERT = Prepared(outbox.insert().returning(outbox.c.id))
 def _record_inbound(conn: Connection, now: datetime, msg: InboundMessage, triage: dict[str, Any] | None,
                     emergency: tuple[Sequence[str], str] | None) -> IngestResult:
     channel = msg.channel.value
-    conv = _open_conversation(conn, msg, now)
+    conv, new_conversation = _open_conversation(conn, msg, now)
     message_id = _MESSAGE_INSERT_NEW(conn, {
         "conversation_id": conv.id, "direction": "in", "channel": channel, "external_id": msg.external_id,
         "in_reply_to": None, "sender_role": "citizen", "author": None, "kind": msg.kind.value, "text": msg.text,
@@ -282,21 +283,23 @@ def _record_inbound(conn: Connection, now: datetime, msg: InboundMessage, triage
             message_id=message_id, conversation_id=conv.id, lines=list(lines), reason=reason, created_at=now))
         _CONVERSATION_FLAG(conn, {"b_id": conv.id})
         conv = dataclasses.replace(conv, emergency=True)
-    return IngestResult(message_id, conv, duplicate=False)
+    return IngestResult(message_id, conv, duplicate=False, new_conversation=new_conversation)
 
 
-def _open_conversation(conn: Connection, msg: InboundMessage, now: datetime) -> ConversationRef:
-    """The open conversation for the message's key; a new one (and the contact) if there is none."""
+def _open_conversation(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[ConversationRef, bool]:
+    """The open conversation for the message's key, or a new one (and the contact) if there is none;
+    whether it is new."""
     channel, key = msg.channel.value, msg.conversation_key
     row = _OPEN_CONVERSATION(conn, {"b_channel": channel, "b_key": key}).one_or_none()
-    if row is None:
-        contact_id = _CONTACT_UPSERT(conn, {
-            "channel": channel, "external_user": msg.sender, "display_name": msg.sender_name,
-            "created_at": now, "last_seen_at": now}).scalar_one()
-        row = _CONVERSATION_INSERT(conn, {
-            "channel": channel, "key": key, "contact_id": contact_id, "state": "bot", "agent_id": None,
-            "emergency": False, "created_at": now, "closed_at": None}).one()
-    return _conv(row)
+    if row is not None:
+        return _conv(row), False
+    contact_id = _CONTACT_UPSERT(conn, {
+        "channel": channel, "external_user": msg.sender, "display_name": msg.sender_name,
+        "created_at": now, "last_seen_at": now}).scalar_one()
+    row = _CONVERSATION_INSERT(conn, {
+        "channel": channel, "key": key, "contact_id": contact_id, "state": "bot", "agent_id": None,
+        "emergency": False, "created_at": now, "closed_at": None}).one()
+    return _conv(row), True
 
 
 def record_outbound(conn: Connection, now: datetime, conversation: ConversationRef, recipient: str,
