@@ -422,3 +422,55 @@ async def test_agents_are_shown_whether_a_voice_message_came_with_its_transcript
     history = await wx.app[STORE].messages.history("wechat", parse_message(with_text).source)
     shown = [a for m in history for a in m.attachments]
     assert [a["transcript"] for a in shown] == [True, False]
+
+
+ODD_PUSHES = [  # documents the flat reader leaves to wechatpy's parser, or reads the same as xmltodict
+    "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>event</MsgType><Event>scancode_push</Event><ScanCodeInfo><ScanType>qrcode</ScanType>"
+    "<ScanResult>1</ScanResult></ScanCodeInfo></xml>",                                  # nested
+    "<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>a</Content><Content>b</Content></xml>",
+    "<xml a='1'><FromUserName>o1</FromUserName><MsgType>text</MsgType></xml>",         # attributes
+    "<xml><FromUserName x='y'>o1</FromUserName><MsgType>text</MsgType></xml>",
+    "<xml>text beside<FromUserName>o1</FromUserName><MsgType>text</MsgType></xml>",
+    "<xml><FromUserName>o1</FromUserName>tail<MsgType>text</MsgType></xml>",
+    "<xml xmlns:w='urn:w'><w:FromUserName>o1</w:FromUserName><MsgType>text</MsgType></xml>",
+    "<xml><FromUserName><![CDATA[ o1 ]]></FromUserName><MsgType> TEXT </MsgType><Content></Content>"
+    "<MsgId>  </MsgId><![CDATA[]]></xml>",
+    "<xml><FromUserName>o1</FromUserName><MsgType>event</MsgType><Event>subscribe</Event>"
+    "<EventKey>qrscene_123</EventKey></xml>",
+    "<xml><FromUserName>o1</FromUserName><MsgType>event</MsgType><Event>subscribe</Event>"
+    "<EventKey>scanbarcode|x</EventKey></xml>",
+    "<xml><FromUserName>o1</FromUserName><MsgType>device_text</MsgType></xml>",
+    "<xml><FromUserName>o1</FromUserName><MsgType>device_event</MsgType><Event>bind</Event></xml>",
+    "<xml><FromUserName>o1</FromUserName><MsgType>nonsense</MsgType></xml>",
+    "<xml><Content>&lt;b&gt; &amp; 中文<!-- note --> 后</Content><MsgType>text</MsgType></xml>",
+    "<?xml version='1.0' encoding='utf-8'?><xml><MsgType>text</MsgType><Content>x</Content></xml>",
+    "<notxml><MsgType>text</MsgType></notxml>",
+    "<xml><FromUserName>o1</FromUserName></xml>",                                       # no MsgType
+    "<xml></xml>",
+    "<xml><MsgType>text</MsgType>",                                                      # not well formed
+    "",
+]
+
+
+def _outcome(parse, xml: str) -> Any:
+    try:
+        message = parse(xml)
+    except Exception as exc:  # noqa: BLE001 - the kind of failure is what is compared
+        return ("error", type(exc).__name__)
+    return (type(message).__name__, getattr(message, "_data", None))
+
+
+@pytest.mark.parametrize("xml", [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.xml"))] + ODD_PUSHES)
+def test_pushes_are_read_as_wechatpy_reads_them(xml: str) -> None:
+    from channels.wechat import xml as wechat_xml
+    assert _outcome(wechat_xml.parse_message, xml) == _outcome(parse_message, xml)
+
+
+def test_the_encrypted_envelope_is_read_as_wechatpy_reads_it() -> None:
+    from channels.wechat.xml import flat_fields
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    inner = text_xml("小区门口的路灯坏了", user="o_env")
+    body = crypto.encrypt_message(inner, "nonce1", "1700000000")
+    signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]></MsgSignature>", body).group(1)
+    assert crypto.decrypt_message(flat_fields(body), signature, "1700000000", "nonce1") == inner

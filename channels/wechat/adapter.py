@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -32,6 +31,7 @@ from channels.keyed_lock import KeyedLock
 from channels.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from channels.media import MediaStore
 from channels.wechat.api import WechatApi, WechatApiError
+from channels.wechat.xml import flat_fields, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,9 @@ class WechatChannel:
                 raise Forbidden("encrypted push for an account without an EncodingAESKey", code="no_aes_key")
             crypto = WeChatCrypto(account.token, account.encoding_aes_key, account.app_id)
             try:
-                xml = crypto.decrypt_message(body.decode("utf-8"), q.get("msg_signature", ""), q.get("timestamp", ""),
-                                             q.get("nonce", ""))
+                envelope = body.decode("utf-8")
+                xml = crypto.decrypt_message(flat_fields(envelope) or envelope, q.get("msg_signature", ""),
+                                             q.get("timestamp", ""), q.get("nonce", ""))
             except InvalidSignatureException as exc:
                 raise Forbidden("bad msg_signature", code="bad_signature") from exc
             except InvalidAppIdException as exc:
