@@ -474,3 +474,24 @@ def test_the_encrypted_envelope_is_read_as_wechatpy_reads_it() -> None:
     body = crypto.encrypt_message(inner, "nonce1", "1700000000")
     signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]></MsgSignature>", body).group(1)
     assert crypto.decrypt_message(flat_fields(body), signature, "1700000000", "nonce1") == inner
+
+
+def test_the_replay_window_forgets_only_what_expired(caplog: pytest.LogCaptureFixture) -> None:
+    from channels.wechat.replay import NonceWindow
+    now = [1000.0]
+    window = NonceWindow(600, capacity=5, clock=lambda: now[0])
+    assert window.admit(("wx", "1", "n1"), b"body")
+    assert window.admit(("wx", "1", "n1"), b"body")          # WeChat retrying: the same body
+    assert not window.admit(("wx", "1", "n1"), b"other")     # the same signed query with a new body
+    now[0] += 300
+    assert window.admit(("wx", "2", "n2"), b"b2")
+    now[0] += 301                                            # the first query is out of the window
+    assert window.admit(("wx", "3", "n3"), b"b3") and len(window) == 2
+    assert window.admit(("wx", "1", "n1"), b"other")         # expired: no longer a replay of anything
+    assert not window.admit(("wx", "2", "n2"), b"changed")   # still inside its window
+    for i in range(10):                                      # a burst over the capacity
+        assert window.admit(("wx", "4", f"burst{i}"), b"x")
+    assert len(window) == 5
+    assert not window.admit(("wx", "4", "burst9"), b"y")     # the newest are the ones kept
+    assert window.admit(("wx", "3", "n3"), b"changed")       # the oldest went first
+    assert sum("forgotten early" in r.getMessage() for r in caplog.records) == 1

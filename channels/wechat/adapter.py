@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import hashlib
 import logging
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -31,6 +31,7 @@ from channels.keyed_lock import KeyedLock
 from channels.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from channels.media import MediaStore
 from channels.wechat.api import WechatApi, WechatApiError
+from channels.wechat.replay import NonceWindow
 from channels.wechat.xml import flat_fields, parse_message
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 MAX_SKEW_SECONDS = 300
 PASSIVE_WAIT_SECONDS = 4.0
+OPENIDS_KEPT = 100_000
 _DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")  # DOCTYPE / ENTITY: never parsed, never expanded
 
 WELCOME = ("欢迎关注泰安市12345政务服务便民热线！这里受理政务咨询、求助、投诉、举报和意见建议，全天24小时服务。"
@@ -76,10 +78,11 @@ class WechatChannel:
         self._passive_wait = passive_wait
         self._waiting: dict[str, _Passive] = {}  # openid -> the HTTP answer being prepared
         self._turns = KeyedLock()
-        self._openid_account: dict[str, str] = {}
-        # (app id, timestamp, nonce) -> body digest, for the timestamp window: a plaintext push's
-        # signature covers only the query, so a captured query must not carry a new body.
-        self._seen_nonces: dict[tuple[str, str, str], tuple[float, str]] = {}
+        # Which account each recent citizen wrote to, the last OPENIDS_KEPT of them (memory stays bounded;
+        # an older one is read from the stored message, `reply_context`).
+        self._openid_account: OrderedDict[str, str] = OrderedDict()
+        # Signed queries of the timestamp window with their bodies: a captured query must not carry a new body.
+        self._seen_queries = NonceWindow(2 * MAX_SKEW_SECONDS)
 
     def _account(self, request: web.Request) -> WechatAccount:
         account = self._accounts.get(request.match_info["app_id"])
@@ -151,19 +154,15 @@ class WechatChannel:
     def _check_replay(self, app_id: str, timestamp: str, nonce: str, body: bytes) -> None:
         """The same signed query again is WeChat retrying (same body: answered from the store); with
         another body it is a replay, refused. Kept per process for the timestamp window."""
-        now = time.monotonic()
-        if len(self._seen_nonces) > 10_000:
-            self._seen_nonces = {k: v for k, v in self._seen_nonces.items() if now - v[0] < 2 * MAX_SKEW_SECONDS}
-        digest = hashlib.sha256(body).hexdigest()
-        key = (app_id, timestamp, nonce)
-        seen = self._seen_nonces.get(key)
-        if seen is not None and now - seen[0] < 2 * MAX_SKEW_SECONDS and seen[1] != digest:
+        if not self._seen_queries.admit((app_id, timestamp, nonce), body):
             raise Forbidden("signed query replayed with another body", code="replayed_nonce")
-        self._seen_nonces[key] = (now, digest)
 
     async def _process(self, account: WechatAccount, message: Any, xml: str) -> list[str]:
         openid = message.source
         self._openid_account[openid] = account.app_id
+        self._openid_account.move_to_end(openid)
+        if len(self._openid_account) > OPENIDS_KEPT:
+            self._openid_account.popitem(last=False)
         msg = await self._inbound(account, message, xml)
         passive = _Passive()
         task = asyncio.ensure_future(self._run(openid, msg, passive))
