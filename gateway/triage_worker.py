@@ -9,8 +9,8 @@ inside the ticket's unit of work, holding the GIL (`propose`).
 
 Screening never depends on the worker: a text it cannot take at once (not started, died, busy with
 `MAX_IN_FLIGHT` unanswered texts, longer than `MAX_TEXT_CHARS`) is triaged in the gateway's process as
-before (and a proposal it cannot make is made where the ticket is opened). A worker that dies or leaves a text unanswered for `answer_seconds` (hung, starved) is killed,
-its texts are triaged here, and a new one is started in the background. Texts and results cross one
+before (and a proposal it cannot make is made where the ticket is opened). A worker that dies or
+leaves a text unanswered for `answer_seconds` (hung, starved) is killed, its texts are triaged here, and a new one is started in the background. Texts and results cross one
 socket pair as pickles; at most `MAX_IN_FLIGHT` short texts are ever unread in it, so a write never fills
 its buffer and never blocks the event loop.
 """
