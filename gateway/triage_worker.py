@@ -11,8 +11,10 @@ Screening never depends on the worker: a text it cannot take at once (not starte
 `MAX_IN_FLIGHT` unanswered texts, longer than `MAX_TEXT_CHARS`) is triaged in the gateway's process as
 before (and a proposal it cannot make is made where the ticket is opened). A worker that dies or
 leaves a text unanswered for `answer_seconds` (hung, starved) is killed, its texts are triaged here, and a new one is started in the background. Texts and results cross one
-socket pair as pickles; at most `MAX_IN_FLIGHT` short texts are ever unread in it, so a write never fills
-its buffer and never blocks the event loop.
+socket pair as pickles in `multiprocessing.connection`'s framing; the gateway's side is an asyncio
+transport (`_AnswerStream`), so reading and writing happen in the event loop's own code, several answers
+per wake-up under load, and a write never blocks the event loop. At most `MAX_IN_FLIGHT` short texts are
+ever unanswered.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import logging
 import multiprocessing
 import os
 import pickle
+import socket
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from channels.child_process import die_with_parent
 from nlu.triage import TriageResult, Triager
@@ -92,7 +95,7 @@ class TriageWorker:
         self._numbers = itertools.count()
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._unanswered = 0  # texts written to the socket whose answers have not been read back
-        self._conn: Connection | None = None
+        self._conn: asyncio.Transport | None = None
         self._process: Any = None
         self._restart: asyncio.Task[None] | None = None
         self._closing = False
@@ -123,6 +126,11 @@ class TriageWorker:
             ready = await asyncio.wait_for(loop.run_in_executor(None, _wait_ready, parent), START_SECONDS)
             if not ready:
                 raise EOFError("no ready message")
+            sock = socket.socket(fileno=os.dup(parent.fileno()))  # the event loop's from here on
+            parent.close()
+            parent = None
+            transport, _ = await loop.create_unix_connection(
+                lambda: _AnswerStream(self._on_answer, self._on_closed), sock=sock)
         except BaseException as exc:
             if parent is not None:
                 parent.close()
@@ -133,8 +141,7 @@ class TriageWorker:
             log.warning("triage worker did not start (%s): triage stays in the gateway's process",
                         type(exc).__name__)
             return False
-        self._conn, self._unanswered = parent, 0
-        loop.add_reader(parent.fileno(), self._on_readable)
+        self._conn, self._unanswered = transport, 0
         log.info("triage worker started (pid %d)", process.pid)
         return True
 
@@ -173,10 +180,11 @@ class TriageWorker:
         self._pending[number] = future
         timer = loop.call_later(self._answer_seconds, self._expire, future)
         try:
-            conn.send_bytes(pickle.dumps((number, kind, args), protocol=pickle.HIGHEST_PROTOCOL))
+            frame = pickle.dumps((number, kind, args), protocol=pickle.HIGHEST_PROTOCOL)
+            conn.write(len(frame).to_bytes(4, "big") + frame)
             self._unanswered += 1
             return await future
-        except (OSError, ValueError, _Unanswered) as exc:
+        except (OSError, RuntimeError, _Unanswered) as exc:
             return f"{type(exc).__name__}: {exc}"
         finally:
             timer.cancel()
@@ -188,28 +196,27 @@ class TriageWorker:
         if not future.done():
             self._lost("no answer within %.1f s" % self._answer_seconds)
 
-    def _on_readable(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
+    def _on_answer(self, frame: bytes) -> None:
         try:
-            number, answer = pickle.loads(conn.recv_bytes())
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
-            self._lost(f"{type(exc).__name__}")
+            number, answer = pickle.loads(frame)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+            self._lost(f"unreadable answer: {type(exc).__name__}")
             return
         self._unanswered -= 1
         future = self._pending.get(number)
         if future is not None and not future.done():
             future.set_result(answer)
 
+    def _on_closed(self, stream: "_AnswerStream") -> None:
+        if self._conn is not None and self._conn is stream.transport:
+            self._lost("socket closed")
+
     def _lost(self, reason: str) -> None:
         """The worker is gone or useless: it is killed, every text waiting on it is triaged here, and a new
         worker is started."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(conn.fileno())
-            conn.close()
+            conn.abort()
         if self._process is not None and self._process.pid is not None:
             with contextlib.suppress(Exception):
                 self._process.kill()
@@ -243,6 +250,43 @@ class TriageWorker:
         if self._process is not None and self._process.pid is not None:
             self._process.kill()
             await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
+
+
+class _AnswerStream(asyncio.Protocol):
+    """The worker's answers as `multiprocessing.connection` frames them (a 4-byte big-endian length, then
+    the bytes), cut from what the transport reads; each frame goes to `on_frame`."""
+
+    def __init__(self, on_frame: Callable[[bytes], None], on_closed: Callable[["_AnswerStream"], None]) -> None:
+        self._on_frame = on_frame
+        self._on_closed = on_closed
+        self._buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start, end = 0, len(buffer)
+        while end - start >= 4 and not (self.transport is None or self.transport.is_closing()):
+            size = int.from_bytes(buffer[start:start + 4], "big", signed=True)
+            if size < 0:  # the framing of a frame over 2 GiB: no answer is
+                self._on_closed(self)
+                return
+            if end - start - 4 < size:
+                break
+            frame = bytes(buffer[start + 4:start + 4 + size])
+            start += 4 + size
+            self._on_frame(frame)
+        del buffer[:start]
+
+    def eof_received(self) -> bool:
+        self._on_closed(self)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_closed(self)
 
 
 class _Unanswered(Exception):

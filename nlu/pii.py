@@ -137,8 +137,14 @@ def normalize_phone(value: str) -> str | None:
     return m.group(1) or (m.group(2) + m.group(3))
 
 
+_DIGIT = re.compile(r"\d")  # str patterns: full-width digits too
+
+
 def phone_in(text: str) -> str | None:
-    """The first phone number a citizen wrote, normalised (for the ticket's contact), or None."""
+    """The first phone number a citizen wrote, normalised (for the ticket's contact), or None. Most
+    requests hold no digit at all: they skip the seven searches of `find` (asked for every new ticket)."""
+    if not _DIGIT.search(text):
+        return None
     for span in find(text):
         if span.kind == "phone":
             phone = normalize_phone(span.text)

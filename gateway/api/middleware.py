@@ -7,8 +7,9 @@ shows the citizen a calm message, never the exception text.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
-import uuid
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -26,12 +27,23 @@ def error_body(code: str, message_zh: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message_zh}}
 
 
+def request_ids() -> Callable[[], str]:
+    """Ids for requests that bring none: 64 random bits (16 hex digits) from a generator seeded by the
+    system per app. They must be unique to find a request's lines in the logs, not unguessable, and tell
+    a client nothing of the traffic (as a counter would); a uuid4 per request (a system call) was 2% of
+    the gateway's time under load."""
+    bits = random.Random(os.urandom(16)).getrandbits
+    return lambda: f"{bits(64):016x}"
+
+
 def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    new_request_id = request_ids()
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Every log line of this request carries its id; the client gets it back to quote.
         given = request.headers.get("X-Request-Id", "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        request_id = given if _REQUEST_ID.fullmatch(given) else new_request_id()
         REQUEST_ID.set(request_id)
         response = await _handle(request, handler)
         if not response.prepared:
