@@ -192,3 +192,30 @@ async def test_stopping_while_a_new_worker_starts_leaves_no_process(make_client)
             break
     await asyncio.wait_for(worker.stop(), 15)
     assert not [p for p in multiprocessing.active_children() if p.name == "triage-worker"]
+
+
+def test_answers_are_cut_from_the_stream_however_the_reads_fall() -> None:
+    """The worker writes `multiprocessing.connection` frames; the gateway's transport may read a frame in
+    pieces or several at once."""
+    from gateway.triage_worker import _AnswerStream
+
+    class Transport:
+        def is_closing(self) -> bool:
+            return False
+
+    frames: list[bytes] = []
+    closed: list[object] = []
+    stream = _AnswerStream(frames.append, closed.append)
+    stream.connection_made(Transport())  # type: ignore[arg-type]
+    parent, child = multiprocessing.Pipe()
+    sent = [b"", b"a", "楼道里冒黑烟了".encode() * 50, bytes(range(256)) * 70]  # the last over 16 KiB
+    for frame in sent:
+        child.send_bytes(frame)
+    child.close()
+    wire = b"".join(iter(lambda: os.read(parent.fileno(), 7), b""))
+    for i in range(0, len(wire), 5):  # in pieces
+        stream.data_received(wire[i:i + 5])
+    stream.data_received(wire)  # all at once
+    assert frames == sent + sent and not closed
+    stream.data_received((-1).to_bytes(4, "big", signed=True))  # a frame over 2 GiB: no answer is
+    assert closed == [stream]
