@@ -112,3 +112,17 @@ async def test_a_refused_reply_raises_and_its_connection_is_dropped(relay) -> No
     finally:
         await pool.close()
     assert r.subjects == ["回复 1"] and len(r.connections) == 2
+
+
+async def test_a_connection_the_relay_closes_as_it_is_reused_costs_no_retry(relay) -> None:
+    """A relay's idle timeout can fire just as a kept connection is taken again, before the client has
+    seen the close: the reply goes out on a new connection at once, not after the outbox's back-off."""
+    r, port = relay
+    pool = RelayConnections(RelayAddress("127.0.0.1", port, "hotline.example"))
+    try:
+        await pool.send(reply(0), "12345@hotline.example", "z@example.com")
+        r.connections[0].transport.close()  # no pause: the pool still holds it as connected
+        await pool.send(reply(1), "12345@hotline.example", "z@example.com")
+    finally:
+        await pool.close()
+    assert r.subjects == ["回复 0", "回复 1"] and len(r.connections) == 2
