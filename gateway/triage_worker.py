@@ -38,8 +38,9 @@ from routing.dispatch import DispatcherSource, Proposal
 
 log = logging.getLogger(__name__)
 
-# A socket pair holds about 49 texts of MAX_TEXT_CHARS (3 bytes a character in UTF-8, plus the
-# kernel's overhead per write) before a write waits: at most MAX_IN_FLIGHT are ever unanswered in it.
+# At most MAX_IN_FLIGHT texts are ever unanswered: what a hung worker leaves unread stays within the socket
+# pair (about 49 texts of MAX_TEXT_CHARS, 3 bytes a character in UTF-8, plus the kernel's overhead per
+# write), so the transport's own buffer stays empty and memory bounded.
 MAX_IN_FLIGHT = 32
 MAX_TEXT_CHARS = 600
 START_SECONDS = 120.0
@@ -114,7 +115,7 @@ class TriageWorker:
         """Starts the worker and waits until its models are loaded. On any failure the process is killed
         and the gateway triages alone (False); a worker is optional, never a reason not to start."""
         loop = asyncio.get_running_loop()
-        parent = process = None
+        parent = process = sock = None
         try:
             ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and an event loop
             parent, child = ctx.Pipe(duplex=True)
@@ -134,6 +135,8 @@ class TriageWorker:
         except BaseException as exc:
             if parent is not None:
                 parent.close()
+            if sock is not None:
+                sock.close()
             if process is not None and process.pid is not None:
                 process.kill()  # also ends the thread waiting for its ready message
             if not isinstance(exc, Exception):
@@ -181,7 +184,7 @@ class TriageWorker:
         timer = loop.call_later(self._answer_seconds, self._expire, future)
         try:
             frame = pickle.dumps((number, kind, args), protocol=pickle.HIGHEST_PROTOCOL)
-            conn.write(len(frame).to_bytes(4, "big") + frame)
+            conn.write(len(frame).to_bytes(4, "big", signed=True) + frame)
             self._unanswered += 1
             return await future
         except (OSError, RuntimeError, _Unanswered) as exc:
@@ -199,7 +202,7 @@ class TriageWorker:
     def _on_answer(self, frame: bytes) -> None:
         try:
             number, answer = pickle.loads(frame)
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a broken worker wrote
             self._lost(f"unreadable answer: {type(exc).__name__}")
             return
         self._unanswered -= 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import re
 from typing import Awaitable, Callable
 
@@ -28,12 +27,18 @@ def error_body(code: str, message_zh: str) -> dict[str, dict[str, str]]:
 
 
 def request_ids() -> Callable[[], str]:
-    """Ids for requests that bring none: 64 random bits (16 hex digits) from a generator seeded by the
-    system per app. They must be unique to find a request's lines in the logs, not unguessable, and tell
-    a client nothing of the traffic (as a counter would); a uuid4 per request (a system call) was 2% of
-    the gateway's time under load."""
-    bits = random.Random(os.urandom(16)).getrandbits
-    return lambda: f"{bits(64):016x}"
+    """Ids for requests that bring none: 64 bits from the system's random source (16 hex digits), drawn
+    512 at a time. They must be unique to find a request's lines in the logs and tell a client nothing of
+    the traffic (as a counter, or a generator whose state its outputs reveal, would); a uuid4 per request
+    (one system call each) was 2% of the gateway's time under load."""
+    ready: list[str] = []
+
+    def new_id() -> str:
+        if not ready:
+            drawn = os.urandom(8 * 512).hex()
+            ready.extend(drawn[i:i + 16] for i in range(0, len(drawn), 16))
+        return ready.pop()
+    return new_id
 
 
 def make_error_middleware(max_request_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
