@@ -99,7 +99,8 @@ def test_taxonomy_terms_give_a_category_when_no_cue_does(triager: Triager) -> No
 
 
 @pytest.mark.parametrize("name", ["emergency_holdout_a.jsonl", "emergency_holdout_b.jsonl", "emergency_holdout_c.jsonl",
-                                  "emergency_holdout_d.jsonl", "emergency_holdout_e.jsonl"])
+                                  "emergency_holdout_d.jsonl", "emergency_holdout_e.jsonl",
+                                  "emergency_holdout_f.jsonl"])
 def test_independently_written_emergencies_are_all_found(triager: Triager, name: str) -> None:
     """Sets written by helper sessions without sight of the rules (figures before tuning in
     docs/benchmarks.md); merged after they were measured, so every later change keeps them."""
@@ -107,6 +108,16 @@ def test_independently_written_emergencies_are_all_found(triager: Triager, name:
     missed = [r["text"] for r in rows if r["emergency"] and triager.analyze(r["text"]).emergency is None]
     alarms = [r["text"] for r in rows if not r["emergency"] and triager.analyze(r["text"]).emergency is not None]
     assert missed == [] and len(alarms) <= 0.15 * sum(not r["emergency"] for r in rows), (missed, alarms)
+
+
+@pytest.mark.parametrize("text", [
+    "燃气费一个月三百多，看得我头晕", "以前用煤炉子取暖经常头晕，现在改天然气了想问补贴",
+    "下水道一股臭鸡蛋味，物业不管", "抢修队正在撬开井盖检修", "邻居正在偷偷装修", "有人正在偷排污水",
+    "电卡插进去没反应，显示余额不足", "我按了好几次没反应", "燃气公司说正在抢修，什么时候来气"])
+def test_utility_look_alikes_are_not_emergencies(triager: Triager, text: str) -> None:
+    """Holdout F's rules (carbon monoxide, the gas odorant, a theft in progress, a person who does not
+    respond) read what complaints about bills, drains, repairs and card readers say the same way."""
+    assert triager.analyze(text).emergency is None
 
 
 @pytest.mark.parametrize("text", ["我准备自杀", "再不给我解决，我就自杀", "有人自杀了，快来",
