@@ -138,11 +138,13 @@ async def fresh_database(pg_server: str | None, tmp: str) -> AsyncIterator[str]:
         yield f"sqlite:///{tmp}/bench.db"
         return
     import asyncpg
+    from sqlalchemy.engine import make_url
     name = "hotline_bench_" + uuid.uuid4().hex[:8]
     admin = await asyncpg.connect(pg_server)
     await admin.execute(f"CREATE DATABASE {name}")
     try:
-        yield pg_server.rsplit("/", 1)[0] + "/" + name
+        # The same server with the new database (a Unix-socket URL keeps its ?host=...).
+        yield make_url(pg_server).set(database=name).render_as_string(hide_password=False)
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
