@@ -100,7 +100,7 @@ def test_taxonomy_terms_give_a_category_when_no_cue_does(triager: Triager) -> No
 
 @pytest.mark.parametrize("name", ["emergency_holdout_a.jsonl", "emergency_holdout_b.jsonl", "emergency_holdout_c.jsonl",
                                   "emergency_holdout_d.jsonl", "emergency_holdout_e.jsonl",
-                                  "emergency_holdout_f.jsonl"])
+                                  "emergency_holdout_f.jsonl", "emergency_holdout_g.jsonl"])
 def test_independently_written_emergencies_are_all_found(triager: Triager, name: str) -> None:
     """Sets written by helper sessions without sight of the rules (figures before tuning in
     docs/benchmarks.md); merged after they were measured, so every later change keeps them."""
@@ -113,11 +113,17 @@ def test_independently_written_emergencies_are_all_found(triager: Triager, name:
 @pytest.mark.parametrize("text", [
     "燃气费一个月三百多，看得我头晕", "以前用煤炉子取暖经常头晕，现在改天然气了想问补贴",
     "下水道一股臭鸡蛋味，物业不管", "抢修队正在撬开井盖检修", "邻居正在偷偷装修", "有人正在偷排污水",
-    "电卡插进去没反应，显示余额不足", "我按了好几次没反应", "燃气公司说正在抢修，什么时候来气"])
+    "电卡插进去没反应，显示余额不足", "我按了好几次没反应", "燃气公司说正在抢修，什么时候来气",
+    "井盖没了，怕小孩掉进井里", "桥栏杆坏了 骑摩托的怕掉沟里去"])
 def test_utility_look_alikes_are_not_emergencies(triager: Triager, text: str) -> None:
     """Holdout F's rules (carbon monoxide, the gas odorant, a theft in progress, a person who does not
     respond) read what complaints about bills, drains, repairs and card readers say the same way."""
     assert triager.analyze(text).emergency is None
+
+
+@pytest.mark.parametrize("text", ["井盖没了，小孩掉井里了", "孩子掉井里了，我好怕", "他修线被电着了，挂在杆子上不动了"])
+def test_a_fall_into_a_well_and_a_shock_told_plainly_are_found(triager: Triager, text: str) -> None:
+    assert triager.analyze(text).emergency is not None
 
 
 @pytest.mark.parametrize("text", ["我准备自杀", "再不给我解决，我就自杀", "有人自杀了，快来",
