@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.triage_eval import evaluate, load
 from gateway.settings import PROJECT_ROOT, load_settings
+from nlu.emergency import screen
 from nlu.triage import Triager
 
 DATA = PROJECT_ROOT / "tests" / "data" / "triage.jsonl"
@@ -119,6 +120,15 @@ def test_utility_look_alikes_are_not_emergencies(triager: Triager, text: str) ->
     """Holdout F's rules (carbon monoxide, the gas odorant, a theft in progress, a person who does not
     respond) read what complaints about bills, drains, repairs and card readers say the same way."""
     assert triager.analyze(text).emergency is None
+
+
+def test_the_red_team_texts_on_the_utility_rules_are_read_right() -> None:
+    """103 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
+    kept once the rules read them right. Regressions it found first: a fall feared silenced a fire told
+    in the same clause; 没反应 of 老伴/宝宝/室友 went unseen; 被电了 was lost."""
+    rows = load(PROJECT_ROOT / "tests" / "data" / "emergency_redteam_a.jsonl")
+    wrong = [r["text"] for r in rows if (screen(r["text"]) is not None) != r["emergency"]]
+    assert len(rows) == 103 and wrong == []
 
 
 @pytest.mark.parametrize("text", ["井盖没了，小孩掉井里了", "孩子掉井里了，我好怕", "他修线被电着了，挂在杆子上不动了"])
