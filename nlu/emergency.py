@@ -49,7 +49,7 @@ _PEOPLE_AT_RISK = re.compile(r"还有人|有人没出来|人没出来|没出来|
                              r"(人|工人)(都)?在?往外(跑|逃)|砰|爆")
 _PEOPLE = r"(人|老人|孩子|小孩|老太太|老头|老大爷|大爷|大娘|大妈|婆婆|爷爷|奶奶|姥姥|姥爷|妈|爸|媳妇|老婆|老公|丈夫|妻子|儿子|闺女|女儿|邻居|同事|工人|司机|他|她|我)"
 
-# Someone else (a card reader, an office or "I pressed it" are no one): 没反应 said of a person.
+# What carbon monoxide does to a body (the `carbon_monoxide` hazard below).
 _CO_SYMPTOMS = (r"(头晕|头昏|想吐|呕吐|吐了|站不住|站不稳|浑身(没劲|无力|发软)|迷迷糊糊|晕乎乎|眼前发黑|腿发软|"
                 r"头(特别|很|好|发)?沉|"
                 r"(头疼|头痛|恶心).{0,3}(头晕|想吐|恶心|头疼|头痛|站不住)|都(头疼|头痛|恶心))")
