@@ -36,6 +36,9 @@ class Hazard:
     threat: bool = False
     # Not a report when this ends just before the match, in its clause (怕孩子掉进井里: a fear; 钥匙掉井里: a thing).
     not_after: re.Pattern[str] | None = None
+    # Sentence-wide, read with the sentence before it too: a situation told in two short sentences, as people
+    # chat (屋里生着炉子。我跟我妈都头晕想吐！).
+    with_previous: bool = False
 
 
 def _p(s: str) -> re.Pattern[str]:
@@ -189,7 +192,7 @@ HAZARDS: tuple[Hazard, ...] = (
         # Drains, tap water and rubbish smell of it too; a leaflet or a question about the smell; none now.
         blockers=_p(r"下水|水管|自来水|供水|泔水|垃圾|化粪池|厕所|马桶|地漏|污水|为什么|是不是|宣传|如果|担心|"
                     r"没漏|没有.{0,3}味|不臭了"),
-        sentence_wide=True),
+        sentence_wide=True, with_previous=True),
     # Carbon monoxide: bodily symptoms beside a water heater, stove or fire burning fuel indoors. 恶心 and
     # 头疼 alone are also what a complaint says of a bill; they count in pairs or said of several people.
     Hazard("carbon_monoxide", ("120",), _p(
@@ -200,7 +203,7 @@ HAZARDS: tuple[Hazard, ...] = (
         blockers=_p(r"以前|那时候|症状|是不是|会不会|担心|容易|宣传|建议|不(再)?(头晕|头疼|头痛|恶心|想吐)|再也不|"
                     r"[吵熏臭看气愁烦急累跑忙]得(我|人|人家)?.{0,3}(头|恶心|想吐)|看着(都)?(头晕|头疼)|"
                     r"(燃气|电|水|暖气|取暖)费|补交|交费|缴费|账单|涨价|摔了一跤|崴"),
-        sentence_wide=True),
+        sentence_wide=True, with_previous=True),
     Hazard("silent_behind_door", ("120", "119"), _p(
         r"(洗澡|卫生间|浴室|屋里|房间).{0,24}(一个钟头|一个小时|半天|好久|很久).{0,16}(没人答应|不答应|没动静|没人应)|"
         r"(燃气|煤气).{0,20}(头晕|恶心).{0,20}(没人答应|不答应|没人应)|(没人答应|不答应|没人应).{0,40}(燃气|煤气).{0,30}(头晕|恶心)"),
@@ -421,9 +424,11 @@ def screen(text: str) -> EmergencyFinding | None:
     # relevant; a bare call for help ranks after any concrete hazard.
     hits: list[tuple[int, int, str, str, tuple[str, ...]]] = []
     offset = 0
+    previous = ""
     for sentence in _SENTENCE_SPLIT.split(norm):
         if not sentence.strip():
             continue
+        before, previous = previous, sentence
         offset = norm.find(sentence, offset)
         now = bool(_NOW.search(sentence))
         sentence_blocked = not strict and not now and bool(
@@ -436,20 +441,24 @@ def screen(text: str) -> EmergencyFinding | None:
         for hazard in _SENTENCE_WIDE:
             if threats_blocked if hazard.threat else sentence_blocked:
                 continue
-            m = hazard.pattern.search(sentence)
+            read = f"{before}，{sentence}" if hazard.with_previous and before else sentence
+            m = hazard.pattern.search(read)
+            if m is not None and m.end() <= len(read) - len(sentence):
+                m = None  # all in the sentence before, read on its own already
             if m is not None and blocked_in_text(hazard):
                 m = None
-            if m is not None and hazard.blockers is not None and hazard.blockers.search(sentence):
+            if m is not None and hazard.blockers is not None and hazard.blockers.search(read):
                 m = None
             if m is not None and hazard.threat and _clause_blocked(sentence, m.start(), m.end(), hazard):
                 m = None
             if m is not None and strict:
                 # A letter or a long narrative: the threat counts with a word of "now" close to it.
-                at = offset + m.start()
+                at = offset + max(0, m.start() - (len(read) - len(sentence)))
                 if not _NOW.search(norm[max(0, at - NOW_WINDOW_BEFORE):at + len(m.group(0)) + NOW_WINDOW_AFTER]):
                     m = None
             if m is not None:
-                hits.append((0, offset + m.start(), hazard.reason, m.group(0), hazard.lines))
+                hits.append((0, offset + max(0, m.start() - (len(read) - len(sentence))), hazard.reason, m.group(0),
+                             hazard.lines))
         for clause in clauses(sentence):
             clause_offset = norm.find(clause, clause_offset)
             masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)

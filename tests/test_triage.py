@@ -122,13 +122,22 @@ def test_utility_look_alikes_are_not_emergencies(triager: Triager, text: str) ->
     assert triager.analyze(text).emergency is None
 
 
+@pytest.mark.parametrize("text", ["燃气费又涨了。我气得头晕", "以前家里烧炉子。现在老头晕是不是颈椎病",
+                                  "热水器昨天修好了。今天洗澡不头晕了"])
+def test_two_sentences_read_together_keep_their_blockers(text: str) -> None:
+    """Carbon monoxide and the gas odorant are read over a sentence and the one before it (屋里生着炉子。
+    我跟我妈都头晕想吐！); a bill, a past winter or symptoms gone in either still say it is no emergency.
+    (The learned model alone calls the first one 120: not these rules' doing.)"""
+    assert screen(text) is None
+
+
 def test_the_red_team_texts_on_the_utility_rules_are_read_right() -> None:
-    """103 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
+    """104 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
     kept once the rules read them right. Regressions it found first: a fall feared silenced a fire told
     in the same clause; 没反应 of 老伴/宝宝/室友 went unseen; 被电了 was lost."""
     rows = load(PROJECT_ROOT / "tests" / "data" / "emergency_redteam_a.jsonl")
     wrong = [r["text"] for r in rows if (screen(r["text"]) is not None) != r["emergency"]]
-    assert len(rows) == 103 and wrong == []
+    assert len(rows) == 104 and wrong == []
 
 
 @pytest.mark.parametrize("text", ["井盖没了，小孩掉井里了", "孩子掉井里了，我好怕", "他修线被电着了，挂在杆子上不动了"])
