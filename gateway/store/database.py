@@ -113,7 +113,8 @@ class SQLiteDatabase(Database):
         except OSError as exc:
             raise StoreUnavailable(f"cannot open SQLite database {database}: {exc}") from exc
         self.url = parsed.render_as_string(hide_password=True)
-        self._engine: Engine = sa.create_engine(url, echo=echo, poolclass=sa.pool.StaticPool,
+        # hide_parameters: an error's text (logged with a 500's traceback) never carries a citizen's words (Art. 28).
+        self._engine: Engine = sa.create_engine(url, echo=echo, poolclass=sa.pool.StaticPool, hide_parameters=True,
                                                 connect_args={"check_same_thread": False})
         event.listen(self._engine, "connect", _sqlite_pragmas)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -227,7 +228,7 @@ class PostgresDatabase(Database):
                  ping_after_idle: float = 1.0) -> None:
         self.url = make_url(url).render_as_string(hide_password=True)
         self._engine: AsyncEngine = create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,  # as SQLite's
             connect_args={"timeout": connect_timeout})
         pool = self._engine.sync_engine.pool
         event.listen(pool, "checkin", _note_idle_since)

@@ -120,7 +120,7 @@ class Prepared:
                 raw = cursor.fetchall() if cursor.description else []
         except dialect.loaded_dbapi.Error as exc:
             lost = _after_error(conn, exc)
-            raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
+            raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
                                       connection_invalidated=lost) from exc
         if plan.row is None:
             return Rows(raw)
