@@ -88,7 +88,8 @@ HAZARDS: tuple[Hazard, ...] = (
     Hazard("trapped", ("119",), _p(
         r"(掉|跌|摔|落|栽)(进|到|入)了?.{0,6}(井|河|江|湖|海|水|坑|窨井|下水道|冰窟窿|化粪池|粪坑|池子|水塘|鱼塘|沟)|"
         r"(掉|跌|摔|落|栽)了?[^，。]{0,3}?(井|河|江|湖|海|水库|水塘|池塘|鱼塘|河沟|水沟|沟|水|坑|窨井|下水道|粪坑|化粪池|冰窟窿)里"),
-        not_after=_p(r"(怕|担心|别|小心|以免|防止)[^，。]{0,6}$|(钥匙|手机|钱包|东西|证件|身份证|卡|眼镜|帽子|鞋|球|包|玩具|首饰|戒指)$")),
+        not_after=_p(r"((?<![可哪恐])怕|担心|别(?!人)|(?<!不)小心|以免|防止)[^，。,]{0,6}$|"
+                     r"(?<![捡拿够找追])(钥匙|手机|钱包|东西|证件|身份证|卡|眼镜|帽子|鞋|球|包|玩具|首饰|戒指)$")),
     Hazard("jump_threat", ("110", "119"), _p(r"(有人|孩子|小孩|他|她).{0,4}(要|想)跳(楼|河|桥)|站在楼顶.{0,6}(要|想)?跳")),
     # --- medical: 120
     Hazard("medical", ("120",), _p(
@@ -109,7 +110,7 @@ HAZARDS: tuple[Hazard, ...] = (
         r"过敏.{0,6}(肿|喘|呼吸)|高烧.{0,4}(抽|不退)")),
     # Someone who does not respond; not an office, a driver told something, a device, a card or a jab.
     Hazard("medical", ("120",), _p(r"没(有)?反应"),
-           blockers=_p(r"反映|投诉|微信|短信|电话|留言|信息|回复|回应|部门|单位|政府|物业|社区|领导|书记|司机|客服|保安|门禁|刷|"
+           blockers=_p(r"如果|万一|要是|假如|假设|反映|投诉|微信|短信|电话|留言|信息|回复|回应|部门|单位|政府|物业|社区|领导|书记|司机|客服|保安|门禁|刷|"
                        r"声音|疫苗|卡|插|按|机器|电脑|手机|屏|网|充值|余额|显示|遥控|开关|系统|软件|app|他们"),
            sentence_wide=True),
     Hazard("breathless", ("120",), _p(r"喘不(上|过)气|呼吸困难|憋得?(说不出话|上不来气)"),
@@ -187,10 +188,10 @@ HAZARDS: tuple[Hazard, ...] = (
     # it is a drains complaint.
     Hazard("gas_odorant", ("119",), _p(
         r"(燃气|煤气|天然气|液化气|气罐|气瓶).{0,30}臭鸡蛋(的|气|一样的|似的)?味|"
-        r"臭鸡蛋(的|气|一样的|似的)?味.{0,30}(燃气|煤气|天然气|液化气|气罐|气瓶)|"
+        r"臭鸡蛋(的|气|一样的|似的)?味.{0,30}(燃气|煤气|天然气|液化气|气罐|气瓶|漏气)|"
         r"(厨房|屋里|家里|楼道|房间).{0,12}臭鸡蛋(的|气|一样的|似的)?味.{0,12}(越来越|很浓|特别浓|冲|呛)"),
         # Drains, tap water and rubbish smell of it too; a leaflet or a question about the smell; none now.
-        blockers=_p(r"下水|水管|自来水|供水|泔水|垃圾|化粪池|厕所|马桶|地漏|污水|为什么|是不是|宣传|如果|担心|"
+        blockers=_p(r"下水|水管|自来水|供水|泔水|垃圾|化粪池|厕所|马桶|地漏|污水|为什么|宣传|如果|担心|"
                     r"没漏|没有.{0,3}味|不臭了"),
         sentence_wide=True, with_previous=True),
     # Carbon monoxide: bodily symptoms beside a water heater, stove or fire burning fuel indoors. 恶心 and
@@ -200,7 +201,7 @@ HAZARDS: tuple[Hazard, ...] = (
         + _CO_SYMPTOMS + r".{0,40}(热水器|煤炉|炉子|蜂窝煤|煤球|炭火|炭盆|烧炭|取暖炉|壁挂炉|燃气|煤气|天然气|液化气)"),
         # A bill, noise or a stench that makes one dizzy; the years one heated with coal; a leaflet or a
         # question about the symptoms; symptoms gone; a fall's injury.
-        blockers=_p(r"以前|那时候|症状|是不是|会不会|担心|容易|宣传|建议|不(再)?(头晕|头疼|头痛|恶心|想吐)|再也不|"
+        blockers=_p(r"以前|那时候|症状|担心|容易|宣传|建议|不(再)?(头晕|头疼|头痛|恶心|想吐)|再也不|"
                     r"[吵熏臭看气愁烦急累跑忙]得(我|人|人家)?.{0,3}(头|恶心|想吐)|看着(都)?(头晕|头疼)|"
                     r"(燃气|电|水|暖气|取暖)费|补交|交费|缴费|账单|涨价|摔了一跤|崴"),
         sentence_wide=True, with_previous=True),
@@ -307,7 +308,7 @@ _ASKING = _p(r"怎么(理赔|办理|报销|赔|处理的|预防|防|申请|投�
              r"赔钱|索赔|赔多少|能赔|(财|车|寿)险|(以后|之后).{0,8}(能|怎么|可以|要)|(跟|和)同学打架|同学之间|"
              r"前兆|症状|是什么|原因|检测|多久|定期|找哪里|去哪里|哪里可以|可以找|注意什么|怎么举报")
 _HYPOTHETICAL = _p(r"如果|万一|要是|假如|假设|担心|(害)?怕.{0,3}(会|万一|哪天|以后|将来|出事|发生|着火|起火|出人命)|"
-                   r"隐患|容易|可能会|会不会|以防|防止|避免|一旦|小心|注意|提醒|"
+                   r"隐患|容易|可能会|会不会|以防|防止|避免|一旦|(?<!不)小心|注意|提醒|"
                    r"会引起|会导致|导致.{0,3}(风险|危险)|有.{0,2}(风险|危险)|真(要|的|是)?(着火|起火|出事|出了事|发生)|"
                    r"迟早|早晚(会|要)")
 # Habitual statements are complaints about a pattern, not something happening now,
@@ -371,6 +372,25 @@ def _clause_blocked(clause: str, start: int, end: int, hazard: Hazard) -> bool:
     return bool(_PAST.search(clause) or _ASKING.search(clause) or _HYPOTHETICAL.search(clause))
 
 
+def _sentence_wide_match(hazard: Hazard, sentence: str, before: str) -> tuple[re.Match[str], str] | None:
+    """The hazard's match in the sentence, its blockers read there; else, for a `with_previous` hazard, a
+    match that begins in the sentence before and ends in this one, its blockers read over both. With the
+    text the match is in."""
+    m = hazard.pattern.search(sentence)
+    if m is not None:
+        return None if hazard.blockers is not None and hazard.blockers.search(sentence) else (m, sentence)
+    if not (hazard.with_previous and before):
+        return None
+    read = f"{before}，{sentence}"
+    boundary = len(before) + 1
+    pos = 0
+    while (m := hazard.pattern.search(read, pos)) is not None and m.start() < boundary:
+        if m.end() > boundary:  # told across the two sentences
+            return None if hazard.blockers is not None and hazard.blockers.search(read) else (m, read)
+        pos = m.start() + 1  # all in the sentence before: read there already
+    return None
+
+
 def _figurative_only(clause: str, match: re.Match[str]) -> bool:
     """The hazard word sits inside a figurative or unrelated compound (火锅, 油烟, 吵死了)."""
     for f in _FIGURATIVE.finditer(clause):
@@ -428,11 +448,12 @@ def screen(text: str) -> EmergencyFinding | None:
     for sentence in _SENTENCE_SPLIT.split(norm):
         if not sentence.strip():
             continue
-        before, previous = previous, sentence
         offset = norm.find(sentence, offset)
         now = bool(_NOW.search(sentence))
         sentence_blocked = not strict and not now and bool(
             _SENTENCE_BLOCKERS.search(sentence) or _HABITUAL.search(sentence) or _PAST.search(sentence))
+        # The sentence before, for hazards read over two (`with_previous`): not one that tells the past.
+        before, previous = previous, ("" if sentence_blocked else sentence)
         threats_blocked = not strict and not now and bool(_HEARSAY.search(sentence))
         if sentence_blocked and threats_blocked:
             offset += len(sentence)
@@ -441,24 +462,17 @@ def screen(text: str) -> EmergencyFinding | None:
         for hazard in _SENTENCE_WIDE:
             if threats_blocked if hazard.threat else sentence_blocked:
                 continue
-            read = f"{before}，{sentence}" if hazard.with_previous and before else sentence
-            m = hazard.pattern.search(read)
-            if m is not None and m.end() <= len(read) - len(sentence):
-                m = None  # all in the sentence before, read on its own already
-            if m is not None and blocked_in_text(hazard):
-                m = None
-            if m is not None and hazard.blockers is not None and hazard.blockers.search(read):
-                m = None
-            if m is not None and hazard.threat and _clause_blocked(sentence, m.start(), m.end(), hazard):
-                m = None
-            if m is not None and strict:
-                # A letter or a long narrative: the threat counts with a word of "now" close to it.
-                at = offset + max(0, m.start() - (len(read) - len(sentence)))
-                if not _NOW.search(norm[max(0, at - NOW_WINDOW_BEFORE):at + len(m.group(0)) + NOW_WINDOW_AFTER]):
-                    m = None
-            if m is not None:
-                hits.append((0, offset + max(0, m.start() - (len(read) - len(sentence))), hazard.reason, m.group(0),
-                             hazard.lines))
+            found = _sentence_wide_match(hazard, sentence, before)
+            if found is None or blocked_in_text(hazard):
+                continue
+            m, read = found
+            if hazard.threat and _clause_blocked(read, m.start(), m.end(), hazard):
+                continue
+            at = offset + max(0, m.start() - (len(read) - len(sentence)))  # where it starts in this sentence
+            # A letter or a long narrative: the hazard counts with a word of "now" close to it.
+            if strict and not _NOW.search(norm[max(0, at - NOW_WINDOW_BEFORE):at + len(m.group(0)) + NOW_WINDOW_AFTER]):
+                continue
+            hits.append((0, at, hazard.reason, m.group(0), hazard.lines))
         for clause in clauses(sentence):
             clause_offset = norm.find(clause, clause_offset)
             masked = _LINE_NUMBER_NOT_CALL.sub("＃", clause)

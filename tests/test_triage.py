@@ -131,6 +131,25 @@ def test_two_sentences_read_together_keep_their_blockers(text: str) -> None:
     assert screen(text) is None
 
 
+@pytest.mark.parametrize("text", [
+    "以前用炉子取暖头晕过。现在屋里生着炉子，我妈头晕想吐站不住了！",
+    "我想问一下燃气费怎么交。家里热水器开着，我和我妈都头晕想吐站不住！",
+    "楼下在宣传燃气安全。我家厨房燃气灶那里有臭鸡蛋味，越来越冲",
+    "上个月我家也烧过蜂窝煤取暖，那次我头晕了一整天，后来去医院看了看也没什么大事就回家了。现在屋里生着炉子，我妈头晕想吐站不住了！",
+    "热水器开着，我妈洗澡出来头晕想吐站不住，是不是煤气中毒了？快来", "厨房有臭鸡蛋味，是不是漏气了",
+    "别人家的小孩掉进河里了！", "太可怕了孩子掉进井里了", "孩子去捡球掉进水塘里了", "他为了捡手机掉进河里了",
+    "不小心掉进窨井里", "我爸没反应了怎么办"])
+def test_what_the_review_found_missed_is_found(text: str) -> None:
+    """A review of the rules above: a blocker or an old match in the sentence before hid a danger told now;
+    别人, 可怕, 不小心 and a ball fetched read as a fear or a thing dropped."""
+    assert screen(text) is not None
+
+
+@pytest.mark.parametrize("text", ["如果老人没反应怎么办", "万一孩子没反应了该怎么急救"])
+def test_a_supposed_unresponsive_person_is_not_an_emergency(text: str) -> None:
+    assert screen(text) is None
+
+
 def test_the_red_team_texts_on_the_utility_rules_are_read_right() -> None:
     """104 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
     kept once the rules read them right. Regressions it found first: a fall feared silenced a fire told

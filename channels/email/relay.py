@@ -6,7 +6,9 @@ successful send and is used again only while it has been idle less than `reuse_w
 a relay's own idle timeout (usually minutes) has not closed it. A connection that fails in any way
 is closed and never reused; the outbox retries the reply (same Message-ID), as before. One that
 turns out closed as it is used again (the relay's timeout fired meanwhile) is replaced at once by a
-new connection for the same reply, which would otherwise wait out the outbox's back-off.
+new connection for the same reply, which would otherwise wait out the outbox's back-off. Closed
+after the relay took the mail but before its 250, the reply goes twice (same Message-ID), as the
+outbox's later resend would send it: a stale kept connection fails at MAIL, long before.
 """
 
 from __future__ import annotations
