@@ -145,18 +145,19 @@ def test_what_the_review_found_missed_is_found(text: str) -> None:
     assert screen(text) is not None
 
 
-@pytest.mark.parametrize("text", ["如果老人没反应怎么办", "万一孩子没反应了该怎么急救"])
-def test_a_supposed_unresponsive_person_is_not_an_emergency(text: str) -> None:
+@pytest.mark.parametrize("text", ["如果老人没反应怎么办", "万一孩子没反应了该怎么急救", "推了半天也不动，车打不着火",
+                                  "小区围墙太矮了，经常有人翻墙进来抄近道", "物业在翻修围墙"])
+def test_a_supposed_unresponsive_person_or_a_wall_is_not_an_emergency(text: str) -> None:
     assert screen(text) is None
 
 
 def test_the_red_team_texts_on_the_utility_rules_are_read_right() -> None:
-    """104 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
+    """106 texts a red-team helper wrote with sight of holdout F's and G's rules (not a holdout: tuned on),
     kept once the rules read them right. Regressions it found first: a fall feared silenced a fire told
     in the same clause; 没反应 of 老伴/宝宝/室友 went unseen; 被电了 was lost."""
     rows = load(PROJECT_ROOT / "tests" / "data" / "emergency_redteam_a.jsonl")
     wrong = [r["text"] for r in rows if (screen(r["text"]) is not None) != r["emergency"]]
-    assert len(rows) == 104 and wrong == []
+    assert len(rows) == 106 and wrong == []
 
 
 @pytest.mark.parametrize("text", ["井盖没了，小孩掉井里了", "孩子掉井里了，我好怕", "他修线被电着了，挂在杆子上不动了"])
