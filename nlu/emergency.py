@@ -52,7 +52,11 @@ _PEOPLE_AT_RISK = re.compile(r"还有人|有人没出来|人没出来|没出来|
                              r"(人|工人)(都)?在?往外(跑|逃)|砰|爆")
 _PEOPLE = r"(人|老人|孩子|小孩|老太太|老头|老大爷|大爷|大娘|大妈|婆婆|爷爷|奶奶|姥姥|姥爷|妈|爸|媳妇|老婆|老公|丈夫|妻子|儿子|闺女|女儿|邻居|同事|工人|司机|他|她|我)"
 
-# What carbon monoxide does to a body (the `carbon_monoxide` hazard below).
+# The gas odorant's smell, and what burns fuel indoors (the `gas_odorant` and `carbon_monoxide` hazards below).
+_ROTTEN_EGG = r"臭鸡蛋(的|气|一样的|似的)?味"
+_GAS = r"(燃气|煤气|天然气|液化气|气罐|气瓶)"
+_FUEL = r"(热水器|煤炉|炉子|蜂窝煤|煤球|炭火|炭盆|烧炭|取暖炉|壁挂炉|燃气|煤气|天然气|液化气)"
+# What carbon monoxide does to a body.
 _CO_SYMPTOMS = (r"(头晕|头昏|想吐|呕吐|吐了|站不住|站不稳|浑身(没劲|无力|发软)|迷迷糊糊|晕乎乎|眼前发黑|腿发软|"
                 r"头(特别|很|好|发)?沉|"
                 r"(头疼|头痛|恶心).{0,3}(头晕|想吐|恶心|头疼|头痛|站不住)|都(头疼|头痛|恶心))")
@@ -187,9 +191,8 @@ HAZARDS: tuple[Hazard, ...] = (
     # The odorant of mains gas (rotten eggs) beside a gas word in the same sentence: in a sewer (下水道返臭鸡蛋味)
     # it is a drains complaint.
     Hazard("gas_odorant", ("119",), _p(
-        r"(燃气|煤气|天然气|液化气|气罐|气瓶).{0,30}臭鸡蛋(的|气|一样的|似的)?味|"
-        r"臭鸡蛋(的|气|一样的|似的)?味.{0,30}(燃气|煤气|天然气|液化气|气罐|气瓶|漏气)|"
-        r"(厨房|屋里|家里|楼道|房间).{0,12}臭鸡蛋(的|气|一样的|似的)?味.{0,12}(越来越|很浓|特别浓|冲|呛)"),
+        _GAS + r".{0,30}" + _ROTTEN_EGG + "|" + _ROTTEN_EGG + r".{0,30}(" + _GAS + "|漏气)|"
+        r"(厨房|屋里|家里|楼道|房间).{0,12}" + _ROTTEN_EGG + r".{0,12}(越来越|很浓|特别浓|冲|呛)"),
         # Drains, tap water and rubbish smell of it too; a leaflet or a question about the smell; none now.
         blockers=_p(r"下水|水管|自来水|供水|泔水|垃圾|化粪池|厕所|马桶|地漏|污水|为什么|宣传|如果|担心|"
                     r"没漏|没有.{0,3}味|不臭了"),
@@ -197,8 +200,7 @@ HAZARDS: tuple[Hazard, ...] = (
     # Carbon monoxide: bodily symptoms beside a water heater, stove or fire burning fuel indoors. 恶心 and
     # 头疼 alone are also what a complaint says of a bill; they count in pairs or said of several people.
     Hazard("carbon_monoxide", ("120",), _p(
-        r"(热水器|煤炉|炉子|蜂窝煤|煤球|炭火|炭盆|烧炭|取暖炉|壁挂炉|燃气|煤气|天然气|液化气).{0,40}" + _CO_SYMPTOMS + "|"
-        + _CO_SYMPTOMS + r".{0,40}(热水器|煤炉|炉子|蜂窝煤|煤球|炭火|炭盆|烧炭|取暖炉|壁挂炉|燃气|煤气|天然气|液化气)"),
+        _FUEL + r".{0,40}" + _CO_SYMPTOMS + "|" + _CO_SYMPTOMS + r".{0,40}" + _FUEL),
         # A bill, noise or a stench that makes one dizzy; the years one heated with coal; a leaflet or a
         # question about the symptoms; symptoms gone; a fall's injury.
         blockers=_p(r"以前|那时候|症状|担心|容易|宣传|建议|不(再)?(头晕|头疼|头痛|恶心|想吐)|再也不|"
